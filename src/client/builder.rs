@@ -1,0 +1,170 @@
+//! [`ClientBuilder`]: the settings of a session, and connecting with them.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::connect_string::ConnectString;
+use super::handle::Client;
+use super::session::{self, SessionConfig};
+use super::state::{SessionId, SessionPassword};
+use crate::error::{Error, Result};
+use crate::proto::DEFAULT_MAX_FRAME_LEN;
+
+/// Default requested session timeout.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time allowed for the first connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Settings for a [`Client`]. Build one with [`Client::builder`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    connect_string: String,
+    session_timeout: Duration,
+    connect_timeout: Duration,
+    read_only: bool,
+    max_frame_len: usize,
+    auth: Vec<(String, Vec<u8>)>,
+    resume: Option<(SessionId, SessionPassword)>,
+    min_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("connect_string", &self.connect_string)
+            .field("session_timeout", &self.session_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_only", &self.read_only)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("auth_schemes", &self.auth.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>())
+            .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Settings for `connect_string` (`host:port,host:port/chroot`), with defaults for the rest.
+    pub fn new(connect_string: impl Into<String>) -> Self {
+        ClientBuilder {
+            connect_string: connect_string.into(),
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_only: false,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            auth: Vec::new(),
+            resume: None,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+
+    /// The session timeout to ask for; the server clamps it to its own bounds (by default
+    /// 2 to 20 ticks). Timers follow the timeout the server grants.
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// How long [`connect`](Self::connect) waits for the first session before failing.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Whether a server in read-only mode may serve this client.
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.read_only = allowed;
+        self
+    }
+
+    /// Largest frame sent or accepted, in bytes (default `0xfffff`, the server's default
+    /// `jute.maxbuffer`). Keep it equal to the servers' setting.
+    pub fn max_frame_len(mut self, bytes: usize) -> Self {
+        self.max_frame_len = bytes;
+        self
+    }
+
+    /// Credentials to present right after every handshake (for example `digest`,
+    /// `user:password`).
+    pub fn auth(mut self, scheme: impl Into<String>, auth: impl Into<Vec<u8>>) -> Self {
+        self.auth.push((scheme.into(), auth.into()));
+        self
+    }
+
+    /// Resumes an existing session instead of creating one (the session must still be alive).
+    pub fn resume_session(mut self, id: SessionId, password: SessionPassword) -> Self {
+        self.resume = Some((id, password));
+        self
+    }
+
+    /// The pause after a full round of failed connection attempts: starts at `min`, doubles
+    /// up to `max`, with jitter. Pauses happen only between rounds, never before reporting a
+    /// lost connection.
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
+    }
+
+    fn into_config(self) -> Result<SessionConfig> {
+        let parsed = ConnectString::parse(&self.connect_string)?;
+        if self.session_timeout.is_zero() || self.session_timeout.as_millis() > i32::MAX as u128 {
+            return Err(Error::InvalidArgument(format!(
+                "session timeout must be between 1 ms and {} ms, got {:?}",
+                i32::MAX,
+                self.session_timeout
+            )));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::InvalidArgument("connect timeout must be positive".into()));
+        }
+        if self.max_frame_len < 1024 || self.max_frame_len > i32::MAX as usize {
+            return Err(Error::InvalidArgument(format!(
+                "frame limit must be between 1024 and {} bytes, got {}",
+                i32::MAX,
+                self.max_frame_len
+            )));
+        }
+        Ok(SessionConfig {
+            hosts: parsed.hosts,
+            chroot: parsed.chroot,
+            session_timeout: self.session_timeout,
+            connect_timeout: self.connect_timeout,
+            read_only: self.read_only,
+            max_frame_len: self.max_frame_len,
+            resume: self.resume,
+            auth: self.auth,
+            min_backoff: self.min_backoff,
+            max_backoff: self.max_backoff,
+        })
+    }
+
+    /// Starts the session and waits until it is connected.
+    ///
+    /// Must be called within a tokio runtime (current-thread or multi-thread).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`] or [`Error::InvalidArgument`] for bad settings;
+    /// [`Error::ConnectFailed`] (naming the hosts tried) when no server completed a handshake
+    /// within the connect timeout; [`Error::SessionExpired`] when resuming a session that is
+    /// gone; [`Error::AuthFailed`] when the credentials are refused.
+    pub async fn connect(self) -> Result<Client> {
+        let client = self.connect_lazy()?;
+        client.wait_connected().await?;
+        Ok(client)
+    }
+
+    /// Starts the session without waiting: requests made before the connection is up are held
+    /// until it is (or fail with `ConnectionLoss` if a whole round of hosts fails).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`] or [`Error::InvalidArgument`] for bad settings.
+    pub fn connect_lazy(self) -> Result<Client> {
+        let config = self.into_config()?;
+        let chroot = config.chroot.clone();
+        let max_frame_len = config.max_frame_len;
+        let (commands, shared) = session::spawn(config);
+        Ok(Client::from_parts(commands, shared, chroot, max_frame_len))
+    }
+}

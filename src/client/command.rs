@@ -1,0 +1,76 @@
+//! Messages from [`Client`](super::Client) handles to the session task.
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use super::watch::{WatchKind, WatchSink};
+use crate::error::Result;
+use crate::proto::{OpCode, WatcherType};
+
+/// What a session task is asked to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send a request and route its reply.
+    Request(Request),
+    /// Authenticate this session (xid -4); the credentials are re-sent on every reconnect once
+    /// the server has accepted them.
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// A watch handle was dropped before it fired.
+    Unwatch {
+        id: u64,
+        kind: WatchKind,
+        server_path: String,
+    },
+    /// Close the session on the server and stop.
+    Close { reply: oneshot::Sender<Result<()>> },
+}
+
+/// A request, already encoded by the caller.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The op, for logs and reply handling.
+    pub op: OpCode,
+    /// A complete frame (length prefix, header, body); the task fills in the xid.
+    pub frame: BytesMut,
+    /// Where the reply goes.
+    pub reply: oneshot::Sender<Result<Reply>>,
+    /// What the task does besides answering, once the reply arrives.
+    pub on_reply: OnReply,
+    /// The caller's span for this request.
+    pub span: tracing::Span,
+}
+
+/// A successful reply: its zxid and the body after the reply header.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    #[allow(dead_code)] // kept for callers that want the server's zxid
+    pub zxid: i64,
+    pub body: Bytes,
+}
+
+/// Side effects of a reply that the session task performs itself, so they happen in order
+/// with the notifications it reads.
+#[derive(Debug)]
+pub(crate) enum OnReply {
+    /// Nothing beyond answering.
+    Nothing,
+    /// Register a watch: as `on_ok` when the request succeeded, as `on_no_node` (if set) when
+    /// it failed with NoNode (an exists watch on a missing node).
+    RegisterWatch {
+        id: u64,
+        server_path: String,
+        on_ok: WatchKind,
+        on_no_node: Option<WatchKind>,
+        sink: WatchSink,
+    },
+    /// After a successful removeWatches, drop the matching local watchers too.
+    RemoveLocalWatches {
+        server_path: String,
+        client_path: String,
+        watcher_type: WatcherType,
+    },
+}

@@ -1,0 +1,228 @@
+//! [`Client`]: the cheap, cloneable handle to one session.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::builder::ClientBuilder;
+use super::command::{Command, OnReply, Reply, Request};
+use super::path::{Chroot, validate_path};
+use super::session::Shared;
+use super::state::{SessionId, SessionPassword, SessionState, SessionStatus};
+use crate::error::{Error, Result};
+use crate::proto::frame::{begin_frame, finish_frame};
+use crate::proto::jute::{Jute, decode_exact};
+use crate::proto::records::RequestHeader;
+use crate::proto::{FrameError, OpCode};
+
+/// A handle to one ZooKeeper session.
+///
+/// Cloning is cheap (one reference count); every clone talks to the same session task, which
+/// owns the connection. Requests are queued when the method is *called* (not when the returned
+/// future is first polled), so the server sees them in call order, and many can be in flight
+/// at once. When the last handle is dropped the session is closed on the server.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) chroot: Chroot,
+    pub(crate) max_frame_len: usize,
+    watch_ids: AtomicU64,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = *self.inner.shared.status.borrow();
+        f.debug_struct("Client")
+            .field("session_id", &status.session_id)
+            .field("state", &status.state)
+            .field("chroot", &self.inner.chroot.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to `connect_string` with default settings and waits for the session.
+    ///
+    /// # Errors
+    /// As [`ClientBuilder::connect`].
+    pub async fn connect(connect_string: &str) -> Result<Client> {
+        ClientBuilder::new(connect_string).connect().await
+    }
+
+    /// Settings for a new client.
+    pub fn builder(connect_string: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(connect_string)
+    }
+
+    pub(crate) fn from_parts(
+        commands: mpsc::UnboundedSender<Command>,
+        shared: Arc<Shared>,
+        chroot: Chroot,
+        max_frame_len: usize,
+    ) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                commands,
+                shared,
+                chroot,
+                max_frame_len,
+                watch_ids: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The session's state and id, as a [`watch`] receiver: `borrow()` reads the current
+    /// value, `changed()` waits for the next.
+    pub fn state(&self) -> watch::Receiver<SessionStatus> {
+        self.inner.shared.status.subscribe()
+    }
+
+    /// The current session state.
+    pub fn session_state(&self) -> SessionState {
+        self.inner.shared.status.borrow().state
+    }
+
+    /// The session id (0 before the first handshake).
+    pub fn session_id(&self) -> SessionId {
+        self.inner.shared.details().session_id
+    }
+
+    /// The session password, for handing the session to another connection (for example a
+    /// fault tool that expires it). Never printed by `Debug`.
+    pub fn session_password(&self) -> SessionPassword {
+        self.inner.shared.details().password
+    }
+
+    /// The session timeout the server granted, once connected.
+    pub fn negotiated_timeout(&self) -> Option<Duration> {
+        self.inner.shared.details().negotiated_timeout
+    }
+
+    /// The server this session is connected to right now.
+    pub fn connected_server(&self) -> Option<SocketAddr> {
+        self.inner.shared.details().server
+    }
+
+    /// The chroot applied to every path, if any.
+    pub fn chroot(&self) -> Option<&str> {
+        self.inner.chroot.prefix()
+    }
+
+    /// Waits until the session is connected (to a read-write or read-only server).
+    ///
+    /// # Errors
+    /// The error that ended the session if it ends first.
+    pub async fn wait_connected(&self) -> Result<()> {
+        let mut state = self.state();
+        loop {
+            let current = state.borrow_and_update().state;
+            if current.is_connected() {
+                return Ok(());
+            }
+            if current.is_terminal() {
+                return Err(self.terminal_error());
+            }
+            if state.changed().await.is_err() {
+                return Err(self.terminal_error());
+            }
+        }
+    }
+
+    /// Closes the session on the server (its ephemeral nodes go at once) and ends the task.
+    /// Every other clone then fails with [`Error::Closed`]. Closing twice is harmless.
+    ///
+    /// # Errors
+    /// None in practice: a session that already ended counts as closed.
+    pub async fn close(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.commands.send(Command::Close { reply: tx }).is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+
+    /// The error that ended the session (or `Closed` if it has not recorded one).
+    pub(crate) fn terminal_error(&self) -> Error {
+        self.inner.shared.terminal_error().unwrap_or(Error::Closed)
+    }
+
+    pub(crate) fn next_watch_id(&self) -> u64 {
+        self.inner.watch_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn weak_commands(&self) -> mpsc::WeakUnboundedSender<Command> {
+        self.inner.commands.downgrade()
+    }
+
+    /// Validates a client path and gives its server form (borrowed when there is no chroot).
+    pub(crate) fn server_path<'p>(&self, path: &'p str, sequential: bool) -> Result<Cow<'p, str>> {
+        validate_path(path, sequential)?;
+        Ok(if self.inner.chroot.is_empty() {
+            Cow::Borrowed(path)
+        } else {
+            Cow::Owned(self.inner.chroot.apply(path))
+        })
+    }
+
+    /// Strips the chroot from a path the server returned.
+    pub(crate) fn client_path(&self, server_path: String) -> String {
+        self.inner.chroot.strip_owned(server_path)
+    }
+
+    /// Encodes a request, queues it on the session and returns the receiver of its reply.
+    pub(crate) fn send<'r, R: Jute<'r>>(
+        &self,
+        op: OpCode,
+        record: &R,
+        size_hint: usize,
+        on_reply: OnReply,
+        span_path: &str,
+    ) -> Result<oneshot::Receiver<Result<Reply>>> {
+        let mut frame = BytesMut::with_capacity(size_hint + 16);
+        let start = begin_frame(&mut frame);
+        RequestHeader { xid: 0, op: op.code() }.write(&mut frame);
+        record.write(&mut frame);
+        finish_frame(&mut frame, start, self.inner.max_frame_len).map_err(|e| match e {
+            FrameError::TooLarge { len, limit } => Error::DataTooLarge { len, limit },
+            other => Error::from(other),
+        })?;
+        let (reply, rx) = oneshot::channel();
+        let span = tracing::trace_span!("zk_request", op = op.name(), path = span_path, xid = tracing::field::Empty);
+        self.inner
+            .commands
+            .send(Command::Request(Request {
+                op,
+                frame,
+                reply,
+                on_reply,
+                span,
+            }))
+            .map_err(|_| self.terminal_error())?;
+        Ok(rx)
+    }
+}
+
+/// Waits for a reply sent with [`Client::send`].
+pub(crate) async fn await_reply(sent: Result<oneshot::Receiver<Result<Reply>>>) -> Result<Reply> {
+    match sent?.await {
+        Ok(result) => result,
+        // The task answers every request before it goes away; this is a task that died.
+        Err(_) => Err(Error::Closed),
+    }
+}
+
+/// Decodes a reply body that must hold exactly one `T`.
+pub(crate) fn decode<T: for<'a> Jute<'a>>(reply: &Reply) -> Result<T> {
+    Ok(decode_exact(&reply.body)?)
+}

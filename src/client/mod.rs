@@ -1,0 +1,20 @@
+//! The wire client: one ZooKeeper session over tokio.
+//!
+//! [`Client`] is a cheap handle to a task that owns the connection. See the crate docs for
+//! the guarantees on ordering, watches and reconnection.
+
+mod builder;
+mod command;
+pub mod connect_string;
+mod handle;
+mod ops;
+pub mod path;
+mod session;
+mod state;
+mod watch;
+
+pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
+pub use handle::Client;
+pub use ops::{CreateOptions, MultiReadOp, Op};
+pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
+pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};

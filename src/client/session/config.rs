@@ -1,0 +1,72 @@
+//! Settings a session task runs with.
+
+use std::time::Duration;
+
+use crate::client::connect_string::HostPort;
+use crate::client::path::Chroot;
+use crate::client::state::{SessionId, SessionPassword};
+
+/// Everything the session task needs to know, fixed when the client is built.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionConfig {
+    pub hosts: Vec<HostPort>,
+    pub chroot: Chroot,
+    pub session_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub read_only: bool,
+    pub max_frame_len: usize,
+    /// Resume this session instead of creating one.
+    pub resume: Option<(SessionId, SessionPassword)>,
+    /// Credentials sent right after every handshake.
+    pub auth: Vec<(String, Vec<u8>)>,
+    /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+/// Timers derived from the negotiated session timeout `T`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timers {
+    /// The negotiated timeout.
+    pub session: Duration,
+    /// Silence longer than this (2T/3) means the connection is dead.
+    pub read: Duration,
+    /// Send a ping after this long (T/3) without sending anything.
+    pub ping: Duration,
+}
+
+impl Timers {
+    pub(crate) fn new(session: Duration) -> Timers {
+        Timers {
+            session,
+            read: session * 2 / 3,
+            ping: session / 3,
+        }
+    }
+
+    /// Time allowed for one connection attempt: T divided among the hosts, at least 250 ms.
+    pub(crate) fn connect_per_host(session: Duration, hosts: usize) -> Duration {
+        let per_host = session / hosts.max(1) as u32;
+        per_host.max(Duration::from_millis(250))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_follow_the_negotiated_timeout() {
+        let t = Timers::new(Duration::from_secs(6));
+        assert_eq!(t.read, Duration::from_secs(4));
+        assert_eq!(t.ping, Duration::from_secs(2));
+        assert_eq!(
+            Timers::connect_per_host(Duration::from_secs(6), 3),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            Timers::connect_per_host(Duration::from_millis(600), 3),
+            Duration::from_millis(250)
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! Opening one connection: resolve, connect, handshake.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+use crate::client::connect_string::HostPort;
+use crate::client::state::{SessionId, SessionPassword};
+use crate::proto::frame::{begin_frame, finish_frame};
+use crate::proto::jute::{Jute, decode_exact};
+use crate::proto::records::{ConnectRequest, ConnectResponse, Password};
+use crate::proto::FrameCodec;
+
+/// A connection that completed its handshake.
+#[derive(Debug)]
+pub(crate) struct Established {
+    pub stream: TcpStream,
+    pub addr: SocketAddr,
+    /// Bytes read after the handshake reply (normally none).
+    pub leftover: BytesMut,
+    pub session_id: SessionId,
+    pub password: SessionPassword,
+    pub negotiated: Duration,
+    pub read_only: bool,
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// The server says the session has expired (negotiated timeout <= 0).
+    Expired,
+    /// Anything else: try the next host.
+    Failed(String),
+}
+
+/// What the handshake asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct Handshake {
+    pub last_zxid: i64,
+    pub timeout: Duration,
+    pub session_id: SessionId,
+    pub password: SessionPassword,
+    pub read_only: bool,
+    pub max_frame_len: usize,
+}
+
+/// Resolves `host` (every attempt, so DNS changes are seen), connects to the first address
+/// that answers and performs the handshake.
+pub(crate) async fn attempt(host: &HostPort, hs: &Handshake) -> Result<Established, AttemptError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| AttemptError::Failed(format!("{host}: {what}: {e}"));
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.host.as_str(), host.port))
+        .await
+        .map_err(|e| failed("cannot resolve", &e))?
+        .collect();
+    let mut last = AttemptError::Failed(format!("{host}: resolved to no address"));
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return handshake(stream, addr, hs).await,
+            Err(e) => last = failed("cannot connect", &e),
+        }
+    }
+    Err(last)
+}
+
+async fn handshake(mut stream: TcpStream, addr: SocketAddr, hs: &Handshake) -> Result<Established, AttemptError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| AttemptError::Failed(format!("{addr}: {what}: {e}"));
+    stream.set_nodelay(true).map_err(|e| failed("set_nodelay", &e))?;
+    let request = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: hs.last_zxid,
+        timeout_ms: hs.timeout.as_millis().min(i32::MAX as u128) as i32,
+        session_id: hs.session_id.0,
+        password: Password(if hs.password.0.is_empty() {
+            Bytes::from_static(&[0u8; 16])
+        } else {
+            hs.password.0.clone()
+        }),
+        read_only: hs.read_only,
+    };
+    let mut out = BytesMut::with_capacity(64);
+    let start = begin_frame(&mut out);
+    request.write(&mut out);
+    finish_frame(&mut out, start, hs.max_frame_len).map_err(|e| failed("handshake", &e))?;
+    stream.write_all(&out).await.map_err(|e| failed("write handshake", &e))?;
+
+    let mut codec = FrameCodec::new(hs.max_frame_len);
+    let mut buf = BytesMut::with_capacity(4096);
+    let frame = loop {
+        if let Some(frame) = codec.decode(&mut buf).map_err(|e| failed("handshake reply", &e))? {
+            break frame;
+        }
+        let n = stream.read_buf(&mut buf).await.map_err(|e| failed("read handshake", &e))?;
+        if n == 0 {
+            return Err(AttemptError::Failed(format!(
+                "{addr}: server closed the connection during the handshake"
+            )));
+        }
+    };
+    let reply: ConnectResponse = decode_exact(&frame).map_err(|e| failed("handshake reply", &e))?;
+    if reply.timeout_ms <= 0 {
+        return Err(AttemptError::Expired);
+    }
+    Ok(Established {
+        stream,
+        addr,
+        leftover: buf,
+        session_id: SessionId(reply.session_id),
+        password: SessionPassword(reply.password.0),
+        negotiated: Duration::from_millis(reply.timeout_ms as u64),
+        read_only: reply.read_only,
+    })
+}

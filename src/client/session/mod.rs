@@ -1,0 +1,26 @@
+//! The task that owns one session's connection, and what it shares with its handles.
+
+pub(crate) mod config;
+pub(crate) mod connect;
+pub(crate) mod shared;
+pub(crate) mod task;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+pub(crate) use config::SessionConfig;
+pub(crate) use shared::Shared;
+
+use super::command::Command;
+
+/// Starts a session task on the current tokio runtime.
+pub(crate) fn spawn(config: SessionConfig) -> (mpsc::UnboundedSender<Command>, Arc<Shared>) {
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared::new());
+    let span = tracing::info_span!("zk_session", session_id = tracing::field::Empty);
+    let task = task::SessionTask::new(config, commands_rx, shared.clone());
+    tokio::spawn(task.run().instrument(span));
+    (commands_tx, shared)
+}

@@ -1,0 +1,266 @@
+//! One error type for everything an operation can fail with: the codes a server returns and the
+//! causes a client finds on its own.
+
+use std::sync::Arc;
+
+use crate::proto::{ErrorCode, FrameError, OpResult};
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error from a ZooKeeper operation.
+///
+/// The common server codes have their own variants so they can be matched directly
+/// (`Err(Error::NoNode)`); the rest arrive as [`Error::Server`]. [`Error::code`] gives the
+/// server code where there is one, and the `is_*` predicates answer the questions a retry layer
+/// asks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The node does not exist.
+    #[error("node does not exist")]
+    NoNode,
+    /// The node already exists.
+    #[error("node already exists")]
+    NodeExists,
+    /// The version given does not match the node's.
+    #[error("version does not match")]
+    BadVersion,
+    /// The session lacks the permission.
+    #[error("not authorized")]
+    NoAuth,
+    /// The node has children.
+    #[error("node has children")]
+    NotEmpty,
+    /// Ephemeral nodes may not have children.
+    #[error("ephemeral nodes may not have children")]
+    NoChildrenForEphemerals,
+    /// The ACL is invalid (empty, or `auth` scheme with no authenticated identity).
+    #[error("invalid ACL")]
+    InvalidAcl,
+    /// The session has expired; this client will not reconnect.
+    #[error("session expired")]
+    SessionExpired,
+    /// The connection was lost before the reply arrived: the operation may or may not have
+    /// been applied.
+    #[error("connection lost")]
+    ConnectionLoss,
+    /// The server did not complete the operation in time.
+    #[error("operation timed out on the server")]
+    OperationTimeout,
+    /// The session moved to another server.
+    #[error("session moved to another server")]
+    SessionMoved,
+    /// A write reached a read-only server.
+    #[error("server is read-only")]
+    NotReadOnly,
+    /// The server is throttling requests.
+    #[error("request throttled by the server")]
+    Throttled,
+    /// A quota was exceeded.
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    /// Authentication failed; this client will not reconnect.
+    #[error("authentication failed")]
+    AuthFailed,
+    /// There is no such watch to remove.
+    #[error("no such watcher")]
+    NoWatcher,
+    /// The server does not implement the operation (or needs a setting to allow it).
+    #[error("operation not implemented by the server")]
+    Unimplemented,
+    /// The server rejected the arguments.
+    #[error("bad arguments")]
+    BadArguments,
+    /// Any other code the server returned.
+    #[error("server error {}: {}", .0.code(), .0.describe())]
+    Server(ErrorCode),
+    /// A `multi` transaction failed: nothing was applied.
+    #[error("transaction failed at op {index}: {}", .code.describe())]
+    MultiFailed {
+        /// Index of the first op that failed.
+        index: usize,
+        /// Why it failed.
+        code: ErrorCode,
+        /// Every op's result, as the server reported it.
+        results: Arc<Vec<OpResult>>,
+    },
+    /// The path is not a valid ZooKeeper path; nothing was sent.
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path given.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The request is larger than the frame limit; nothing was sent.
+    #[error("request of {len} bytes exceeds the frame limit of {limit} bytes")]
+    DataTooLarge {
+        /// Size of the encoded request.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// An argument is invalid (for example a TTL on a mode without one); nothing was sent.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The server sent something this client cannot decode; the connection was dropped.
+    #[error("malformed data from server: {0}")]
+    MalformedFrame(String),
+    /// No server could be reached in time.
+    #[error("could not connect to any of {hosts:?} within {timeout_ms} ms: {last_error}")]
+    ConnectFailed {
+        /// The hosts that were tried.
+        hosts: Vec<String>,
+        /// The time allowed.
+        timeout_ms: u64,
+        /// The last failure seen.
+        last_error: String,
+    },
+    /// The connect string is invalid.
+    #[error("invalid connect string {input:?}: {reason}")]
+    InvalidConnectString {
+        /// The connect string given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The client was closed.
+    #[error("client closed")]
+    Closed,
+    /// A client-side deadline passed before the operation completed.
+    #[error("timed out")]
+    Timeout,
+}
+
+impl Error {
+    /// The error for a non-zero code the server returned.
+    pub fn from_code(code: ErrorCode) -> Error {
+        match code {
+            ErrorCode::NoNode => Error::NoNode,
+            ErrorCode::NodeExists => Error::NodeExists,
+            ErrorCode::BadVersion => Error::BadVersion,
+            ErrorCode::NoAuth => Error::NoAuth,
+            ErrorCode::NotEmpty => Error::NotEmpty,
+            ErrorCode::NoChildrenForEphemerals => Error::NoChildrenForEphemerals,
+            ErrorCode::InvalidAcl => Error::InvalidAcl,
+            ErrorCode::SessionExpired => Error::SessionExpired,
+            ErrorCode::ConnectionLoss => Error::ConnectionLoss,
+            ErrorCode::OperationTimeout => Error::OperationTimeout,
+            ErrorCode::SessionMoved => Error::SessionMoved,
+            ErrorCode::NotReadOnly => Error::NotReadOnly,
+            ErrorCode::Throttled => Error::Throttled,
+            ErrorCode::QuotaExceeded => Error::QuotaExceeded,
+            ErrorCode::AuthFailed => Error::AuthFailed,
+            ErrorCode::NoWatcher => Error::NoWatcher,
+            ErrorCode::Unimplemented => Error::Unimplemented,
+            ErrorCode::BadArguments => Error::BadArguments,
+            other => Error::Server(other),
+        }
+    }
+
+    /// The server error code this error stands for, if any. Client-side causes that mirror a
+    /// server code (a lost connection, an expired session) report that code too.
+    pub fn code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            Error::NoNode => ErrorCode::NoNode,
+            Error::NodeExists => ErrorCode::NodeExists,
+            Error::BadVersion => ErrorCode::BadVersion,
+            Error::NoAuth => ErrorCode::NoAuth,
+            Error::NotEmpty => ErrorCode::NotEmpty,
+            Error::NoChildrenForEphemerals => ErrorCode::NoChildrenForEphemerals,
+            Error::InvalidAcl => ErrorCode::InvalidAcl,
+            Error::SessionExpired => ErrorCode::SessionExpired,
+            Error::ConnectionLoss => ErrorCode::ConnectionLoss,
+            Error::OperationTimeout => ErrorCode::OperationTimeout,
+            Error::SessionMoved => ErrorCode::SessionMoved,
+            Error::NotReadOnly => ErrorCode::NotReadOnly,
+            Error::Throttled => ErrorCode::Throttled,
+            Error::QuotaExceeded => ErrorCode::QuotaExceeded,
+            Error::AuthFailed => ErrorCode::AuthFailed,
+            Error::NoWatcher => ErrorCode::NoWatcher,
+            Error::Unimplemented => ErrorCode::Unimplemented,
+            Error::BadArguments => ErrorCode::BadArguments,
+            Error::Server(code) => *code,
+            Error::MultiFailed { code, .. } => *code,
+            Error::MalformedFrame(_) => ErrorCode::MarshallingError,
+            _ => return None,
+        })
+    }
+
+    /// The connection dropped (or a server timed out) before the outcome was known: the
+    /// operation may have been applied. Safe to retry for reads and versioned writes.
+    pub fn is_connection_loss(&self) -> bool {
+        matches!(self, Error::ConnectionLoss | Error::MalformedFrame(_))
+    }
+
+    /// Worth retrying on the same session once it is connected: connection loss, server-side
+    /// timeouts, a moved session and throttling.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionLoss
+                | Error::MalformedFrame(_)
+                | Error::OperationTimeout
+                | Error::SessionMoved
+                | Error::Throttled
+        )
+    }
+
+    /// The session is gone for good: expired, failed authentication or closed. Only a new
+    /// session can continue.
+    pub fn is_session_terminal(&self) -> bool {
+        matches!(self, Error::SessionExpired | Error::AuthFailed | Error::Closed)
+    }
+
+    /// The request was rejected before anything was sent (bad path, too large, bad argument).
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidPath { .. } | Error::DataTooLarge { .. } | Error::InvalidArgument(_)
+        )
+    }
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Io(_) => Error::ConnectionLoss,
+            other => Error::MalformedFrame(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::proto::DecodeError> for Error {
+    fn from(e: crate::proto::DecodeError) -> Self {
+        Error::MalformedFrame(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_codes_map_to_variants_and_back() {
+        for raw in -130..0 {
+            let code = ErrorCode::from_code(raw);
+            let err = Error::from_code(code);
+            assert_eq!(err.code(), Some(code), "{err}");
+        }
+    }
+
+    #[test]
+    fn predicates() {
+        assert!(Error::ConnectionLoss.is_retryable());
+        assert!(!Error::NoNode.is_retryable());
+        assert!(Error::SessionExpired.is_session_terminal());
+        assert!(
+            Error::InvalidPath {
+                path: "x".into(),
+                reason: "r"
+            }
+            .is_invalid_request()
+        );
+    }
+}
