@@ -210,7 +210,10 @@ impl Error {
     /// The session is gone for good: expired, failed authentication or closed. Only a new
     /// session can continue.
     pub fn is_session_terminal(&self) -> bool {
-        matches!(self, Error::SessionExpired | Error::AuthFailed | Error::Closed)
+        matches!(
+            self,
+            Error::SessionExpired | Error::AuthFailed | Error::Closed
+        )
     }
 
     /// The request was rejected before anything was sent (bad path, too large, bad argument).

@@ -37,7 +37,14 @@ impl fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
-            .field("auth_schemes", &self.auth.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>())
+            .field(
+                "auth_schemes",
+                &self
+                    .auth
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
             .finish_non_exhaustive()
     }
@@ -117,7 +124,9 @@ impl ClientBuilder {
             )));
         }
         if self.connect_timeout.is_zero() {
-            return Err(Error::InvalidArgument("connect timeout must be positive".into()));
+            return Err(Error::InvalidArgument(
+                "connect timeout must be positive".into(),
+            ));
         }
         if self.max_frame_len < 1024 || self.max_frame_len > i32::MAX as usize {
             return Err(Error::InvalidArgument(format!(

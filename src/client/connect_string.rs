@@ -48,15 +48,19 @@ impl ConnectString {
         let trimmed = input.trim();
         let (host_part, chroot) = match trimmed.find('/') {
             Some(i) => {
-                let chroot = Chroot::new(&trimmed[i..])
-                    .map_err(|e| bad(format!("invalid chroot: {e}")))?;
+                let chroot =
+                    Chroot::new(&trimmed[i..]).map_err(|e| bad(format!("invalid chroot: {e}")))?;
                 (&trimmed[..i], chroot)
             }
             None => (trimmed, Chroot::none()),
         };
         let mut hosts = Vec::new();
-        for entry in host_part.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            hosts.push(parse_host_port(entry).map_err(|reason| bad(reason))?);
+        for entry in host_part
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            hosts.push(parse_host_port(entry).map_err(bad)?);
         }
         if hosts.is_empty() {
             return Err(bad("no hosts given".into()));
@@ -81,7 +85,9 @@ fn parse_host_port(entry: &str) -> std::result::Result<HostPort, String> {
     } else {
         match entry.rsplit_once(':') {
             Some((h, _)) if h.contains(':') => {
-                return Err(format!("IPv6 address {entry:?} must be written in brackets"));
+                return Err(format!(
+                    "IPv6 address {entry:?} must be written in brackets"
+                ));
             }
             Some((h, p)) => (h, Some(p)),
             None => (entry, None),
@@ -117,7 +123,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        for input in ["", "/chroot", ",", "a:0", "a:70000", "a:x", "::1:2", "[::1", "a:1/bad/"] {
+        for input in [
+            "", "/chroot", ",", "a:0", "a:70000", "a:x", "::1:2", "[::1", "a:1/bad/",
+        ] {
             assert!(
                 matches!(
                     ConnectString::parse(input),

@@ -146,7 +146,12 @@ impl Client {
     /// None in practice: a session that already ended counts as closed.
     pub async fn close(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        if self.inner.commands.send(Command::Close { reply: tx }).is_err() {
+        if self
+            .inner
+            .commands
+            .send(Command::Close { reply: tx })
+            .is_err()
+        {
             return Ok(());
         }
         rx.await.unwrap_or(Ok(()))
@@ -191,14 +196,23 @@ impl Client {
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
         let mut frame = BytesMut::with_capacity(size_hint + 16);
         let start = begin_frame(&mut frame);
-        RequestHeader { xid: 0, op: op.code() }.write(&mut frame);
+        RequestHeader {
+            xid: 0,
+            op: op.code(),
+        }
+        .write(&mut frame);
         record.write(&mut frame);
         finish_frame(&mut frame, start, self.inner.max_frame_len).map_err(|e| match e {
             FrameError::TooLarge { len, limit } => Error::DataTooLarge { len, limit },
             other => Error::from(other),
         })?;
         let (reply, rx) = oneshot::channel();
-        let span = tracing::trace_span!("zk_request", op = op.name(), path = span_path, xid = tracing::field::Empty);
+        let span = tracing::trace_span!(
+            "zk_request",
+            op = op.name(),
+            path = span_path,
+            xid = tracing::field::Empty
+        );
         self.inner
             .commands
             .send(Command::Request(Request {

@@ -161,7 +161,16 @@ mod tests {
     #[test]
     fn rejects_bad_paths_with_reasons() {
         for p in [
-            "", "a", "/a/", "//", "/a//b", "/a/./b", "/a/..", "/a\0b", "/a\u{1}", "/\u{e000}",
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/a/./b",
+            "/a/..",
+            "/a\0b",
+            "/a\u{1}",
+            "/\u{e000}",
             "/\u{fff5}",
         ] {
             let err = validate_path(p, false).unwrap_err();

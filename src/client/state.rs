@@ -27,7 +27,10 @@ pub enum SessionState {
 impl SessionState {
     /// Whether requests can be sent now.
     pub fn is_connected(self) -> bool {
-        matches!(self, SessionState::Connected | SessionState::ConnectedReadOnly)
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
     }
 
     /// Whether the session has ended for good.

@@ -199,7 +199,13 @@ impl WatchRegistry {
     }
 
     /// Adds a watcher (after the server confirmed it by replying).
-    pub(crate) fn register(&mut self, kind: WatchKind, server_path: String, id: u64, sink: WatchSink) {
+    pub(crate) fn register(
+        &mut self,
+        kind: WatchKind,
+        server_path: String,
+        id: u64,
+        sink: WatchSink,
+    ) {
         self.map(kind)
             .entry(server_path)
             .or_default()
@@ -208,7 +214,12 @@ impl WatchRegistry {
 
     /// Removes watcher `id`. Returns the server-side watch to remove when no local watcher of
     /// that kind is left on the path.
-    pub(crate) fn unregister(&mut self, id: u64, kind: WatchKind, server_path: &str) -> Option<WatcherType> {
+    pub(crate) fn unregister(
+        &mut self,
+        id: u64,
+        kind: WatchKind,
+        server_path: &str,
+    ) -> Option<WatcherType> {
         // An exists watch becomes a data or an exist watch depending on the reply; look in both.
         if kind == WatchKind::Data && !self.contains(WatchKind::Data, server_path, id) {
             return self.unregister_exact(id, WatchKind::Exist, server_path);
@@ -222,7 +233,12 @@ impl WatchRegistry {
             .is_some_and(|entries| entries.iter().any(|e| e.id == id))
     }
 
-    fn unregister_exact(&mut self, id: u64, kind: WatchKind, server_path: &str) -> Option<WatcherType> {
+    fn unregister_exact(
+        &mut self,
+        id: u64,
+        kind: WatchKind,
+        server_path: &str,
+    ) -> Option<WatcherType> {
         let map = self.map(kind);
         let entries = map.get_mut(server_path)?;
         let before = entries.len();
@@ -237,7 +253,11 @@ impl WatchRegistry {
         match kind {
             // One server-side data watch serves both data and exists watchers.
             WatchKind::Data | WatchKind::Exist => {
-                let other = if kind == WatchKind::Data { &self.exist } else { &self.data };
+                let other = if kind == WatchKind::Data {
+                    &self.exist
+                } else {
+                    &self.data
+                };
                 (!other.contains_key(server_path)).then_some(WatcherType::Data)
             }
             WatchKind::Child => Some(WatcherType::Children),
@@ -248,13 +268,24 @@ impl WatchRegistry {
 
     /// Whether any local watcher of any kind is registered on exactly this path.
     pub(crate) fn watches_path(&self, server_path: &str) -> bool {
-        [&self.data, &self.exist, &self.child, &self.persistent, &self.recursive]
-            .iter()
-            .any(|m| m.contains_key(server_path))
+        [
+            &self.data,
+            &self.exist,
+            &self.child,
+            &self.persistent,
+            &self.recursive,
+        ]
+        .iter()
+        .any(|m| m.contains_key(server_path))
     }
 
     /// Removes every local watcher of `kind` on a path, telling each it was removed.
-    pub(crate) fn remove_all(&mut self, server_path: &str, watcher_type: WatcherType, client_path: &str) {
+    pub(crate) fn remove_all(
+        &mut self,
+        server_path: &str,
+        watcher_type: WatcherType,
+        client_path: &str,
+    ) {
         let kinds: &[WatchKind] = match watcher_type {
             WatcherType::Children => &[WatchKind::Child],
             WatcherType::Data => &[WatchKind::Data, WatchKind::Exist],
@@ -291,7 +322,12 @@ impl WatchRegistry {
     /// data and exists watches fire on create, change and delete; child watches on child
     /// changes and delete; persistent watches on any event at their node; recursive watches
     /// on create, change and delete at or below their node.
-    pub(crate) fn dispatch(&mut self, event_type: EventType, server_path: &str, event: &WatchedEvent) {
+    pub(crate) fn dispatch(
+        &mut self,
+        event_type: EventType,
+        server_path: &str,
+        event: &WatchedEvent,
+    ) {
         let (data, child, recursive) = match event_type {
             EventType::NodeCreated | EventType::NodeDataChanged => (true, false, true),
             EventType::NodeChildrenChanged => (false, true, false),
@@ -420,9 +456,21 @@ mod tests {
         let mut reg = WatchRegistry::default();
         let (tx, mut rx) = mpsc::unbounded_channel();
         reg.register(WatchKind::Recursive, "/a".into(), 1, WatchSink::Stream(tx));
-        reg.dispatch(EventType::NodeCreated, "/a/b/c", &event(EventType::NodeCreated, "/a/b/c"));
-        reg.dispatch(EventType::NodeChildrenChanged, "/a", &event(EventType::NodeChildrenChanged, "/a"));
-        reg.dispatch(EventType::NodeDataChanged, "/ab", &event(EventType::NodeDataChanged, "/ab"));
+        reg.dispatch(
+            EventType::NodeCreated,
+            "/a/b/c",
+            &event(EventType::NodeCreated, "/a/b/c"),
+        );
+        reg.dispatch(
+            EventType::NodeChildrenChanged,
+            "/a",
+            &event(EventType::NodeChildrenChanged, "/a"),
+        );
+        reg.dispatch(
+            EventType::NodeDataChanged,
+            "/ab",
+            &event(EventType::NodeDataChanged, "/ab"),
+        );
         assert_eq!(rx.try_recv().unwrap().path, "/a/b/c");
         assert!(rx.try_recv().is_err());
     }
@@ -432,7 +480,11 @@ mod tests {
         let mut reg = WatchRegistry::default();
         let (tx, mut rx) = oneshot::channel();
         reg.register(WatchKind::Data, "/x".into(), 1, WatchSink::Oneshot(tx));
-        reg.dispatch(EventType::NodeDataChanged, "/x", &event(EventType::NodeDataChanged, "/x"));
+        reg.dispatch(
+            EventType::NodeDataChanged,
+            "/x",
+            &event(EventType::NodeDataChanged, "/x"),
+        );
         assert!(rx.try_recv().unwrap().is_ok());
         assert!(reg.is_empty());
 
@@ -441,6 +493,9 @@ mod tests {
         reg.register(WatchKind::Data, "/y".into(), 2, WatchSink::Oneshot(tx1));
         reg.register(WatchKind::Exist, "/y".into(), 3, WatchSink::Oneshot(tx2));
         assert_eq!(reg.unregister(2, WatchKind::Data, "/y"), None);
-        assert_eq!(reg.unregister(3, WatchKind::Exist, "/y"), Some(WatcherType::Data));
+        assert_eq!(
+            reg.unregister(3, WatchKind::Exist, "/y"),
+            Some(WatcherType::Data)
+        );
     }
 }

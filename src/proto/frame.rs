@@ -133,7 +133,11 @@ pub fn begin_frame(dst: &mut BytesMut) -> usize {
 /// Completes a frame begun at `start` by filling in its length. If the frame is over
 /// `max_frame_len` it is removed from `dst` again and an error returned, so a refused request
 /// leaves the buffer as it was.
-pub fn finish_frame(dst: &mut BytesMut, start: usize, max_frame_len: usize) -> Result<(), FrameError> {
+pub fn finish_frame(
+    dst: &mut BytesMut,
+    start: usize,
+    max_frame_len: usize,
+) -> Result<(), FrameError> {
     let len = dst.len() - start - 4;
     if len > max_frame_len {
         dst.truncate(start);
@@ -204,7 +208,9 @@ mod tests {
     fn encoder_and_decoder_agree() {
         let mut codec = FrameCodec::default();
         let mut buf = BytesMut::new();
-        codec.encode(Bytes::from_static(b"hello"), &mut buf).unwrap();
+        codec
+            .encode(Bytes::from_static(b"hello"), &mut buf)
+            .unwrap();
         codec.encode(Bytes::from_static(b""), &mut buf).unwrap();
         assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"hello"[..]);
         assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b""[..]);

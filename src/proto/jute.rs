@@ -405,6 +405,9 @@ mod tests {
     #[test]
     fn invalid_utf8_is_rejected() {
         let frame = Bytes::from_static(&[0, 0, 0, 1, 0xff]);
-        assert_eq!(decode_exact::<String>(&frame), Err(DecodeError::InvalidUtf8));
+        assert_eq!(
+            decode_exact::<String>(&frame),
+            Err(DecodeError::InvalidUtf8)
+        );
     }
 }

@@ -220,16 +220,33 @@ mod tests {
     #[test]
     fn decodes_results_and_errors() {
         let mut buf = BytesMut::new();
-        MultiHeader { op: 15, done: false, err: 0 }.write(&mut buf);
-        Create2Response { path: "/a".into(), stat: Stat::default() }.write(&mut buf);
-        MultiHeader { op: -1, done: false, err: -110 }.write(&mut buf);
+        MultiHeader {
+            op: 15,
+            done: false,
+            err: 0,
+        }
+        .write(&mut buf);
+        Create2Response {
+            path: "/a".into(),
+            stat: Stat::default(),
+        }
+        .write(&mut buf);
+        MultiHeader {
+            op: -1,
+            done: false,
+            err: -110,
+        }
+        .write(&mut buf);
         ErrorResponse { err: -110 }.write(&mut buf);
         MULTI_TERMINATOR.write(&mut buf);
         let results = decode_multi_results(&buf.freeze()).unwrap();
         assert_eq!(
             results,
             vec![
-                OpResult::Create { path: "/a".into(), stat: Some(Stat::default()) },
+                OpResult::Create {
+                    path: "/a".into(),
+                    stat: Some(Stat::default())
+                },
                 OpResult::Error(ErrorCode::NodeExists),
             ]
         );
@@ -238,7 +255,12 @@ mod tests {
     #[test]
     fn missing_terminator_is_truncation() {
         let mut buf = BytesMut::new();
-        MultiHeader { op: 2, done: false, err: 0 }.write(&mut buf);
+        MultiHeader {
+            op: 2,
+            done: false,
+            err: 0,
+        }
+        .write(&mut buf);
         assert!(matches!(
             decode_multi_results(&buf.freeze()),
             Err(DecodeError::Truncated { .. })

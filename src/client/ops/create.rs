@@ -46,10 +46,13 @@ impl CreateOptions {
     /// Checks the combination of mode and TTL.
     pub(crate) fn validate(&self) -> Result<()> {
         match (self.mode.is_ttl(), self.ttl) {
-            (true, None) => Err(Error::InvalidArgument(format!("{:?} needs a TTL", self.mode))),
-            (true, Some(ttl)) if ttl.is_zero() || ttl.as_millis() > (1u128 << 40) => {
-                Err(Error::InvalidArgument(format!("TTL {ttl:?} is out of range")))
-            }
+            (true, None) => Err(Error::InvalidArgument(format!(
+                "{:?} needs a TTL",
+                self.mode
+            ))),
+            (true, Some(ttl)) if ttl.is_zero() || ttl.as_millis() > (1u128 << 40) => Err(
+                Error::InvalidArgument(format!("TTL {ttl:?} is out of range")),
+            ),
             (false, Some(_)) => Err(Error::InvalidArgument(format!(
                 "{:?} does not take a TTL",
                 self.mode
@@ -131,7 +134,10 @@ impl Client {
         data: &[u8],
         options: &CreateOptions,
         with_stat: bool,
-    ) -> Result<(OpCode, tokio::sync::oneshot::Receiver<Result<crate::client::command::Reply>>)> {
+    ) -> Result<(
+        OpCode,
+        tokio::sync::oneshot::Receiver<Result<crate::client::command::Reply>>,
+    )> {
         options.validate()?;
         let server_path = self.server_path(path, options.mode.is_sequential())?;
         let op = options.op_code(with_stat);

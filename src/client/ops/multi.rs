@@ -10,7 +10,10 @@ use crate::client::command::OnReply;
 use crate::client::handle::{Client, await_reply};
 use crate::error::{Error, Result};
 use crate::proto::multi::{MultiOpRecord, MultiRequest, decode_multi_results};
-use crate::proto::records::{CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, PathWatchRequest, SetDataRequest};
+use crate::proto::records::{
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, PathWatchRequest,
+    SetDataRequest,
+};
 use crate::proto::{ErrorCode, OpCode, OpResult};
 
 /// One write in a transaction. Build them with [`Op::create`], [`Op::delete`],
@@ -53,7 +56,11 @@ pub enum Op {
 
 impl Op {
     /// A create.
-    pub fn create(path: impl Into<String>, data: impl Into<Vec<u8>>, options: impl Into<CreateOptions>) -> Op {
+    pub fn create(
+        path: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+        options: impl Into<CreateOptions>,
+    ) -> Op {
         Op::Create {
             path: path.into(),
             data: data.into(),
@@ -89,7 +96,10 @@ impl Op {
     /// The op's path.
     pub fn path(&self) -> &str {
         match self {
-            Op::Create { path, .. } | Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => path,
+            Op::Create { path, .. }
+            | Op::Delete { path, .. }
+            | Op::SetData { path, .. }
+            | Op::Check { path, .. } => path,
         }
     }
 }
@@ -125,10 +135,9 @@ impl Client {
                 .filter_map(|(i, r)| r.error().map(|code| (i, code)))
                 .find(|(_, code)| !matches!(code, ErrorCode::Ok | ErrorCode::RuntimeInconsistency))
                 .or_else(|| {
-                    results
-                        .iter()
-                        .enumerate()
-                        .find_map(|(i, r)| r.error().filter(|c| *c != ErrorCode::Ok).map(|c| (i, c)))
+                    results.iter().enumerate().find_map(|(i, r)| {
+                        r.error().filter(|c| *c != ErrorCode::Ok).map(|c| (i, c))
+                    })
                 });
             match failed {
                 Some((index, code)) => Err(Error::MultiFailed {
@@ -147,12 +156,17 @@ impl Client {
     ///
     /// # Errors
     /// `Unimplemented` on older servers; `ConnectionLoss`; client-side `InvalidPath`.
-    pub fn multi_read(&self, ops: &[MultiReadOp]) -> impl Future<Output = Result<Vec<OpResult>>> + Send + use<> {
+    pub fn multi_read(
+        &self,
+        ops: &[MultiReadOp],
+    ) -> impl Future<Output = Result<Vec<OpResult>>> + Send + use<> {
         let sent = (|| {
             let paths = ops
                 .iter()
                 .map(|op| match op {
-                    MultiReadOp::GetData(p) | MultiReadOp::GetChildren(p) => self.server_path(p, false),
+                    MultiReadOp::GetData(p) | MultiReadOp::GetChildren(p) => {
+                        self.server_path(p, false)
+                    }
                 })
                 .collect::<Result<Vec<_>>>()?;
             let records = ops
@@ -167,7 +181,13 @@ impl Client {
                 })
                 .collect();
             let size = paths.iter().map(|p| p.len() + 32).sum::<usize>() + 16;
-            self.send(OpCode::MultiRead, &MultiRequest { ops: records }, size, OnReply::Nothing, "")
+            self.send(
+                OpCode::MultiRead,
+                &MultiRequest { ops: records },
+                size,
+                OnReply::Nothing,
+                "",
+            )
         })();
         async move {
             let reply = await_reply(sent).await?;
@@ -175,7 +195,10 @@ impl Client {
         }
     }
 
-    fn send_multi(&self, ops: &[Op]) -> Result<tokio::sync::oneshot::Receiver<Result<crate::client::command::Reply>>> {
+    fn send_multi(
+        &self,
+        ops: &[Op],
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<crate::client::command::Reply>>> {
         let mut paths = Vec::with_capacity(ops.len());
         for op in ops {
             let sequential = match op {
@@ -237,7 +260,13 @@ impl Client {
             })
             .collect();
         let span_path = ops.first().map_or("", Op::path);
-        self.send(OpCode::Multi, &MultiRequest { ops: records }, size, OnReply::Nothing, span_path)
+        self.send(
+            OpCode::Multi,
+            &MultiRequest { ops: records },
+            size,
+            OnReply::Nothing,
+            span_path,
+        )
     }
 
     fn strip_created_paths(&self, results: &mut [OpResult]) {

@@ -95,7 +95,12 @@ impl Client {
         &self,
         path: &str,
     ) -> impl Future<Output = Result<(Option<Stat>, OneshotWatcher)>> + Send + use<> {
-        let sent = self.send_watched_read(OpCode::Exists, path, WatchKind::Data, Some(WatchKind::Exist));
+        let sent = self.send_watched_read(
+            OpCode::Exists,
+            path,
+            WatchKind::Data,
+            Some(WatchKind::Exist),
+        );
         async move {
             let (rx, watcher) = sent?;
             Ok((exists_result(await_reply(Ok(rx)).await)?, watcher))
@@ -106,7 +111,10 @@ impl Client {
     ///
     /// # Errors
     /// `NoNode`; `NoAuth`; `ConnectionLoss`; client-side `InvalidPath`.
-    pub fn get_data(&self, path: &str) -> impl Future<Output = Result<(Bytes, Stat)>> + Send + use<> {
+    pub fn get_data(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Bytes, Stat)>> + Send + use<> {
         let sent = self.send_path_read(OpCode::GetData, path);
         async move {
             let reply: GetDataResponse = decode(&await_reply(sent).await?)?;
@@ -135,7 +143,10 @@ impl Client {
     ///
     /// # Errors
     /// `NoNode`; `NoAuth`; `ConnectionLoss`; client-side `InvalidPath`.
-    pub fn get_children(&self, path: &str) -> impl Future<Output = Result<Vec<String>>> + Send + use<> {
+    pub fn get_children(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send + use<> {
         let sent = self.send_path_read(OpCode::GetChildren, path);
         async move { Ok(decode::<GetChildrenResponse>(&await_reply(sent).await?)?.children) }
     }
@@ -192,7 +203,10 @@ impl Client {
     ///
     /// # Errors
     /// `NoNode`; `NoAuth`; `Unimplemented` on older servers; `ConnectionLoss`.
-    pub fn get_all_children_number(&self, path: &str) -> impl Future<Output = Result<u32>> + Send + use<> {
+    pub fn get_all_children_number(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<u32>> + Send + use<> {
         let sent = self.send_path_only(OpCode::GetAllChildrenNumber, path);
         async move {
             let reply: GetAllChildrenNumberResponse = decode(&await_reply(sent).await?)?;
@@ -206,7 +220,10 @@ impl Client {
     ///
     /// # Errors
     /// `Unimplemented` on older servers; `ConnectionLoss`; client-side `InvalidPath`.
-    pub fn get_ephemerals(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send + use<> {
+    pub fn get_ephemerals(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send + use<> {
         let client = self.clone();
         // A prefix may end in '/' or be any string prefix of a path; validate what we can.
         let sent = if prefix.starts_with('/') {
@@ -217,7 +234,9 @@ impl Client {
             };
             self.send(
                 OpCode::GetEphemerals,
-                &PathRequest { path: &server_prefix },
+                &PathRequest {
+                    path: &server_prefix,
+                },
                 server_prefix.len() + 4,
                 OnReply::Nothing,
                 prefix,
@@ -242,7 +261,10 @@ impl Client {
     ///
     /// # Errors
     /// `NoNode`; `NoAuth`; `ConnectionLoss`; client-side `InvalidPath`.
-    pub fn get_acl(&self, path: &str) -> impl Future<Output = Result<(Vec<Acl>, Stat)>> + Send + use<> {
+    pub fn get_acl(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Vec<Acl>, Stat)>> + Send + use<> {
         let sent = self.send_path_only(OpCode::GetAcl, path);
         async move {
             let reply: GetAclResponse = decode(&await_reply(sent).await?)?;

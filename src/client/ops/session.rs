@@ -9,7 +9,9 @@ use crate::client::command::{Command, OnReply};
 use crate::client::handle::{Client, await_reply, decode};
 use crate::client::watch::{OneshotWatcher, WatchKind, WatchSink};
 use crate::error::{Error, Result};
-use crate::proto::records::{ClientInfo, GetDataResponse, PathRequest, PathWatchRequest, SyncResponse, WhoAmIResponse};
+use crate::proto::records::{
+    ClientInfo, GetDataResponse, PathRequest, PathWatchRequest, SyncResponse, WhoAmIResponse,
+};
 use crate::proto::{OpCode, Stat};
 
 /// The node holding the ensemble's dynamic configuration (never under a chroot).
@@ -44,9 +46,15 @@ impl Client {
     /// # Errors
     /// `AuthFailed` (the session ends: the server closes it); `ConnectionLoss` (try again);
     /// `InvalidArgument` for an empty scheme.
-    pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> impl Future<Output = Result<()>> + Send + use<> {
+    pub fn add_auth(
+        &self,
+        scheme: &str,
+        auth: &[u8],
+    ) -> impl Future<Output = Result<()>> + Send + use<> {
         let sent = if scheme.is_empty() {
-            Err(Error::InvalidArgument("auth scheme must not be empty".into()))
+            Err(Error::InvalidArgument(
+                "auth scheme must not be empty".into(),
+            ))
         } else if scheme.len() + auth.len() + 64 > self.inner.max_frame_len {
             Err(Error::DataTooLarge {
                 len: scheme.len() + auth.len(),
@@ -107,7 +115,9 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::get_config`].
-    pub fn get_config_and_watch(&self) -> impl Future<Output = Result<(Bytes, Stat, OneshotWatcher)>> + Send + use<> {
+    pub fn get_config_and_watch(
+        &self,
+    ) -> impl Future<Output = Result<(Bytes, Stat, OneshotWatcher)>> + Send + use<> {
         let id = self.next_watch_id();
         let (event_tx, event_rx) = oneshot::channel();
         let sent = self.send(
@@ -126,7 +136,13 @@ impl Client {
             },
             CONFIG_NODE,
         );
-        let watcher = OneshotWatcher::new(id, WatchKind::Data, CONFIG_NODE.to_owned(), event_rx, self.weak_commands());
+        let watcher = OneshotWatcher::new(
+            id,
+            WatchKind::Data,
+            CONFIG_NODE.to_owned(),
+            event_rx,
+            self.weak_commands(),
+        );
         async move {
             let reply: GetDataResponse = decode(&await_reply(sent).await?)?;
             Ok((reply.data, reply.stat, watcher))
@@ -139,7 +155,9 @@ struct Empty;
 
 impl<'a> crate::proto::Jute<'a> for Empty {
     fn write(&self, _buf: &mut bytes::BytesMut) {}
-    fn read(_r: &mut crate::proto::Reader<'a>) -> std::result::Result<Self, crate::proto::DecodeError> {
+    fn read(
+        _r: &mut crate::proto::Reader<'a>,
+    ) -> std::result::Result<Self, crate::proto::DecodeError> {
         Ok(Empty)
     }
 }

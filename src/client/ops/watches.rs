@@ -49,7 +49,10 @@ impl Client {
                 },
                 path,
             )?;
-            Ok((reply, PersistentWatcher::new(id, kind, server_path, rx, self.weak_commands())))
+            Ok((
+                reply,
+                PersistentWatcher::new(id, kind, server_path, rx, self.weak_commands()),
+            ))
         });
         async move {
             let (reply, watcher) = sent?;
@@ -91,12 +94,17 @@ impl Client {
                 path,
             )
         });
-        let persistent = matches!(watcher_type, WatcherType::Persistent | WatcherType::PersistentRecursive);
+        let persistent = matches!(
+            watcher_type,
+            WatcherType::Persistent | WatcherType::PersistentRecursive
+        );
         async move {
             match await_reply(sent).await {
                 Ok(_) => Ok(()),
                 // Servers before 3.9 cannot decode the persistent watcher types.
-                Err(Error::Server(ErrorCode::MarshallingError)) if persistent => Err(Error::Unimplemented),
+                Err(Error::Server(ErrorCode::MarshallingError)) if persistent => {
+                    Err(Error::Unimplemented)
+                }
                 Err(e) => Err(e),
             }
         }

@@ -48,7 +48,11 @@ impl Client {
     /// # Errors
     /// `NoNode`; `BadVersion`; `NotEmpty`; `NoAuth`; `ConnectionLoss`; client-side
     /// `InvalidPath` (including the root).
-    pub fn delete(&self, path: &str, version: Option<i32>) -> impl Future<Output = Result<()>> + Send + use<> {
+    pub fn delete(
+        &self,
+        path: &str,
+        version: Option<i32>,
+    ) -> impl Future<Output = Result<()>> + Send + use<> {
         let sent = self.server_path(path, false).and_then(|server_path| {
             if path == "/" {
                 return Err(crate::error::Error::InvalidPath {
@@ -104,11 +108,17 @@ impl Client {
     ///
     /// # Errors
     /// `NoNode`; `BadVersion`; `ConnectionLoss`; client-side `InvalidPath`.
-    pub fn check(&self, path: &str, version: Option<i32>) -> impl Future<Output = Result<()>> + Send + use<> {
+    pub fn check(
+        &self,
+        path: &str,
+        version: Option<i32>,
+    ) -> impl Future<Output = Result<()>> + Send + use<> {
         let result = self.multi(&[super::multi::Op::check(path, version)]);
         async move {
             result.await.map(|_| ()).map_err(|e| match e {
-                crate::error::Error::MultiFailed { code, .. } => crate::error::Error::from_code(code),
+                crate::error::Error::MultiFailed { code, .. } => {
+                    crate::error::Error::from_code(code)
+                }
                 other => other,
             })
         }

@@ -10,10 +10,10 @@ use tokio_util::codec::Decoder;
 
 use crate::client::connect_string::HostPort;
 use crate::client::state::{SessionId, SessionPassword};
+use crate::proto::FrameCodec;
 use crate::proto::frame::{begin_frame, finish_frame};
 use crate::proto::jute::{Jute, decode_exact};
 use crate::proto::records::{ConnectRequest, ConnectResponse, Password};
-use crate::proto::FrameCodec;
 
 /// A connection that completed its handshake.
 #[derive(Debug)]
@@ -51,7 +51,9 @@ pub(crate) struct Handshake {
 /// Resolves `host` (every attempt, so DNS changes are seen), connects to the first address
 /// that answers and performs the handshake.
 pub(crate) async fn attempt(host: &HostPort, hs: &Handshake) -> Result<Established, AttemptError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| AttemptError::Failed(format!("{host}: {what}: {e}"));
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        AttemptError::Failed(format!("{host}: {what}: {e}"))
+    };
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.host.as_str(), host.port))
         .await
         .map_err(|e| failed("cannot resolve", &e))?
@@ -66,9 +68,17 @@ pub(crate) async fn attempt(host: &HostPort, hs: &Handshake) -> Result<Establish
     Err(last)
 }
 
-async fn handshake(mut stream: TcpStream, addr: SocketAddr, hs: &Handshake) -> Result<Established, AttemptError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| AttemptError::Failed(format!("{addr}: {what}: {e}"));
-    stream.set_nodelay(true).map_err(|e| failed("set_nodelay", &e))?;
+async fn handshake(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    hs: &Handshake,
+) -> Result<Established, AttemptError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        AttemptError::Failed(format!("{addr}: {what}: {e}"))
+    };
+    stream
+        .set_nodelay(true)
+        .map_err(|e| failed("set_nodelay", &e))?;
     let request = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: hs.last_zxid,
@@ -85,15 +95,24 @@ async fn handshake(mut stream: TcpStream, addr: SocketAddr, hs: &Handshake) -> R
     let start = begin_frame(&mut out);
     request.write(&mut out);
     finish_frame(&mut out, start, hs.max_frame_len).map_err(|e| failed("handshake", &e))?;
-    stream.write_all(&out).await.map_err(|e| failed("write handshake", &e))?;
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| failed("write handshake", &e))?;
 
     let mut codec = FrameCodec::new(hs.max_frame_len);
     let mut buf = BytesMut::with_capacity(4096);
     let frame = loop {
-        if let Some(frame) = codec.decode(&mut buf).map_err(|e| failed("handshake reply", &e))? {
+        if let Some(frame) = codec
+            .decode(&mut buf)
+            .map_err(|e| failed("handshake reply", &e))?
+        {
             break frame;
         }
-        let n = stream.read_buf(&mut buf).await.map_err(|e| failed("read handshake", &e))?;
+        let n = stream
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| failed("read handshake", &e))?;
         if n == 0 {
             return Err(AttemptError::Failed(format!(
                 "{addr}: server closed the connection during the handshake"

@@ -27,7 +27,9 @@ use crate::error::Error;
 use crate::proto::frame::{begin_frame, finish_frame};
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::opcode::{XID_AUTH, XID_NOTIFICATION, XID_PING, XID_SET_WATCHES};
-use crate::proto::records::{AuthPacket, ReplyHeader, RequestHeader, Secret, SetWatches2, WatcherEvent, WatchesRequest};
+use crate::proto::records::{
+    AuthPacket, ReplyHeader, RequestHeader, Secret, SetWatches2, WatcherEvent, WatchesRequest,
+};
 use crate::proto::{ErrorCode, EventType, FrameCodec, KeeperState, OpCode, WatcherType};
 
 /// Largest SetWatches2 packet we send; more watches are split over several packets.
@@ -174,7 +176,11 @@ pub(crate) struct SessionTask {
 }
 
 impl SessionTask {
-    pub(crate) fn new(config: SessionConfig, commands: mpsc::UnboundedReceiver<Command>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        config: SessionConfig,
+        commands: mpsc::UnboundedReceiver<Command>,
+        shared: Arc<Shared>,
+    ) -> Self {
         let (session_id, password) = config.resume.clone().unwrap_or_default();
         let auth = config.auth.clone();
         SessionTask {
@@ -212,7 +218,8 @@ impl SessionTask {
                         }
                         break Error::Closed;
                     }
-                    self.shared.set_state(SessionState::Disconnected, self.session_id);
+                    self.shared
+                        .set_state(SessionState::Disconnected, self.session_id);
                 }
                 Exit::Terminal(cause) => break cause,
             }
@@ -326,11 +333,23 @@ impl SessionTask {
                 self.held.push_back(Held::Request(request));
                 Ok(())
             }
-            Some(Command::Auth { scheme, auth, reply }) => {
-                self.held.push_back(Held::Auth { scheme, auth, reply });
+            Some(Command::Auth {
+                scheme,
+                auth,
+                reply,
+            }) => {
+                self.held.push_back(Held::Auth {
+                    scheme,
+                    auth,
+                    reply,
+                });
                 Ok(())
             }
-            Some(Command::Unwatch { id, kind, server_path }) => {
+            Some(Command::Unwatch {
+                id,
+                kind,
+                server_path,
+            }) => {
                 // No server-side removal needed: SetWatches on reconnect will not mention it.
                 self.watches.unregister(id, kind, &server_path);
                 Ok(())
@@ -372,7 +391,9 @@ impl SessionTask {
             d.negotiated_timeout = Some(est.negotiated);
             d.server = Some(addr);
         });
-        tracing::Span::current().record("session_id", tracing::field::display(self.session_id));
+        if new_session {
+            tracing::Span::current().record("session_id", tracing::field::display(self.session_id));
+        }
         info!(session_id = %self.session_id, %addr, timeout = ?est.negotiated, read_only, new_session, "connected");
         let mut conn = Conn::new(est, self.config.max_frame_len);
 
@@ -414,7 +435,11 @@ impl SessionTask {
         while let Some(held) = self.held.pop_front() {
             match held {
                 Held::Request(request) => self.write_request(conn, request),
-                Held::Auth { scheme, auth, reply } => self.write_new_auth(conn, scheme, auth, reply),
+                Held::Auth {
+                    scheme,
+                    auth,
+                    reply,
+                } => self.write_new_auth(conn, scheme, auth, reply),
             }
         }
     }
@@ -478,7 +503,13 @@ impl SessionTask {
         });
     }
 
-    fn write_new_auth(&mut self, conn: &mut Conn, scheme: String, auth: Vec<u8>, reply: oneshot::Sender<Result<(), Error>>) {
+    fn write_new_auth(
+        &mut self,
+        conn: &mut Conn,
+        scheme: String,
+        auth: Vec<u8>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
         write_auth(conn, &scheme, &auth, self.config.max_frame_len);
         conn.pending_auth.push_back(PendingAuth {
             scheme,
@@ -491,7 +522,11 @@ impl SessionTask {
     fn write_internal(&mut self, conn: &mut Conn, op: OpCode, record: &WatchesRequest<'_>) {
         let mut frame = BytesMut::with_capacity(32 + record.path.len());
         let start = begin_frame(&mut frame);
-        RequestHeader { xid: 0, op: op.code() }.write(&mut frame);
+        RequestHeader {
+            xid: 0,
+            op: op.code(),
+        }
+        .write(&mut frame);
         record.write(&mut frame);
         if finish_frame(&mut frame, start, self.config.max_frame_len).is_err() {
             return;
@@ -516,10 +551,21 @@ impl SessionTask {
                 }
                 self.write_request(conn, request);
             }
-            Some(Command::Auth { scheme, auth, reply }) => self.write_new_auth(conn, scheme, auth, reply),
-            Some(Command::Unwatch { id, kind, server_path }) => {
+            Some(Command::Auth {
+                scheme,
+                auth,
+                reply,
+            }) => self.write_new_auth(conn, scheme, auth, reply),
+            Some(Command::Unwatch {
+                id,
+                kind,
+                server_path,
+            }) => {
                 if let Some(mut watcher_type) = self.watches.unregister(id, kind, &server_path) {
-                    if matches!(watcher_type, WatcherType::Persistent | WatcherType::PersistentRecursive) {
+                    if matches!(
+                        watcher_type,
+                        WatcherType::Persistent | WatcherType::PersistentRecursive
+                    ) {
                         // Servers before 3.9 remove persistent watches only as "any": do that
                         // when nothing else is watched on the path, else leave the server's
                         // watch in place (its events then find no local watcher).
@@ -683,9 +729,17 @@ impl SessionTask {
         }
     }
 
-    fn handle_reply(&mut self, conn: &mut Conn, xid: i32, header: ReplyHeader, body: Bytes) -> Result<(), Exit> {
+    fn handle_reply(
+        &mut self,
+        conn: &mut Conn,
+        xid: i32,
+        header: ReplyHeader,
+        body: Bytes,
+    ) -> Result<(), Exit> {
         let Some(pending) = conn.pending.pop_front() else {
-            return Err(Exit::Reconnect(format!("reply with xid {xid} to no request")));
+            return Err(Exit::Reconnect(format!(
+                "reply with xid {xid} to no request"
+            )));
         };
         if pending.xid != xid {
             let expected = pending.xid;
@@ -720,7 +774,8 @@ impl SessionTask {
                 watcher_type,
             } => {
                 if code == ErrorCode::Ok {
-                    self.watches.remove_all(&server_path, watcher_type, &client_path);
+                    self.watches
+                        .remove_all(&server_path, watcher_type, &client_path);
                 }
             }
         }
@@ -748,7 +803,10 @@ impl SessionTask {
         let pending = conn.pending_auth.pop_front();
         let code = ErrorCode::from_code(err);
         if code == ErrorCode::AuthFailed {
-            if let Some(PendingAuth { reply: Some(reply), .. }) = pending {
+            if let Some(PendingAuth {
+                reply: Some(reply), ..
+            }) = pending
+            {
                 let _ = reply.send(Err(Error::AuthFailed));
             }
             warn!(session_id = %self.session_id, "authentication failed");
@@ -776,8 +834,8 @@ impl SessionTask {
     }
 
     fn handle_notification(&mut self, zxid: i64, body: &Bytes) -> Result<(), Exit> {
-        let event: WatcherEvent = decode_exact(body)
-            .map_err(|e| Exit::Reconnect(format!("bad notification: {e}")))?;
+        let event: WatcherEvent =
+            decode_exact(body).map_err(|e| Exit::Reconnect(format!("bad notification: {e}")))?;
         let Some(event_type) = EventType::from_code(event.kind) else {
             warn!(kind = event.kind, path = %event.path, "ignoring notification of unknown type");
             return Ok(());

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run the whole zkwarden test suite: formatting, lints, docs, unit tests and integration
+# tests against real ZooKeeper servers (installed from Debian's packages when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-zookeeper.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked --quiet
+
+echo "== benches build"
+cargo build --workspace --all-features --benches --locked --quiet
+
+echo "== cargo test"
+cargo test --workspace --all-features --locked

@@ -1,0 +1,343 @@
+//! A ZooKeeper ensemble of quorum peers on loopback.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::config::{Options, kv};
+use super::error::TestingError;
+use super::java::JavaSetup;
+use super::node::{Node, Ready};
+use super::ports;
+use super::probe;
+use super::server::PORT_RETRIES;
+
+/// The modes of a member that is part of a working quorum.
+const IN_QUORUM: &[&str] = &["leader", "follower"];
+/// The mode of a member serving reads without a quorum (`-Dreadonlymode.enabled=true`).
+const READ_ONLY: &[&str] = &["read-only"];
+
+/// `n` ZooKeeper servers (`QuorumPeerMain`) forming one ensemble on `127.0.0.1`.
+///
+/// Member `i` (0-based) has `myid` `i + 1`, its own data directory and free client, quorum
+/// and election ports. Dropping the ensemble kills every member and removes the data.
+#[derive(Debug)]
+pub struct ZkEnsemble {
+    members: Vec<Node>,
+    opts: Options,
+    read_only: bool,
+}
+
+/// Configures a [`ZkEnsemble`] before starting it. Made by [`ZkEnsemble::builder`].
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `.start(n)` is called"]
+pub struct ZkEnsembleBuilder {
+    opts: Options,
+    read_only: bool,
+}
+
+impl ZkEnsembleBuilder {
+    /// ZooKeeper's `tickTime` (default 200 ms); session timeouts default to 2 to 20 ticks.
+    /// `initLimit` is 20 ticks and `syncLimit` 10 ticks unless set with
+    /// [`extra_config`](Self::extra_config).
+    pub fn tick_time(mut self, tick: Duration) -> Self {
+        self.opts.tick_time = tick;
+        self
+    }
+
+    /// The smallest session timeout the members grant (`minSessionTimeout`).
+    pub fn min_session_timeout(mut self, timeout: Duration) -> Self {
+        self.opts.min_session_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest session timeout the members grant (`maxSessionTimeout`).
+    pub fn max_session_timeout(mut self, timeout: Duration) -> Self {
+        self.opts.max_session_timeout = Some(timeout);
+        self
+    }
+
+    /// Adds `key=value` to every member's `zoo.cfg`, replacing a line the harness writes.
+    pub fn extra_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.opts.extra_config.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a flag to every member's JVM command line.
+    pub fn jvm_arg(mut self, arg: impl Into<String>) -> Self {
+        self.opts.jvm_args.push(arg.into());
+        self
+    }
+
+    /// Lets members that lost the quorum keep serving reads to clients that allow it
+    /// (`-Dreadonlymode.enabled=true`). Off by default.
+    pub fn read_only_mode(mut self, enabled: bool) -> Self {
+        self.read_only = enabled;
+        self
+    }
+
+    /// How long [`start`](Self::start) and [`ZkEnsemble::restart`] may take (default 60 s).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.opts.start_timeout = timeout;
+        self
+    }
+
+    /// Starts `n` members and returns once every one serves as leader or follower and
+    /// exactly one is the leader. Retries on new ports (up to 3 times) when a port turned
+    /// out to be taken.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::EmptyEnsemble`] for `n == 0`; [`TestingError::JavaNotFound`] /
+    /// [`TestingError::JarNotFound`] when ZooKeeper is not installed;
+    /// [`TestingError::Exited`], [`TestingError::Timeout`] or [`TestingError::NoLeader`]
+    /// when the ensemble does not form; [`TestingError::Io`] for local I/O failures.
+    pub fn start(self, n: usize) -> Result<ZkEnsemble, TestingError> {
+        if n == 0 {
+            return Err(TestingError::EmptyEnsemble);
+        }
+        let java = JavaSetup::detect()?;
+        let mut opts = self.opts;
+        if self.read_only {
+            opts.jvm_args.push("-Dreadonlymode.enabled=true".to_owned());
+        }
+        let mut attempt = 0;
+        loop {
+            let mut ensemble = ZkEnsemble::create(&java, opts.clone(), self.read_only, n)?;
+            match ensemble.launch_all() {
+                Ok(()) => return Ok(ensemble),
+                Err(_)
+                    if attempt < PORT_RETRIES && ensemble.members.iter().any(Node::port_clash) =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl ZkEnsemble {
+    /// Starts an ensemble of `n` members with the default settings; see
+    /// [`ZkEnsembleBuilder::start`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkEnsembleBuilder::start`].
+    pub fn start(n: usize) -> Result<ZkEnsemble, TestingError> {
+        ZkEnsemble::builder().start(n)
+    }
+
+    /// A builder for an ensemble with non-default settings.
+    pub fn builder() -> ZkEnsembleBuilder {
+        ZkEnsembleBuilder::default()
+    }
+
+    /// The number of members, running or not.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Always false: an ensemble has at least one member. (Here for clippy's `len` rule.)
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Every member's `127.0.0.1:PORT`, comma separated, in member order.
+    pub fn connect_string(&self) -> String {
+        let hosts: Vec<String> = self.members.iter().map(|m| m.addr().to_string()).collect();
+        hosts.join(",")
+    }
+
+    /// Member `i`'s `127.0.0.1:PORT` alone.
+    ///
+    /// # Panics
+    ///
+    /// When `i >= self.len()`, like slice indexing.
+    pub fn member_connect_string(&self, i: usize) -> String {
+        self.addr(i).to_string()
+    }
+
+    /// Member `i`'s client address.
+    ///
+    /// # Panics
+    ///
+    /// When `i >= self.len()`, like slice indexing.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.members[i].addr()
+    }
+
+    /// Member `i`'s data directory (with its `zoo.cfg`, `myid` and log), if it exists.
+    pub fn data_dir(&self, i: usize) -> Option<&Path> {
+        self.members.get(i).map(Node::data_dir)
+    }
+
+    /// Member `i`'s log file, if the member exists.
+    pub fn log_path(&self, i: usize) -> Option<&Path> {
+        self.members.get(i).map(Node::log_path)
+    }
+
+    /// Kills member `i` with SIGKILL and waits until it is gone; its ports and data stay for
+    /// [`restart`](Self::restart). Killing a stopped member does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::NoSuchMember`] when `i` is out of range.
+    pub fn kill(&mut self, i: usize) -> Result<(), TestingError> {
+        self.member_mut(i)?.kill();
+        Ok(())
+    }
+
+    /// Starts member `i` again (killing it first if it runs) with the same ports and data.
+    ///
+    /// Returns once the member answers `ruok` and then:
+    /// * when a majority of members is running (this one included), once it has joined the
+    ///   quorum as leader or follower;
+    /// * otherwise, with [read-only mode](ZkEnsembleBuilder::read_only_mode), once it serves
+    ///   as `read-only`;
+    /// * otherwise right after `ruok`, since it cannot serve without a quorum.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::NoSuchMember`] when `i` is out of range; [`TestingError::Exited`] or
+    /// [`TestingError::Timeout`] when the member does not reach that state in time.
+    pub fn restart(&mut self, i: usize) -> Result<(), TestingError> {
+        let deadline = Instant::now() + self.opts.start_timeout;
+        self.member_mut(i)?.launch(false)?;
+        let member = &self.members[i];
+        member.wait_ready(Ready::Imok, deadline)?;
+        let running = self.members.iter().filter(|m| m.is_running()).count();
+        if running > self.members.len() / 2 {
+            member.wait_ready(Ready::Mode(IN_QUORUM), deadline)?;
+        } else if self.read_only {
+            member.wait_ready(Ready::Mode(READ_ONLY), deadline)?;
+        }
+        Ok(())
+    }
+
+    /// True while member `i` runs (false for an index out of range).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.members.get(i).is_some_and(Node::is_running)
+    }
+
+    /// The mode member `i` reports in `srvr` (`leader`, `follower`, `read-only`, ...), or
+    /// `None` when it is stopped, does not answer or does not serve.
+    pub fn mode(&self, i: usize) -> Option<String> {
+        self.members.get(i).and_then(Node::mode)
+    }
+
+    /// The member that is leader right now, if any member says so.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.len()).find(|&i| self.mode(i).as_deref() == Some("leader"))
+    }
+
+    /// The running member that holds a connection for session `session_id` (from `cons`).
+    pub fn member_of_session(&self, session_id: i64) -> Option<usize> {
+        self.members.iter().position(|m| {
+            m.four_letter("cons")
+                .is_ok_and(|cons| probe::session_ids(&cons).contains(&session_id))
+        })
+    }
+
+    /// Sends a four-letter word to member `i` and returns the full answer.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::NoSuchMember`], [`TestingError::NotRunning`], or
+    /// [`TestingError::Io`] when the member does not answer.
+    pub fn four_letter(&self, i: usize, cmd: &str) -> Result<String, TestingError> {
+        self.member(i)?.four_letter(cmd)
+    }
+
+    /// Makes the members' directories and configs; starts nothing.
+    fn create(
+        java: &JavaSetup,
+        opts: Options,
+        read_only: bool,
+        n: usize,
+    ) -> Result<ZkEnsemble, TestingError> {
+        let ports = ports::free_ports(3 * n)?;
+        let peers: Vec<(String, String)> = ports
+            .chunks(3)
+            .enumerate()
+            .map(|(i, p)| {
+                kv(
+                    &format!("server.{}", i + 1),
+                    format!("127.0.0.1:{}:{}", p[1], p[2]),
+                )
+            })
+            .collect();
+        let mut members = Vec::with_capacity(n);
+        for (i, p) in ports.chunks(3).enumerate() {
+            let node = Node::new(java, &opts, p[0])?;
+            let mut cfg = opts.common_config(&node.data_dir_string(), p[0]);
+            cfg.extend([
+                kv("initLimit", 20),
+                kv("syncLimit", 10),
+                kv("reconfigEnabled", "false"),
+                kv("standaloneEnabled", "false"),
+            ]);
+            cfg.extend(peers.iter().cloned());
+            node.write_file("zoo.cfg", &opts.render(cfg))?;
+            node.write_file("myid", &format!("{}\n", i + 1))?;
+            members.push(node);
+        }
+        Ok(ZkEnsemble {
+            members,
+            opts,
+            read_only,
+        })
+    }
+
+    /// Starts every member and waits for a quorum with exactly one leader.
+    fn launch_all(&mut self) -> Result<(), TestingError> {
+        let started = Instant::now();
+        let deadline = started + self.opts.start_timeout;
+        for member in &mut self.members {
+            member.launch(true)?;
+        }
+        for member in &self.members {
+            member.wait_ready(Ready::Mode(IN_QUORUM), deadline)?;
+        }
+        loop {
+            let modes: Vec<Option<String>> = (0..self.len()).map(|i| self.mode(i)).collect();
+            let leaders = modes
+                .iter()
+                .filter(|m| m.as_deref() == Some("leader"))
+                .count();
+            if leaders == 1 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(TestingError::NoLeader {
+                    waited: started.elapsed(),
+                    modes: format!("{modes:?}"),
+                });
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn member(&self, i: usize) -> Result<&Node, TestingError> {
+        let len = self.len();
+        self.members
+            .get(i)
+            .ok_or(TestingError::NoSuchMember { index: i, len })
+    }
+
+    fn member_mut(&mut self, i: usize) -> Result<&mut Node, TestingError> {
+        let len = self.len();
+        self.members
+            .get_mut(i)
+            .ok_or(TestingError::NoSuchMember { index: i, len })
+    }
+}
+
+impl Drop for ZkEnsemble {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            member.kill();
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Helpers shared by the integration tests: real servers, clients with short timeouts, and
+//! waiting for events instead of sleeping.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod scripted;
+
+use std::sync::Once;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use zkwarden::testing::ZkServer;
+use zkwarden::{Client, SessionState, SessionStatus};
+
+/// Generous bound for anything a test waits for; reaching it means the test failed.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Session timeout the tests ask for; the test servers grant 400 ms to 4 s.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("RUST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Starts a standalone server (TTL nodes enabled) without blocking the runtime.
+pub async fn start_server() -> ZkServer {
+    init_tracing();
+    tokio::task::spawn_blocking(|| {
+        ZkServer::builder()
+            .extra_config("extendedTypesEnabled", "true")
+            .start()
+    })
+    .await
+    .expect("server start task")
+    .expect("start ZooKeeper (run scripts/install-zookeeper.sh)")
+}
+
+/// Connects with the tests' session timeout.
+pub async fn connect(connect_string: &str) -> Client {
+    Client::builder(connect_string)
+        .session_timeout(SESSION_TIMEOUT)
+        .connect()
+        .await
+        .expect("connect to the test server")
+}
+
+/// A path no other test uses.
+pub fn unique_path(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("/{prefix}-{nanos:x}-{n}")
+}
+
+/// Waits (up to [`PATIENCE`]) until the state satisfies `pred`, and returns it.
+pub async fn wait_for_state(
+    states: &mut watch::Receiver<SessionStatus>,
+    what: &str,
+    pred: impl Fn(SessionState) -> bool,
+) -> SessionStatus {
+    let result = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let status = *states.borrow_and_update();
+            if pred(status.state) {
+                return status;
+            }
+            if states.changed().await.is_err() {
+                let status = *states.borrow();
+                assert!(
+                    pred(status.state),
+                    "state channel closed in {status:?} while waiting for {what}"
+                );
+                return status;
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(status) => status,
+        Err(_) => panic!(
+            "timed out waiting for {what}; state is {:?}",
+            *states.borrow()
+        ),
+    }
+}
+
+/// Runs a blocking closure (server control) off the runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
+
+/// Awaits `fut` with [`PATIENCE`], failing the test on timeout.
+pub async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    match tokio::time::timeout(PATIENCE, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("timed out: {what}"),
+    }
+}
