@@ -45,6 +45,10 @@ pub enum Error {
     /// been applied.
     #[error("connection lost")]
     ConnectionLoss,
+    /// No connection to a server came up while the request waited: it was never sent, so it
+    /// was certainly not applied. Safe to retry, even for writes.
+    #[error("not connected: the request was not sent")]
+    NotConnected,
     /// The server did not complete the operation in time.
     #[error("operation timed out on the server")]
     OperationTimeout,
@@ -184,6 +188,7 @@ impl Error {
             Error::Server(code) => *code,
             Error::MultiFailed { code, .. } => *code,
             Error::MalformedFrame(_) => ErrorCode::MarshallingError,
+            Error::NotConnected => ErrorCode::ConnectionLoss,
             _ => return None,
         })
     }
@@ -191,7 +196,16 @@ impl Error {
     /// The connection dropped (or a server timed out) before the outcome was known: the
     /// operation may have been applied. Safe to retry for reads and versioned writes.
     pub fn is_connection_loss(&self) -> bool {
-        matches!(self, Error::ConnectionLoss | Error::MalformedFrame(_))
+        matches!(
+            self,
+            Error::ConnectionLoss | Error::MalformedFrame(_) | Error::NotConnected
+        )
+    }
+
+    /// The request certainly did not reach the server (it was refused before sending, or no
+    /// connection came up while it waited), so even a non-idempotent write may be repeated.
+    pub fn is_not_applied(&self) -> bool {
+        matches!(self, Error::NotConnected) || self.is_invalid_request()
     }
 
     /// Worth retrying on the same session once it is connected: connection loss, server-side
@@ -200,6 +214,7 @@ impl Error {
         matches!(
             self,
             Error::ConnectionLoss
+                | Error::NotConnected
                 | Error::MalformedFrame(_)
                 | Error::OperationTimeout
                 | Error::SessionMoved

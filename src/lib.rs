@@ -72,6 +72,7 @@
 pub mod client;
 pub mod error;
 pub mod proto;
+pub mod warden;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -80,6 +81,7 @@ pub use client::{
     SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
 };
 pub use error::{Error, Result};
+pub use warden::{ConnectionEvent, ConnectionState, Warden, WardenConfig};
 pub use proto::{
     Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, OpResult, Perms, Stat, WatcherType,
 };

@@ -165,7 +165,7 @@ impl ClientBuilder {
     }
 
     /// Starts the session without waiting: requests made before the connection is up are held
-    /// until it is (or fail with `ConnectionLoss` if a whole round of hosts fails).
+    /// until it is (or fail with [`Error::NotConnected`] if a whole round of hosts fails).
     ///
     /// # Errors
     /// [`Error::InvalidConnectString`] or [`Error::InvalidArgument`] for bad settings.

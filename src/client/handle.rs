@@ -109,6 +109,20 @@ impl Client {
         self.inner.shared.details().negotiated_timeout
     }
 
+    /// When a server last answered this session (a handshake, a reply, a ping or a watch
+    /// event), if one ever has.
+    pub fn last_heard(&self) -> Option<tokio::time::Instant> {
+        self.inner.shared.last_heard()
+    }
+
+    /// The latest instant at which the session may still be alive on the server: the last
+    /// time a server answered plus the negotiated timeout. Past it, the server has expired the
+    /// session unless a server heard from it since. `None` before the first connection.
+    pub fn session_deadline(&self) -> Option<tokio::time::Instant> {
+        let timeout = self.negotiated_timeout()?;
+        Some(self.last_heard()? + timeout)
+    }
+
     /// The server this session is connected to right now.
     pub fn connected_server(&self) -> Option<SocketAddr> {
         self.inner.shared.details().server
@@ -239,4 +253,36 @@ pub(crate) async fn await_reply(sent: Result<oneshot::Receiver<Result<Reply>>>) 
 /// Decodes a reply body that must hold exactly one `T`.
 pub(crate) fn decode<T: for<'a> Jute<'a>>(reply: &Reply) -> Result<T> {
     Ok(decode_exact(&reply.body)?)
+}
+
+/// Ends session `session_id` on the servers of `connect_string`, from a new connection that
+/// sends its handshake and a close request in one write (so another connection of the session
+/// cannot get in between). Returns whether the session was closed or had already expired.
+///
+/// Useful to end a session whose client is gone (its ephemeral nodes go at once, not at the
+/// server's timeout), and for fault injection.
+///
+/// # Errors
+/// [`Error::InvalidConnectString`]; [`Error::ConnectFailed`] when no server answered within
+/// `timeout`.
+pub async fn close_session(
+    connect_string: &str,
+    session_id: SessionId,
+    password: &SessionPassword,
+    timeout: Duration,
+) -> Result<super::SessionEnd> {
+    let parsed = super::connect_string::ConnectString::parse(connect_string)?;
+    super::session::connect::close_session(
+        &parsed.hosts,
+        session_id,
+        password,
+        timeout,
+        crate::proto::DEFAULT_MAX_FRAME_LEN,
+    )
+    .await
+    .map_err(|last_error| Error::ConnectFailed {
+        hosts: parsed.hosts.iter().map(ToString::to_string).collect(),
+        timeout_ms: timeout.as_millis() as u64,
+        last_error,
+    })
 }

@@ -14,7 +14,8 @@ mod state;
 mod watch;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
-pub use handle::Client;
+pub use handle::{Client, close_session};
+pub use session::SessionEnd;
 pub use ops::{CreateOptions, MultiReadOp, Op};
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
 pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};

@@ -49,6 +49,10 @@ pub struct SessionStatus {
     pub state: SessionState,
     /// The session id (0 until the first handshake completes).
     pub session_id: SessionId,
+    /// How many connections this client has established so far. A watcher that sees the
+    /// count grow knows a connection was lost in between, even if it never saw
+    /// `Disconnected` (a watch channel keeps only the latest value).
+    pub connections: u64,
 }
 
 /// A session id, shown in hex as ZooKeeper's own logs do.

@@ -58,6 +58,16 @@ pub(crate) enum WatchSink {
     Stream(mpsc::UnboundedSender<WatchedEvent>),
 }
 
+impl WatchSink {
+    /// Whether the handle that would receive the events is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            WatchSink::Oneshot(tx) => tx.is_closed(),
+            WatchSink::Stream(tx) => tx.is_closed(),
+        }
+    }
+}
+
 /// Asks the session task to forget watch `id` when its handle is dropped.
 #[derive(Debug)]
 struct Unregister {
@@ -250,7 +260,13 @@ impl WatchRegistry {
             return None;
         }
         map.remove(server_path);
+        // The server keeps one watch entry per path and session for data watches of every
+        // mode (and one for child watches), so removing a one-shot's would also strip a
+        // persistent or recursive watch on the same path: leave it to fire unheard instead.
+        let persistent_here =
+            self.persistent.contains_key(server_path) || self.recursive.contains_key(server_path);
         match kind {
+            WatchKind::Data | WatchKind::Exist | WatchKind::Child if persistent_here => None,
             // One server-side data watch serves both data and exists watchers.
             WatchKind::Data | WatchKind::Exist => {
                 let other = if kind == WatchKind::Data {

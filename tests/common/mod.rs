@@ -43,6 +43,34 @@ pub async fn start_server() -> ZkServer {
     .expect("start ZooKeeper (run scripts/install-zookeeper.sh)")
 }
 
+/// A session timeout long enough to ride out a server restart on a loaded 2-core machine
+/// (a JVM start can take several seconds there); use with [`start_server_for_restarts`].
+pub const RESTART_SESSION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Starts a server that grants sessions up to 30 s, for tests that stop and restart it while
+/// a session must survive.
+pub async fn start_server_for_restarts() -> ZkServer {
+    init_tracing();
+    tokio::task::spawn_blocking(|| {
+        ZkServer::builder()
+            .extra_config("extendedTypesEnabled", "true")
+            .max_session_timeout(Duration::from_secs(30))
+            .start()
+    })
+    .await
+    .expect("server start task")
+    .expect("start ZooKeeper (run scripts/install-zookeeper.sh)")
+}
+
+/// Connects with [`RESTART_SESSION_TIMEOUT`].
+pub async fn connect_for_restarts(connect_string: &str) -> Client {
+    Client::builder(connect_string)
+        .session_timeout(RESTART_SESSION_TIMEOUT)
+        .connect()
+        .await
+        .expect("connect to the test server")
+}
+
 /// Connects with the tests' session timeout.
 pub async fn connect(connect_string: &str) -> Client {
     Client::builder(connect_string)

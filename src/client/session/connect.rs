@@ -133,3 +133,124 @@ async fn handshake(
         read_only: reply.read_only,
     })
 }
+
+/// How [`close_session`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The session was alive and is now closed.
+    Closed,
+    /// The server said the session had already expired.
+    AlreadyExpired,
+}
+
+/// Closes session `session_id` on the server from a new connection: the connect request
+/// and the close request go out in one write, so no other connection of the session can get
+/// in between. Tries one host at a time until `deadline`.
+pub(crate) async fn close_session(
+    hosts: &[HostPort],
+    session_id: SessionId,
+    password: &SessionPassword,
+    timeout: Duration,
+    max_frame_len: usize,
+) -> Result<SessionEnd, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_error = String::from("no host tried");
+    loop {
+        let mut order = hosts.to_vec();
+        fastrand::shuffle(&mut order);
+        for host in &order {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(last_error);
+            }
+            let attempt = close_on_host(host, session_id, password, max_frame_len);
+            match tokio::time::timeout(deadline - now, attempt).await {
+                Ok(Ok(end)) => return Ok(end),
+                Ok(Err(e)) => last_error = e,
+                Err(_) => last_error = format!("{host}: no answer in time"),
+            }
+        }
+        let pause = Duration::from_millis(50 + fastrand::u64(0..50));
+        if tokio::time::Instant::now() + pause >= deadline {
+            return Err(last_error);
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+async fn close_on_host(
+    host: &HostPort,
+    session_id: SessionId,
+    password: &SessionPassword,
+    max_frame_len: usize,
+) -> Result<SessionEnd, String> {
+    use crate::proto::OpCode;
+    use crate::proto::records::RequestHeader;
+
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.host.as_str(), host.port))
+        .await
+        .map_err(|e| format!("{host}: cannot resolve: {e}"))?
+        .collect();
+    let mut stream = None;
+    let mut last = format!("{host}: resolved to no address");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = format!("{host}: cannot connect: {e}"),
+        }
+    }
+    let mut stream = stream.ok_or(last)?;
+    let request = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 30_000,
+        session_id: session_id.0,
+        password: Password(password.0.clone()),
+        read_only: false,
+    };
+    let mut out = BytesMut::with_capacity(96);
+    let start = begin_frame(&mut out);
+    request.write(&mut out);
+    finish_frame(&mut out, start, max_frame_len).map_err(|e| e.to_string())?;
+    let start = begin_frame(&mut out);
+    RequestHeader {
+        xid: 1,
+        op: OpCode::CloseSession.code(),
+    }
+    .write(&mut out);
+    finish_frame(&mut out, start, max_frame_len).map_err(|e| e.to_string())?;
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| format!("{host}: write: {e}"))?;
+
+    let mut codec = FrameCodec::new(max_frame_len);
+    let mut buf = BytesMut::with_capacity(1024);
+    let mut frames = Vec::new();
+    while frames.len() < 2 {
+        if let Some(frame) = codec.decode(&mut buf).map_err(|e| e.to_string())? {
+            frames.push(frame);
+            if frames.len() == 1 {
+                let reply: ConnectResponse = decode_exact(&frames[0]).map_err(|e| e.to_string())?;
+                if reply.timeout_ms <= 0 {
+                    return Ok(SessionEnd::AlreadyExpired);
+                }
+            }
+            continue;
+        }
+        let n = stream
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| format!("{host}: read: {e}"))?;
+        if n == 0 {
+            // Closed before the close was answered: another connection of the session may
+            // have taken it over first. Try again (the next try finds it expired if the close
+            // did land).
+            return Err(format!("{host}: connection closed before the close was confirmed"));
+        }
+    }
+    Ok(SessionEnd::Closed)
+}

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 pub(crate) use config::SessionConfig;
+pub use connect::SessionEnd;
 pub(crate) use shared::Shared;
 
 use super::command::Command;

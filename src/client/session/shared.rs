@@ -2,7 +2,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::watch;
 
@@ -14,6 +17,11 @@ use crate::error::Error;
 pub(crate) struct Shared {
     pub status: watch::Sender<SessionStatus>,
     details: Mutex<Details>,
+    /// The base for `last_heard_micros`.
+    epoch: Instant,
+    /// When a server last answered, in microseconds after `epoch` (0: never). Written on every
+    /// read, so it is an atomic rather than part of `details`.
+    last_heard_micros: AtomicU64,
 }
 
 /// Session details that change rarely (on handshakes and at the end).
@@ -31,10 +39,28 @@ impl Shared {
         let (status, _) = watch::channel(SessionStatus {
             state: SessionState::Connecting,
             session_id: SessionId(0),
+            connections: 0,
         });
         Shared {
             status,
             details: Mutex::new(Details::default()),
+            epoch: Instant::now(),
+            last_heard_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// Records that a server answered at `at`.
+    pub(crate) fn heard_at(&self, at: Instant) {
+        let micros = at.saturating_duration_since(self.epoch).as_micros() as u64;
+        self.last_heard_micros
+            .store(micros.max(1), Ordering::Relaxed);
+    }
+
+    /// When a server last answered this session, if ever.
+    pub(crate) fn last_heard(&self) -> Option<Instant> {
+        match self.last_heard_micros.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(self.epoch + Duration::from_micros(micros)),
         }
     }
 
@@ -56,7 +82,12 @@ impl Shared {
     /// Publishes a state change (only when it is one).
     pub(crate) fn set_state(&self, state: SessionState, session_id: SessionId) {
         self.status.send_if_modified(|s| {
-            let next = SessionStatus { state, session_id };
+            let connected = state.is_connected() && !s.state.is_connected();
+            let next = SessionStatus {
+                state,
+                session_id,
+                connections: s.connections + u64::from(connected),
+            };
             if *s == next {
                 false
             } else {

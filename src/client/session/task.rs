@@ -22,7 +22,7 @@ use super::connect::{self, AttemptError, Established, Handshake};
 use super::shared::Shared;
 use crate::client::command::{Command, OnReply, Reply, Request};
 use crate::client::state::{SessionId, SessionPassword, SessionState};
-use crate::client::watch::{WatchRegistry, WatchedEvent};
+use crate::client::watch::{WatchKind, WatchRegistry, WatchedEvent};
 use crate::error::Error;
 use crate::proto::frame::{begin_frame, finish_frame};
 use crate::proto::jute::{Jute, Reader, decode_exact};
@@ -218,8 +218,6 @@ impl SessionTask {
                         }
                         break Error::Closed;
                     }
-                    self.shared
-                        .set_state(SessionState::Disconnected, self.session_id);
                 }
                 Exit::Terminal(cause) => break cause,
             }
@@ -309,7 +307,7 @@ impl SessionTask {
             }
             // A whole round failed: whatever waited for a connection fails now (the caller's
             // retry policy decides what next), then pause before the next round.
-            self.fail_held(&Error::ConnectionLoss);
+            self.fail_held(&Error::NotConnected);
             let give_up = self.give_up_at(phase_start);
             let pause = jitter(backoff);
             backoff = (backoff * 2).min(self.config.max_backoff);
@@ -382,6 +380,7 @@ impl SessionTask {
         self.password = est.password.clone();
         self.timers = Timers::new(est.negotiated);
         self.last_heard = Instant::now();
+        self.shared.heard_at(self.last_heard);
         self.ever_connected = true;
         let addr = est.addr;
         let read_only = est.read_only;
@@ -408,7 +407,13 @@ impl SessionTask {
         );
         match self.serve_loop(&mut conn).await {
             Exit::Reconnect(reason) => {
+                // The state changes before anyone hears of a failed request, so whoever gets a
+                // ConnectionLoss already sees Disconnected.
                 self.shared.update(|d| d.server = None);
+                if self.closing.is_none() {
+                    self.shared
+                        .set_state(SessionState::Disconnected, self.session_id);
+                }
                 fail_pending(&mut conn, &Error::ConnectionLoss);
                 Exit::Reconnect(reason)
             }
@@ -560,27 +565,7 @@ impl SessionTask {
                 id,
                 kind,
                 server_path,
-            }) => {
-                if let Some(mut watcher_type) = self.watches.unregister(id, kind, &server_path) {
-                    if matches!(
-                        watcher_type,
-                        WatcherType::Persistent | WatcherType::PersistentRecursive
-                    ) {
-                        // Servers before 3.9 remove persistent watches only as "any": do that
-                        // when nothing else is watched on the path, else leave the server's
-                        // watch in place (its events then find no local watcher).
-                        if self.watches.watches_path(&server_path) {
-                            return Ok(());
-                        }
-                        watcher_type = WatcherType::Any;
-                    }
-                    let record = WatchesRequest {
-                        path: &server_path,
-                        kind: watcher_type.code(),
-                    };
-                    self.write_internal(conn, OpCode::RemoveWatches, &record);
-                }
-            }
+            }) => self.unwatch(conn, id, kind, &server_path),
             Some(Command::Close { reply }) => self.start_close(conn, Some(reply)),
             None => {
                 // Every handle is gone: nobody can use the session any more, so end it now
@@ -591,6 +576,34 @@ impl SessionTask {
             }
         }
         Ok(())
+    }
+
+    /// Forgets a dropped watcher and removes the server's watch once nothing of this session
+    /// needs it any more.
+    fn unwatch(&mut self, conn: &mut Conn, id: u64, kind: WatchKind, server_path: &str) {
+        let Some(mut watcher_type) = self.watches.unregister(id, kind, server_path) else {
+            return;
+        };
+        if matches!(
+            watcher_type,
+            WatcherType::Persistent | WatcherType::PersistentRecursive
+        ) {
+            // Servers before 3.9 remove persistent watches only as "any": do that when
+            // nothing else is watched on the path, else leave the server's watch in place
+            // (its events then find no local watcher).
+            if self.watches.watches_path(server_path) {
+                return;
+            }
+            watcher_type = WatcherType::Any;
+        }
+        if watch_in_flight(conn, server_path, watcher_type) {
+            return;
+        }
+        let record = WatchesRequest {
+            path: server_path,
+            kind: watcher_type.code(),
+        };
+        self.write_internal(conn, OpCode::RemoveWatches, &record);
     }
 
     fn start_close(&mut self, conn: &mut Conn, reply: Option<oneshot::Sender<Result<(), Error>>>) {
@@ -651,6 +664,7 @@ impl SessionTask {
                         let now = Instant::now();
                         conn.last_recv = now;
                         self.last_heard = now;
+                        self.shared.heard_at(now);
                         if let Err(exit) = self.process_frames(conn) {
                             return exit;
                         }
@@ -765,7 +779,13 @@ impl SessionTask {
                     _ => None,
                 };
                 if let Some(kind) = kind {
-                    self.watches.register(kind, server_path, id, sink);
+                    // A handle dropped before this reply sent its Unwatch too early to find
+                    // anything; undo the registration now, on the server too.
+                    let abandoned = sink.is_closed();
+                    self.watches.register(kind, server_path.clone(), id, sink);
+                    if abandoned {
+                        self.unwatch(conn, id, kind, &server_path);
+                    }
                 }
             }
             OnReply::RemoveLocalWatches {
@@ -898,6 +918,25 @@ impl SessionTask {
         // Published last, so whoever sees the state also finds the cause.
         self.shared.set_state(state, self.session_id);
     }
+}
+
+/// Whether a watching request still waiting for its reply has (re)set a server watch on
+/// `server_path` that removing `watcher_type` there would take away from its live watcher.
+/// (The server keeps persistent watches in the same entries as one-shot ones.)
+fn watch_in_flight(conn: &Conn, server_path: &str, watcher_type: WatcherType) -> bool {
+    conn.pending.iter().any(|p| match &p.on_reply {
+        OnReply::RegisterWatch {
+            server_path: path,
+            on_ok,
+            sink,
+            ..
+        } if path == server_path && !sink.is_closed() => !matches!(
+            (watcher_type, on_ok),
+            (WatcherType::Data, WatchKind::Child)
+                | (WatcherType::Children, WatchKind::Data | WatchKind::Exist)
+        ),
+        _ => false,
+    })
 }
 
 fn fail_pending(conn: &mut Conn, cause: &Error) {

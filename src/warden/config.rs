@@ -1,0 +1,326 @@
+//! [`WardenConfig`]: every setting of a warden, loadable from TOML, JSON or any serde format,
+//! and [`WardenBuilder`] to set the same fields in code.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::retry::RetryConfig;
+use crate::client::connect_string::ConnectString;
+use crate::client::path::validate_path;
+use crate::error::{Error, Result};
+use crate::proto::DEFAULT_MAX_FRAME_LEN;
+
+/// Credentials presented on every session (for example scheme `digest`, `user:password`).
+/// `Debug` shows the scheme only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The scheme (`digest`, `ip`, ...).
+    pub scheme: String,
+    /// The scheme-specific credentials. A secret.
+    pub credentials: String,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("scheme", &self.scheme)
+            .field("credentials", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How lock holders (and anything else that guards a resource with a session) treat a lost
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LockSafety {
+    /// Assume the lock is gone the moment the connection is lost (`Suspended`). The safe
+    /// default: another process may hold the lock from the instant the session expires, and
+    /// a disconnected client cannot know when that is.
+    #[default]
+    Suspend,
+    /// Keep working through a disconnection until the session deadline (last time a server
+    /// answered plus the session timeout) minus `margin` passes. Faster recovery from short
+    /// blips, at the price of trusting the local clock and the margin.
+    SessionDeadline {
+        /// Safety margin before the deadline.
+        #[serde(with = "humantime_serde")]
+        margin: Duration,
+    },
+    /// Keep working until the session is `Lost` (or replaced). Unsafe for mutual exclusion;
+    /// for work where an overlap is tolerable.
+    Lost,
+}
+
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_connection_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+
+fn default_max_frame_len() -> usize {
+    DEFAULT_MAX_FRAME_LEN
+}
+
+/// Every setting of a [`Warden`](super::Warden).
+///
+/// ```
+/// let config: zkwarden::warden::WardenConfig = toml::from_str(r#"
+///     connect = "zk1:2181,zk2:2181,zk3:2181"
+///     session_timeout = "10s"
+///     connection_timeout = "15s"
+///     namespace = "/my-service"
+///     retry = { kind = "exponential", base = "100ms", max_retries = 10, max_sleep = "30s" }
+///     lock_safety = { mode = "suspend" }
+/// "#).unwrap();
+/// config.validate().unwrap();
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WardenConfig {
+    /// Servers, `host:port,host:port` (a `/chroot` suffix works, but prefer `namespace`).
+    pub connect: String,
+    /// The session timeout to ask for (the server clamps it to its bounds).
+    #[serde(with = "humantime_serde", default = "default_session_timeout")]
+    pub session_timeout: Duration,
+    /// How long `start` and operations wait for a connected session.
+    #[serde(with = "humantime_serde", default = "default_connection_timeout")]
+    pub connection_timeout: Duration,
+    /// The default retry policy of every operation.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// A path prefix applied to every path and stripped from every path returned; created
+    /// (with its parents) at start if missing.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Credentials presented on every session.
+    #[serde(default)]
+    pub auth: Vec<AuthConfig>,
+    /// Whether a read-only server may serve this warden.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Largest frame sent or accepted, in bytes.
+    #[serde(default = "default_max_frame_len")]
+    pub max_frame_len: usize,
+    /// How lock holders treat a lost connection.
+    #[serde(default)]
+    pub lock_safety: LockSafety,
+}
+
+impl fmt::Debug for WardenConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WardenConfig")
+            .field("connect", &self.connect)
+            .field("session_timeout", &self.session_timeout)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("retry", &self.retry)
+            .field("namespace", &self.namespace)
+            .field("auth", &self.auth)
+            .field("read_only", &self.read_only)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("lock_safety", &self.lock_safety)
+            .finish()
+    }
+}
+
+impl WardenConfig {
+    /// Defaults for everything but the servers.
+    pub fn new(connect: impl Into<String>) -> WardenConfig {
+        WardenConfig {
+            connect: connect.into(),
+            session_timeout: default_session_timeout(),
+            connection_timeout: default_connection_timeout(),
+            retry: RetryConfig::default(),
+            namespace: None,
+            auth: Vec::new(),
+            read_only: false,
+            max_frame_len: default_max_frame_len(),
+            lock_safety: LockSafety::default(),
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`] for bad servers, [`Error::InvalidPath`] for a bad
+    /// namespace, [`Error::InvalidArgument`] naming the field for anything else.
+    pub fn validate(&self) -> Result<()> {
+        let parsed = ConnectString::parse(&self.connect)?;
+        if self.namespace.is_some() && !parsed.chroot.is_empty() {
+            return Err(Error::InvalidArgument(
+                "give either a chroot in `connect` or a `namespace`, not both".into(),
+            ));
+        }
+        let invalid = |msg: String| Err(Error::InvalidArgument(msg));
+        if self.session_timeout.is_zero() || self.session_timeout.as_millis() > i32::MAX as u128 {
+            return invalid(format!(
+                "session_timeout must be positive and below 2^31 ms, got {:?}",
+                self.session_timeout
+            ));
+        }
+        if self.connection_timeout.is_zero() {
+            return invalid("connection_timeout must be positive".into());
+        }
+        if let Err(msg) = self.retry.validate() {
+            return invalid(msg);
+        }
+        if let Some(namespace) = &self.namespace {
+            validate_path(namespace, false)?;
+            if namespace == "/" {
+                return invalid("namespace must not be the root".into());
+            }
+        }
+        for auth in &self.auth {
+            if auth.scheme.is_empty() {
+                return invalid("auth scheme must not be empty".into());
+            }
+        }
+        if self.max_frame_len < 1024 || self.max_frame_len > i32::MAX as usize {
+            return invalid(format!(
+                "max_frame_len must be between 1024 and 2^31-1, got {}",
+                self.max_frame_len
+            ));
+        }
+        if let LockSafety::SessionDeadline { margin } = self.lock_safety {
+            if margin >= self.session_timeout {
+                return invalid(format!(
+                    "lock_safety margin ({margin:?}) must be shorter than the session timeout"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets the fields of a [`WardenConfig`] in code. Get one from
+/// [`Warden::builder`](super::Warden::builder).
+#[derive(Debug, Clone)]
+pub struct WardenBuilder {
+    config: WardenConfig,
+}
+
+impl WardenBuilder {
+    /// Defaults for everything but the servers.
+    pub fn new(connect: impl Into<String>) -> Self {
+        WardenBuilder {
+            config: WardenConfig::new(connect),
+        }
+    }
+
+    /// Starts from an existing configuration.
+    pub fn from_config(config: WardenConfig) -> Self {
+        WardenBuilder { config }
+    }
+
+    /// See [`WardenConfig::session_timeout`].
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.config.session_timeout = timeout;
+        self
+    }
+
+    /// See [`WardenConfig::connection_timeout`].
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connection_timeout = timeout;
+        self
+    }
+
+    /// See [`WardenConfig::retry`].
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.config.retry = retry;
+        self
+    }
+
+    /// See [`WardenConfig::namespace`].
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.config.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Adds credentials (see [`WardenConfig::auth`]).
+    pub fn auth(mut self, scheme: impl Into<String>, credentials: impl Into<String>) -> Self {
+        self.config.auth.push(AuthConfig {
+            scheme: scheme.into(),
+            credentials: credentials.into(),
+        });
+        self
+    }
+
+    /// See [`WardenConfig::read_only`].
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.config.read_only = allowed;
+        self
+    }
+
+    /// See [`WardenConfig::max_frame_len`].
+    pub fn max_frame_len(mut self, bytes: usize) -> Self {
+        self.config.max_frame_len = bytes;
+        self
+    }
+
+    /// See [`WardenConfig::lock_safety`].
+    pub fn lock_safety(mut self, safety: LockSafety) -> Self {
+        self.config.lock_safety = safety;
+        self
+    }
+
+    /// The configuration, validated.
+    ///
+    /// # Errors
+    /// As [`WardenConfig::validate`].
+    pub fn build(self) -> Result<WardenConfig> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+
+    /// Validates the configuration and starts a warden with it.
+    ///
+    /// # Errors
+    /// As [`Warden::start`](super::Warden::start).
+    pub async fn start(self) -> Result<super::Warden> {
+        super::Warden::start(self.build()?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in_missing_fields() {
+        let config: WardenConfig = serde_json::from_str(r#"{"connect":"a:1"}"#).unwrap();
+        assert_eq!(config, WardenConfig::new("a:1"));
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_config_is_a_clear_error_at_build_time() {
+        let bad = [
+            WardenBuilder::new("").build(),
+            WardenBuilder::new("a:1").session_timeout(Duration::ZERO).build(),
+            WardenBuilder::new("a:1").namespace("relative").build(),
+            WardenBuilder::new("a:1/chroot").namespace("/ns").build(),
+            WardenBuilder::new("a:1")
+                .lock_safety(LockSafety::SessionDeadline {
+                    margin: Duration::from_secs(60),
+                })
+                .build(),
+        ];
+        for result in bad {
+            assert!(result.is_err());
+        }
+        assert!(toml::from_str::<WardenConfig>("connect = \"a\"\nsession_timout = \"1s\"").is_err());
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug() {
+        let config = WardenBuilder::new("a:1").auth("digest", "bob:hunter2").build().unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("digest"));
+        assert!(!shown.contains("hunter2"));
+    }
+}

@@ -1,0 +1,399 @@
+//! [`Warden`]: the handle most users hold.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use super::config::{LockSafety, WardenBuilder, WardenConfig};
+use super::metrics::{Metrics, MetricsSnapshot};
+use super::retry::RetryPolicy;
+use super::state::{ConnectionEvent, ConnectionEvents, ConnectionState};
+use super::supervisor;
+use crate::client::{Client, ClientBuilder, CreateOptions, SessionId};
+use crate::error::{Error, Result};
+use crate::proto::CreateMode;
+
+/// How many connection events a slow subscriber may fall behind before it is told it lagged.
+const EVENT_BUFFER: usize = 256;
+
+/// The session a warden is using right now.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    /// `None` while a new session is being built.
+    pub client: Option<Client>,
+    pub generation: u64,
+    pub state: ConnectionState,
+    pub session_id: SessionId,
+}
+
+/// What every clone of a warden shares.
+pub(crate) struct Inner {
+    pub config: WardenConfig,
+    pub policy: Arc<dyn RetryPolicy>,
+    pub slot: watch::Sender<Slot>,
+    pub events: broadcast::Sender<ConnectionEvent>,
+    /// Credentials for new sessions: the configured ones plus those added at runtime.
+    pub auth: Mutex<Vec<(String, Vec<u8>)>>,
+    pub metrics: Metrics,
+    pub shutdown: watch::Sender<bool>,
+    /// Deletes still being tried in the background ([`Warden::delete_guaranteed`]).
+    pub guaranteed: super::guaranteed::PendingDeletes,
+}
+
+impl Inner {
+    /// Publishes a connection event and the slot state that goes with it.
+    pub(crate) fn emit(&self, state: ConnectionState, session_id: SessionId, generation: u64) {
+        tracing::info!(?state, %session_id, generation, "connection state");
+        self.slot.send_modify(|slot| {
+            slot.state = state;
+            slot.session_id = session_id;
+            slot.generation = generation;
+        });
+        match state {
+            ConnectionState::Suspended | ConnectionState::Lost => self.metrics.suspended_now(),
+            ConnectionState::Connected | ConnectionState::Reconnected | ConnectionState::ReadOnly => {
+                self.metrics.connected_now()
+            }
+            ConnectionState::Closed => {}
+        }
+        // No subscribers is fine.
+        let _ = self.events.send(ConnectionEvent {
+            state,
+            session_id,
+            generation,
+            at: Instant::now(),
+        });
+    }
+
+    /// A client builder with this warden's settings (for a new session).
+    pub(crate) fn client_builder(&self) -> ClientBuilder {
+        let connect = match &self.config.namespace {
+            Some(namespace) => format!("{}{}", self.config.connect.trim_end(), namespace),
+            None => self.config.connect.clone(),
+        };
+        let mut builder = ClientBuilder::new(connect)
+            .session_timeout(self.config.session_timeout)
+            .connect_timeout(self.config.connection_timeout)
+            .read_only(self.config.read_only)
+            .max_frame_len(self.config.max_frame_len);
+        for (scheme, auth) in self.auth.lock().map(|a| a.clone()).unwrap_or_default() {
+            builder = builder.auth(scheme, auth);
+        }
+        builder
+    }
+}
+
+/// Closes the warden when the last user-held handle goes away.
+pub(crate) struct DropGuard {
+    shutdown: watch::Sender<bool>,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Per-call settings: a retry policy overriding the warden's, and a deadline.
+#[derive(Clone, Default)]
+pub(crate) struct CallOptions {
+    pub retry: Option<Arc<dyn RetryPolicy>>,
+    pub deadline: Option<Instant>,
+}
+
+/// A supervised ZooKeeper session: the client's operations, wrapped in the behaviour every
+/// ZooKeeper user otherwise writes by hand.
+///
+/// * It waits for a connected session before it sends anything (up to the connection
+///   timeout), so operations issued during a disconnection wait instead of failing.
+/// * It retries what may be retried (`ConnectionLoss`, `OperationTimeout`, `SessionMoved`,
+///   `Throttled`, and `SessionExpired` once a new session is up) by its [`RetryPolicy`], and
+///   returns everything else at once. Writes that may already have been applied are not
+///   repeated blindly (see [`Warden::create`]).
+/// * When the session is lost it builds a new one with the same settings and credentials.
+/// * It reports every change as a [`ConnectionEvent`] ([`Warden::events`]).
+///
+/// Cloning is cheap. The warden closes its session when the last clone is dropped, or on
+/// [`Warden::close`].
+#[derive(Clone)]
+pub struct Warden {
+    pub(crate) inner: Arc<Inner>,
+    /// `None` for clones used by the warden's own background tasks, so they do not keep it
+    /// alive.
+    pub(crate) _guard: Option<Arc<DropGuard>>,
+    pub(crate) call: CallOptions,
+}
+
+impl fmt::Debug for Warden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slot = self.inner.slot.borrow();
+        f.debug_struct("Warden")
+            .field("session_id", &slot.session_id)
+            .field("generation", &slot.generation)
+            .field("state", &slot.state)
+            .field("namespace", &self.inner.config.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Warden {
+    /// Settings for a warden, to adjust in code.
+    pub fn builder(connect: impl Into<String>) -> WardenBuilder {
+        WardenBuilder::new(connect)
+    }
+
+    /// Starts a warden and returns once its first session is connected.
+    ///
+    /// # Errors
+    /// Invalid configuration ([`Error::InvalidConnectString`], [`Error::InvalidPath`],
+    /// [`Error::InvalidArgument`]); [`Error::ConnectFailed`], naming the hosts tried, when no
+    /// server answered within the connection timeout; [`Error::AuthFailed`] for refused
+    /// credentials.
+    pub async fn start(config: WardenConfig) -> Result<Warden> {
+        config.validate()?;
+        let auth = config
+            .auth
+            .iter()
+            .map(|a| (a.scheme.clone(), a.credentials.clone().into_bytes()))
+            .collect();
+        let (slot, _) = watch::channel(Slot {
+            client: None,
+            generation: 0,
+            state: ConnectionState::Suspended,
+            session_id: SessionId(0),
+        });
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            policy: config.retry.build(),
+            config,
+            slot,
+            events,
+            auth: Mutex::new(auth),
+            metrics: Metrics::default(),
+            shutdown,
+            guaranteed: Default::default(),
+        });
+        if let Some(namespace) = inner.config.namespace.clone() {
+            ensure_namespace(&inner, &namespace).await?;
+        }
+        let client = inner.client_builder().connect().await?;
+        let session_id = client.session_id();
+        inner.slot.send_modify(|slot| slot.client = Some(client.clone()));
+        inner.emit(ConnectionState::Connected, session_id, 1);
+        tokio::spawn(supervisor::supervise(inner.clone(), client, 1));
+        let guard = Arc::new(DropGuard {
+            shutdown: inner.shutdown.clone(),
+        });
+        Ok(Warden {
+            inner,
+            _guard: Some(guard),
+            call: CallOptions::default(),
+        })
+    }
+
+    /// A clone for the warden's own background work: it does not keep the warden open.
+    pub(crate) fn detached(&self) -> Warden {
+        Warden {
+            inner: self.inner.clone(),
+            _guard: None,
+            call: CallOptions::default(),
+        }
+    }
+
+    /// A handle whose operations use `policy` instead of the configured one.
+    pub fn with_retry(&self, policy: Arc<dyn RetryPolicy>) -> Warden {
+        let mut warden = self.clone();
+        warden.call.retry = Some(policy);
+        warden
+    }
+
+    /// A handle whose operations give up at `deadline` (waiting, retrying and the attempt
+    /// itself), failing with [`Error::Timeout`].
+    pub fn with_deadline(&self, deadline: Instant) -> Warden {
+        let mut warden = self.clone();
+        warden.call.deadline = Some(deadline);
+        warden
+    }
+
+    /// As [`Warden::with_deadline`], `timeout` from now.
+    pub fn with_timeout(&self, timeout: Duration) -> Warden {
+        self.with_deadline(Instant::now() + timeout)
+    }
+
+    /// The configuration this warden runs with.
+    pub fn config(&self) -> &WardenConfig {
+        &self.inner.config
+    }
+
+    /// How lock holders should treat a lost connection (from the configuration).
+    pub fn lock_safety(&self) -> LockSafety {
+        self.inner.config.lock_safety
+    }
+
+    /// The latest connection event: state, session id and generation.
+    pub fn connection(&self) -> ConnectionEvent {
+        let slot = self.inner.slot.borrow();
+        ConnectionEvent {
+            state: slot.state,
+            session_id: slot.session_id,
+            generation: slot.generation,
+            at: Instant::now(),
+        }
+    }
+
+    /// Subscribes to connection events from now on, in order, with lag reported.
+    pub fn events(&self) -> ConnectionEvents {
+        ConnectionEvents::new(self.inner.events.subscribe())
+    }
+
+    /// The current session id (of the latest generation).
+    pub fn session_id(&self) -> SessionId {
+        self.inner.slot.borrow().session_id
+    }
+
+    /// The current session generation: 1 for the first session, one more per rebuild.
+    pub fn generation(&self) -> u64 {
+        self.inner.slot.borrow().generation
+    }
+
+    /// When a server last answered the current session.
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.inner.slot.borrow().client.as_ref()?.last_heard()
+    }
+
+    /// The latest instant at which the current session may still be alive on the server
+    /// (last heard plus the negotiated timeout). A lock holder that tolerates disconnections
+    /// must stop before it. `None` while no session exists.
+    pub fn session_deadline(&self) -> Option<Instant> {
+        self.inner.slot.borrow().client.as_ref()?.session_deadline()
+    }
+
+    /// The wire client of the current session, if there is one. Operations on it are not
+    /// retried; it dies with its session.
+    pub fn client(&self) -> Option<Client> {
+        self.inner.slot.borrow().client.clone()
+    }
+
+    /// What the warden has done so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Adds credentials to the current session and to every session built after it.
+    ///
+    /// # Errors
+    /// `AuthFailed`; a connection error after retries.
+    pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
+        let entry = (scheme.to_owned(), auth.to_vec());
+        self.run(super::retry_loop::OpClass::Idempotent, "add_auth", "", |client| {
+            client.add_auth(scheme, auth)
+        })
+        .await?;
+        if let Ok(mut list) = self.inner.auth.lock() {
+            if !list.contains(&entry) {
+                list.push(entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the session (its ephemeral nodes go at once) and stops the warden. Every clone
+    /// then fails with [`Error::Closed`].
+    ///
+    /// # Errors
+    /// None in practice.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.shutdown.send_replace(true);
+        let mut slot = self.inner.slot.subscribe();
+        // The supervisor closes the session and reports Closed.
+        let _ = tokio::time::timeout(self.inner.config.connection_timeout, async {
+            loop {
+                if slot.borrow_and_update().state == ConnectionState::Closed {
+                    return;
+                }
+                if slot.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Whether the warden was closed.
+    pub fn is_closed(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// Waits for a connected session, bounded by the connection timeout and the call's
+    /// deadline. Returns the client and its generation.
+    pub(crate) async fn connected_client(&self) -> Result<(Client, u64)> {
+        let mut slot = self.inner.slot.subscribe();
+        let mut shutdown = self.inner.shutdown.subscribe();
+        let limit = Instant::now() + self.inner.config.connection_timeout;
+        let wait_until = self.call.deadline.map_or(limit, |d| d.min(limit));
+        loop {
+            if *shutdown.borrow_and_update() {
+                return Err(Error::Closed);
+            }
+            {
+                let current = slot.borrow_and_update();
+                if let Some(client) = &current.client {
+                    if client.session_state().is_connected() {
+                        return Ok((client.clone(), current.generation));
+                    }
+                }
+            }
+            tokio::select! {
+                changed = slot.changed() => {
+                    if changed.is_err() {
+                        return Err(Error::Closed);
+                    }
+                }
+                _ = shutdown.changed() => {}
+                () = tokio::time::sleep_until(wait_until) => {
+                    return Err(if Some(wait_until) == self.call.deadline {
+                        Error::Timeout
+                    } else {
+                        Error::NotConnected
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Creates the namespace node (and its parents) with a short-lived session outside it.
+async fn ensure_namespace(inner: &Inner, namespace: &str) -> Result<()> {
+    let client = ClientBuilder::new(inner.config.connect.clone())
+        .session_timeout(inner.config.session_timeout)
+        .connect_timeout(inner.config.connection_timeout)
+        .max_frame_len(inner.config.max_frame_len)
+        .connect()
+        .await?;
+    for (scheme, auth) in inner.auth.lock().map(|a| a.clone()).unwrap_or_default() {
+        client.add_auth(&scheme, &auth).await?;
+    }
+    let mut path = String::new();
+    let mut result = Ok(());
+    for segment in namespace.split('/').filter(|s| !s.is_empty()) {
+        path.push('/');
+        path.push_str(segment);
+        match client
+            .create(&path, b"", CreateOptions::new(CreateMode::Persistent))
+            .await
+        {
+            Ok(_) | Err(Error::NodeExists) => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    let _ = client.close().await;
+    result
+}

@@ -1,0 +1,40 @@
+//! The supervisor: a [`Warden`] holds a ZooKeeper session on behalf of its users. It waits
+//! for a connected session before it sends anything, retries what may be retried by a
+//! configurable [`RetryPolicy`](retry::RetryPolicy), rebuilds the session when it is lost,
+//! re-arms resilient watches, and reports every connection change in order.
+//!
+//! | the server / connection says | the warden does |
+//! |---|---|
+//! | not yet connected | holds new work until connected, up to the connection timeout |
+//! | disconnected | `Suspended`; in-flight ops fail with ConnectionLoss and are retried by policy once reconnected |
+//! | connected again, same session | `Reconnected`; one-shot watches were kept by SetWatches |
+//! | expired, or no server heard for the session timeout | `Lost`; the old session is closed on the server if it may still live; a new one is built with the same settings and credentials; resilient watches re-arm and resync; `Reconnected` with the new session id and a higher generation |
+//! | ConnectionLoss / OperationTimeout / SessionMoved / Throttled | retried by the policy |
+//! | NoNode, NodeExists, BadVersion, NoAuth, ... | returned at once |
+
+mod config;
+mod create;
+mod guaranteed;
+mod handle;
+mod janitor;
+mod metrics;
+mod ops;
+pub mod retry;
+mod retry_loop;
+mod state;
+mod supervisor;
+mod transaction;
+mod watches;
+mod write;
+
+pub use config::{AuthConfig, LockSafety, WardenBuilder, WardenConfig};
+pub use create::{CreateBuilder, PROTECTED_PREFIX, ParentMode};
+pub use handle::Warden;
+pub use metrics::MetricsSnapshot;
+pub use retry::{RetryConfig, RetryPolicy, RetrySchedule};
+pub use state::{ConnectionEvent, ConnectionEvents, ConnectionState, ConnectionUpdate};
+pub use transaction::Transaction;
+pub use watches::{
+    ChildrenEvent, ChildrenWatch, DataEvent, DataWatch, TreeEvent, TreeWatch, WatchStream,
+};
+pub use write::{DeleteBuilder, SetDataBuilder};

@@ -1,0 +1,316 @@
+//! Running an operation under the retry policy, with one retry budget per logical operation.
+//!
+//! An operation's budget is a [`RetrySchedule`] plus its start time and deadline. When an
+//! operation runs inside [`Warden::retrying`], every operation within shares that one
+//! budget (through a task-local), so a recipe that calls retrying operations inside its own
+//! retry loop does not multiply attempts.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+use tracing::{Instrument, debug};
+
+use super::handle::Warden;
+use super::metrics::Metrics;
+use super::retry::RetrySchedule;
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+tokio::task_local! {
+    /// The budget of the enclosing logical operation, if any.
+    static BUDGET: Arc<Budget>;
+}
+
+/// Whether an operation may be repeated after an ambiguous failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpClass {
+    /// Reads, and writes whose repetition is harmless or detectable: retried on every
+    /// retryable error.
+    Idempotent,
+    /// Writes that could be applied twice (sequential creates, transactions): retried only
+    /// when the failed attempt certainly did not reach the server.
+    NonIdempotent,
+}
+
+/// The retry state of one logical operation.
+pub(crate) struct Budget {
+    schedule: Mutex<Box<dyn RetrySchedule>>,
+    retries: Mutex<u32>,
+    started: Instant,
+    deadline: Option<Instant>,
+}
+
+impl Budget {
+    fn new(schedule: Box<dyn RetrySchedule>, deadline: Option<Instant>) -> Budget {
+        Budget {
+            schedule: Mutex::new(schedule),
+            retries: Mutex::new(0),
+            started: Instant::now(),
+            deadline,
+        }
+    }
+
+    /// The pause before the next retry, or `None` when the budget is spent.
+    fn next_delay(&self) -> Option<std::time::Duration> {
+        let mut retries = self.retries.lock().ok()?;
+        let delay = self
+            .schedule
+            .lock()
+            .ok()?
+            .next_delay(*retries, self.started.elapsed())?;
+        *retries += 1;
+        Some(delay)
+    }
+
+    fn retries(&self) -> u32 {
+        self.retries.lock().map(|r| *r).unwrap_or(0)
+    }
+
+    /// What to do after an attempt failed with `error`.
+    pub(crate) fn decide(&self, error: &Error, class: OpClass) -> Decision {
+        if !retryable(error, class) {
+            return Decision::GiveUp;
+        }
+        let Some(delay) = self.next_delay() else {
+            return Decision::GiveUp;
+        };
+        let wake = Instant::now() + delay;
+        match self.deadline {
+            Some(deadline) if wake >= deadline => Decision::Timeout,
+            _ => Decision::RetryAt(wake),
+        }
+    }
+}
+
+/// The outcome of [`Budget::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Return the error.
+    GiveUp,
+    /// The next attempt would start after the deadline: fail with `Timeout`.
+    Timeout,
+    /// Sleep until then and try again.
+    RetryAt(Instant),
+}
+
+/// Whether `error` is worth another attempt for an operation of `class`.
+fn retryable(error: &Error, class: OpClass) -> bool {
+    match class {
+        OpClass::Idempotent => error.is_retryable() || *error == Error::SessionExpired,
+        OpClass::NonIdempotent => matches!(
+            error,
+            Error::NotConnected | Error::SessionMoved | Error::Throttled | Error::SessionExpired
+        ),
+    }
+}
+
+impl Warden {
+    fn budget(&self) -> Arc<Budget> {
+        if let Ok(budget) = BUDGET.try_with(Arc::clone) {
+            return budget;
+        }
+        let policy = self.call.retry.as_ref().unwrap_or(&self.inner.policy);
+        Arc::new(Budget::new(policy.schedule(), self.call.deadline))
+    }
+
+    /// Runs `attempt` on a connected session, retrying by the budget.
+    pub(crate) async fn run<T, F, Fut>(&self, class: OpClass, op: &'static str, path: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        Metrics::bump(&self.inner.metrics.ops);
+        let budget = self.budget();
+        let span = tracing::debug_span!(
+            "zk_op",
+            op,
+            path,
+            attempt = tracing::field::Empty,
+            session_id = tracing::field::Empty
+        );
+        async move {
+            let mut attempts = 0u32;
+            loop {
+                attempts += 1;
+                let outcome = match self.connected_client().await {
+                    Ok((client, generation)) => {
+                        let span = tracing::Span::current();
+                        span.record("attempt", attempts);
+                        span.record("session_id", tracing::field::display(client.session_id()));
+                        let result = match budget.deadline {
+                            Some(deadline) => tokio::time::timeout_at(deadline, attempt(client))
+                                .await
+                                .unwrap_or(Err(Error::Timeout)),
+                            None => attempt(client).await,
+                        };
+                        result.map_err(|e| (e, generation))
+                    }
+                    Err(e) => Err((e, 0)),
+                };
+                let (error, generation) = match outcome {
+                    Ok(value) => return Ok(value),
+                    Err(failure) => failure,
+                };
+                match budget.decide(&error, class) {
+                    Decision::GiveUp => {
+                        debug!(%error, retries = budget.retries(), "not retrying");
+                        return Err(error);
+                    }
+                    Decision::Timeout => return Err(Error::Timeout),
+                    Decision::RetryAt(wake) => {
+                        Metrics::bump(&self.inner.metrics.retries);
+                        debug!(%error, retries = budget.retries(), "retrying");
+                        tokio::time::sleep_until(wake).await;
+                    }
+                }
+                if error == Error::SessionExpired {
+                    self.wait_for_generation_after(generation).await;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Waits (bounded by the connection timeout) until a session newer than `generation` is
+    /// in place.
+    async fn wait_for_generation_after(&self, generation: u64) {
+        let mut slot = self.inner.slot.subscribe();
+        let _ = tokio::time::timeout(self.inner.config.connection_timeout, async {
+            loop {
+                if slot.borrow_and_update().generation > generation {
+                    return;
+                }
+                if slot.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Runs `body` as one logical operation with one retry budget: the operations it calls
+    /// share the budget (they do not each get a fresh one), and `body` itself is run again
+    /// while it fails with a retryable error and the budget allows.
+    ///
+    /// Use it for read-modify-write sequences and in recipes:
+    ///
+    /// ```no_run
+    /// # async fn demo(warden: zkwarden::warden::Warden) -> zkwarden::Result<()> {
+    /// let count = warden
+    ///     .retrying(|w| async move {
+    ///         let (data, stat) = w.get_data("/counter").await?;
+    ///         let next = u64::from_str_radix(std::str::from_utf8(&data).unwrap_or("0"), 10).unwrap_or(0) + 1;
+    ///         w.set_data("/counter", next.to_string().as_bytes(), Some(stat.version)).await?;
+    ///         Ok(next)
+    ///     })
+    ///     .await?;
+    /// # let _ = count; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The last error when it is not retryable or the budget is spent.
+    pub async fn retrying<T, F, Fut>(&self, mut body: F) -> Result<T>
+    where
+        F: FnMut(Warden) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let budget = self.budget();
+        BUDGET
+            .scope(budget.clone(), async move {
+                loop {
+                    let error = match body(self.clone()).await {
+                        Ok(value) => return Ok(value),
+                        Err(error) => error,
+                    };
+                    match budget.decide(&error, OpClass::Idempotent) {
+                        Decision::GiveUp => return Err(error),
+                        Decision::Timeout => return Err(Error::Timeout),
+                        Decision::RetryAt(wake) => {
+                            Metrics::bump(&self.inner.metrics.retries);
+                            tokio::time::sleep_until(wake).await;
+                        }
+                    }
+                }
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::warden::retry::{BoundedExponentialBackoffRetry, RetryNTimes, RetryPolicy};
+
+    /// Plays an operation that always fails with `error` against a budget, sleeping as told,
+    /// and returns (attempts made, final decision, time spent) on tokio's paused clock.
+    async fn play(budget: &Budget, error: Error, class: OpClass) -> (u32, Decision, Duration) {
+        let start = Instant::now();
+        let mut attempts = 1;
+        loop {
+            match budget.decide(&error, class) {
+                Decision::RetryAt(wake) => {
+                    tokio::time::sleep_until(wake).await;
+                    attempts += 1;
+                }
+                other => return (attempts, other, start.elapsed()),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_timing_follows_the_policy() {
+        let policy = BoundedExponentialBackoffRetry {
+            base: Duration::from_millis(100),
+            max_sleep: Duration::from_millis(400),
+            max_retries: 4,
+        };
+        let budget = Budget::new(policy.schedule(), None);
+        let (attempts, decision, spent) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        assert_eq!(attempts, 5, "one attempt plus four retries");
+        assert_eq!(decision, Decision::GiveUp);
+        // 100 + 200 + 400 + 400 ms of pauses, exactly, on the paused clock.
+        assert_eq!(spent, Duration::from_millis(1100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_retryable_errors_return_with_zero_retries() {
+        let budget = Budget::new(RetryNTimes { n: 5, sleep: Duration::from_secs(1) }.schedule(), None);
+        for error in [Error::NoNode, Error::NodeExists, Error::BadVersion, Error::NoAuth, Error::NotEmpty] {
+            let (attempts, decision, spent) = play(&budget, error, OpClass::Idempotent).await;
+            assert_eq!((attempts, decision, spent), (1, Decision::GiveUp, Duration::ZERO));
+        }
+        assert_eq!(budget.retries(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ambiguous_failures_of_non_idempotent_writes_are_not_repeated() {
+        let budget = Budget::new(RetryNTimes { n: 5, sleep: Duration::from_millis(10) }.schedule(), None);
+        let (attempts, _, _) = play(&budget, Error::ConnectionLoss, OpClass::NonIdempotent).await;
+        assert_eq!(attempts, 1);
+        let (attempts, _, _) = play(&budget, Error::NotConnected, OpClass::NonIdempotent).await;
+        assert_eq!(attempts, 6, "a request that was never sent is safe to repeat");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_budget_is_spent_once() {
+        let budget = Budget::new(RetryNTimes { n: 3, sleep: Duration::from_millis(10) }.schedule(), None);
+        // Two inner operations of one logical operation draw from the same budget.
+        let (first, _, _) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        let (second, decision, _) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        assert_eq!((first, second, decision), (4, 1, Decision::GiveUp));
+        assert_eq!(budget.retries(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_cuts_the_schedule_short() {
+        let deadline = Instant::now() + Duration::from_millis(250);
+        let budget = Budget::new(RetryNTimes { n: 100, sleep: Duration::from_millis(100) }.schedule(), Some(deadline));
+        let (attempts, decision, spent) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        assert_eq!((attempts, decision), (3, Decision::Timeout));
+        assert_eq!(spent, Duration::from_millis(200));
+    }
+}

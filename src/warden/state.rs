@@ -1,0 +1,108 @@
+//! The connection state every recipe follows: an ordered, lossless stream of
+//! [`ConnectionEvent`]s, each naming the session and its generation.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::client::SessionId;
+
+/// What the warden's connection is doing, in Curator's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// The first session is connected.
+    Connected,
+    /// The connection was lost; the session may still be alive. Anything that depends on the
+    /// session (a lock, a leadership) must be treated as doubtful from now on.
+    Suspended,
+    /// Connected again: to the same session (its ephemerals and watches intact), or to a new
+    /// session after `Lost` (the generation tells which).
+    Reconnected,
+    /// The session is gone (expired on the server, or presumed expired after hearing from no
+    /// server for the whole session timeout). Its ephemeral nodes are gone or going.
+    Lost,
+    /// Connected to a read-only server: reads work, writes fail with `NotReadOnly`.
+    ReadOnly,
+    /// The warden was closed.
+    Closed,
+}
+
+/// One change of connection state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionEvent {
+    /// The new state.
+    pub state: ConnectionState,
+    /// The session it concerns (for `Lost`, the session that was lost).
+    pub session_id: SessionId,
+    /// Which session of this warden: 1 for the first, one more for every rebuild.
+    pub generation: u64,
+    /// When the warden observed the change.
+    pub at: Instant,
+}
+
+/// An item of a [`ConnectionEvents`] stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionUpdate {
+    /// The next event, in order.
+    Event(ConnectionEvent),
+    /// The subscriber fell behind and `missed` events were dropped; the current state is in
+    /// [`Warden::connection`](super::Warden::connection).
+    Lagged {
+        /// How many events were skipped.
+        missed: u64,
+    },
+}
+
+/// The stream of connection events from the moment of subscription. Events arrive in the
+/// order they happened; a subscriber that falls behind by more than the buffer gets a
+/// [`ConnectionUpdate::Lagged`] instead of silently missing events.
+pub struct ConnectionEvents {
+    inner: BroadcastStream<ConnectionEvent>,
+}
+
+impl std::fmt::Debug for ConnectionEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionEvents").finish_non_exhaustive()
+    }
+}
+
+impl ConnectionEvents {
+    pub(crate) fn new(rx: broadcast::Receiver<ConnectionEvent>) -> Self {
+        ConnectionEvents {
+            inner: BroadcastStream::new(rx),
+        }
+    }
+
+    /// The next update, or `None` once the warden is gone.
+    pub async fn next(&mut self) -> Option<ConnectionUpdate> {
+        StreamExt::next(self).await
+    }
+
+    /// The next event, skipping lag notices (use when only the latest state matters).
+    pub async fn next_event(&mut self) -> Option<ConnectionEvent> {
+        loop {
+            match self.next().await? {
+                ConnectionUpdate::Event(event) => return Some(event),
+                ConnectionUpdate::Lagged { .. } => continue,
+            }
+        }
+    }
+}
+
+impl futures_core::Stream for ConnectionEvents {
+    type Item = ConnectionUpdate;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ConnectionUpdate>> {
+        Pin::new(&mut self.inner).poll_next(cx).map(|item| {
+            item.map(|result| match result {
+                Ok(event) => ConnectionUpdate::Event(event),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => ConnectionUpdate::Lagged { missed },
+            })
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! The supervisor task: follows the current session, reports its state, and builds a new
+//! session when it is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::handle::Inner;
+use super::metrics::Metrics;
+use super::state::ConnectionState;
+use crate::client::{Client, SessionId, SessionPassword, SessionState, close_session};
+use crate::error::Error;
+
+/// Pause between failed attempts to build a new session: starts here, doubles to the cap.
+const REBUILD_PAUSE: Duration = Duration::from_millis(100);
+const REBUILD_PAUSE_MAX: Duration = Duration::from_secs(2);
+
+/// How following one session ended.
+enum Followed {
+    /// The warden is closing.
+    Shutdown,
+    /// The session ended for good.
+    Ended,
+}
+
+/// Runs until the warden closes: follows `client`, then each session built after it.
+pub(crate) async fn supervise(inner: Arc<Inner>, mut client: Client, mut generation: u64) {
+    let mut shutdown = inner.shutdown.subscribe();
+    loop {
+        match follow(&inner, &client, generation, &mut shutdown).await {
+            Followed::Shutdown => break,
+            Followed::Ended => {
+                let lost_id = client.session_id();
+                let password = client.session_password();
+                inner.slot.send_modify(|slot| slot.client = None);
+                inner.emit(ConnectionState::Lost, lost_id, generation);
+                Metrics::bump(&inner.metrics.rebuilds);
+                match rebuild(&inner, lost_id, password, &mut shutdown).await {
+                    Some(new_client) => {
+                        client = new_client;
+                        generation += 1;
+                        let id = client.session_id();
+                        inner.slot.send_modify(|slot| slot.client = Some(client.clone()));
+                        inner.emit(ConnectionState::Reconnected, id, generation);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    let _ = client.close().await;
+    inner.slot.send_modify(|slot| slot.client = None);
+    inner.emit(ConnectionState::Closed, client.session_id(), generation);
+}
+
+/// Reports the states of one session until it ends or the warden closes.
+async fn follow(
+    inner: &Inner,
+    client: &Client,
+    generation: u64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Followed {
+    let mut states = client.state();
+    let mut suspended = false;
+    let mut read_only = false;
+    let mut connections = states.borrow().connections;
+    loop {
+        if *shutdown.borrow_and_update() {
+            return Followed::Shutdown;
+        }
+        let status = *states.borrow_and_update();
+        let id = status.session_id;
+        // A connection came and went between two looks: the loss still happened.
+        if status.connections > connections && !suspended {
+            inner.emit(ConnectionState::Suspended, id, generation);
+            suspended = true;
+        }
+        connections = status.connections;
+        match status.state {
+            SessionState::Disconnected | SessionState::Connecting => {
+                if !suspended {
+                    inner.emit(ConnectionState::Suspended, id, generation);
+                    suspended = true;
+                }
+            }
+            SessionState::Connected => {
+                if suspended || read_only {
+                    Metrics::bump(&inner.metrics.reconnects);
+                    inner.emit(ConnectionState::Reconnected, id, generation);
+                }
+                suspended = false;
+                read_only = false;
+            }
+            SessionState::ConnectedReadOnly => {
+                if suspended || !read_only {
+                    inner.emit(ConnectionState::ReadOnly, id, generation);
+                }
+                suspended = false;
+                read_only = true;
+            }
+            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed => {
+                if !suspended {
+                    // The loss comes first, even when the end was reported in one step.
+                    inner.emit(ConnectionState::Suspended, id, generation);
+                }
+                return Followed::Ended;
+            }
+        }
+        tokio::select! {
+            changed = states.changed() => {
+                if changed.is_err() {
+                    return Followed::Ended;
+                }
+            }
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Closes the lost session on the server if it may still be alive there, then builds a new
+/// session. Returns `None` if the warden closes first.
+async fn rebuild(
+    inner: &Inner,
+    lost_id: SessionId,
+    password: SessionPassword,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Client> {
+    let mut pause = REBUILD_PAUSE;
+    let mut old_session = Some((lost_id, password));
+    loop {
+        if *shutdown.borrow_and_update() {
+            return None;
+        }
+        if let Some((id, password)) = old_session.take() {
+            match close_old_session(inner, id, password.clone()).await {
+                Ok(()) => {}
+                Err(Error::ConnectFailed { .. }) => {
+                    // No server reachable yet: try again before building the new session, so
+                    // the old session's ephemerals are gone when the new one starts.
+                    old_session = Some((id, password));
+                }
+                Err(e) => warn!(session_id = %id, error = %e, "could not close the lost session"),
+            }
+        }
+        if old_session.is_none() {
+            match inner.client_builder().connect().await {
+                Ok(client) => {
+                    info!(session_id = %client.session_id(), "new session built");
+                    return Some(client);
+                }
+                Err(e) => warn!(error = %e, "building a new session failed; retrying"),
+            }
+        }
+        let sleep = tokio::time::sleep(jittered(pause));
+        tokio::select! {
+            () = sleep => {}
+            _ = shutdown.changed() => {}
+        }
+        pause = (pause * 2).min(REBUILD_PAUSE_MAX);
+    }
+}
+
+/// Ends a session that this warden presumes lost but that may still be alive on the server
+/// (when the client gave up on it by its own clock), so its ephemeral nodes go now rather
+/// than at the server's timeout.
+async fn close_old_session(inner: &Inner, id: SessionId, password: SessionPassword) -> Result<(), Error> {
+    let end = close_session(&inner.config.connect, id, &password, inner.config.connection_timeout).await?;
+    info!(session_id = %id, ?end, "ended the lost session on the server");
+    Ok(())
+}
+
+fn jittered(base: Duration) -> Duration {
+    let millis = base.as_millis().max(1) as u64;
+    Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
+}
