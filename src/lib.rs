@@ -72,16 +72,16 @@
 pub mod client;
 pub mod error;
 pub mod proto;
-pub mod warden;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod warden;
 
 pub use client::{
     Client, ClientBuilder, CreateOptions, MultiReadOp, OneshotWatcher, Op, PersistentWatcher,
     SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
 };
 pub use error::{Error, Result};
-pub use warden::{ConnectionEvent, ConnectionState, Warden, WardenConfig};
 pub use proto::{
     Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, OpResult, Perms, Stat, WatcherType,
 };
+pub use warden::{ConnectionEvent, ConnectionState, Warden, WardenConfig};

@@ -20,7 +20,10 @@ async fn killing_the_member_in_use_moves_the_session_and_keeps_its_watch() {
     let mut states = client.state();
     let session = client.session_id();
     let path = unique_path("failover");
-    client.create(&path, b"before", CreateMode::Persistent).await.unwrap();
+    client
+        .create(&path, b"before", CreateMode::Persistent)
+        .await
+        .unwrap();
     // The server must know about the watch before we take it away.
     let (_, _, watch) = client.get_data_and_watch(&path).await.unwrap();
 
@@ -39,9 +42,19 @@ async fn killing_the_member_in_use_moves_the_session_and_keeps_its_watch() {
         ensemble
     })
     .await;
-    wait_for_state(&mut states, "Disconnected", |s| s == SessionState::Disconnected).await;
-    wait_for_state(&mut states, "Connected to another member", |s| s == SessionState::Connected).await;
-    assert_eq!(client.session_id(), session, "the session survives the move");
+    wait_for_state(&mut states, "Disconnected", |s| {
+        s == SessionState::Disconnected
+    })
+    .await;
+    wait_for_state(&mut states, "Connected to another member", |s| {
+        s == SessionState::Connected
+    })
+    .await;
+    assert_eq!(
+        client.session_id(),
+        session,
+        "the session survives the move"
+    );
     let now_on = client.connected_server().expect("connected");
     assert_ne!(now_on, ensemble.addr(member), "moved to another member");
 
@@ -49,7 +62,9 @@ async fn killing_the_member_in_use_moves_the_session_and_keeps_its_watch() {
     let other = (member + 1) % 3;
     let writer = connect(&ensemble.member_connect_string(other)).await;
     writer.set_data(&path, b"after", None).await.unwrap();
-    let event = within("watch set before the kill fires", watch).await.unwrap();
+    let event = within("watch set before the kill fires", watch)
+        .await
+        .unwrap();
     assert_eq!(event.event_type, EventType::NodeDataChanged);
     let (data, _) = client.get_data(&path).await.unwrap();
     assert_eq!(&data[..], b"after");

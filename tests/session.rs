@@ -111,7 +111,10 @@ async fn session_expired_by_the_server_is_terminal() {
     let pending = client.get_data(&path);
     let outcome = within("op during expiry", pending).await;
     assert!(
-        matches!(outcome, Err(Error::SessionExpired) | Err(Error::ConnectionLoss)),
+        matches!(
+            outcome,
+            Err(Error::SessionExpired) | Err(Error::ConnectionLoss)
+        ),
         "{outcome:?}"
     );
     let status = wait_for_state(&mut states, "Expired", |s| s == SessionState::Expired).await;

@@ -48,7 +48,10 @@ async fn start_waits_for_a_server_that_comes_up_within_the_timeout() {
         server
     })
     .await;
-    let warden = within("warden start", starting).await.unwrap().expect("started");
+    let warden = within("warden start", starting)
+        .await
+        .unwrap()
+        .expect("started");
     assert_eq!(warden.connection().state, ConnectionState::Connected);
     assert_eq!(warden.generation(), 1);
     warden.create("/started", b"").await.unwrap();
@@ -95,9 +98,13 @@ async fn expired_session_is_rebuilt_with_a_new_id_and_generation() {
         .unwrap();
 
     let client = warden.client().unwrap();
-    expire_session(&server.connect_string(), client.session_id(), &client.session_password())
-        .await
-        .unwrap();
+    expire_session(
+        &server.connect_string(),
+        client.session_id(),
+        &client.session_password(),
+    )
+    .await
+    .unwrap();
     // Operations issued during the rebuild wait for the new session and succeed.
     let read = warden.get_data(&path);
     // Until the server applies the close, the old client may win its session back for a
@@ -110,15 +117,24 @@ async fn expired_session_is_rebuilt_with_a_new_id_and_generation() {
         if state == ConnectionState::Lost {
             break;
         }
-        assert_eq!(generation, 1, "nothing of generation 2 before the loss: {seen:?}");
+        assert_eq!(
+            generation, 1,
+            "nothing of generation 2 before the loss: {seen:?}"
+        );
         assert!(
-            matches!(state, ConnectionState::Suspended | ConnectionState::Reconnected),
+            matches!(
+                state,
+                ConnectionState::Suspended | ConnectionState::Reconnected
+            ),
             "{seen:?}"
         );
     }
     assert_eq!(seen.first(), Some(&(ConnectionState::Suspended, 1)));
     assert_eq!(seen.last(), Some(&(ConnectionState::Lost, 1)));
-    assert_eq!(next_states(&mut events, 1).await, [(ConnectionState::Reconnected, 2)]);
+    assert_eq!(
+        next_states(&mut events, 1).await,
+        [(ConnectionState::Reconnected, 2)]
+    );
     let (data, _) = within("read across the rebuild", read).await.unwrap();
     assert_eq!(&data[..], b"v1");
     assert_ne!(warden.session_id(), first_id);
@@ -148,7 +164,10 @@ async fn restarted_server_means_suspended_then_reconnected_to_the_same_session()
         server
     })
     .await;
-    assert_eq!(next_states(&mut events, 1).await, [(ConnectionState::Suspended, 1)]);
+    assert_eq!(
+        next_states(&mut events, 1).await,
+        [(ConnectionState::Suspended, 1)]
+    );
     // A read issued while suspended waits for the connection instead of failing.
     let read = tokio::spawn({
         let warden = warden.clone();
@@ -160,9 +179,15 @@ async fn restarted_server_means_suspended_then_reconnected_to_the_same_session()
         server
     })
     .await;
-    assert_eq!(next_states(&mut events, 1).await, [(ConnectionState::Reconnected, 1)]);
+    assert_eq!(
+        next_states(&mut events, 1).await,
+        [(ConnectionState::Reconnected, 1)]
+    );
     assert_eq!(warden.session_id(), id);
-    let (data, _) = within("suspended read completes", read).await.unwrap().unwrap();
+    let (data, _) = within("suspended read completes", read)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&data[..], b"kept");
     assert_eq!(warden.metrics().reconnects, 1);
     drop(server);
@@ -181,7 +206,11 @@ async fn a_long_outage_is_lost_by_the_clients_clock_and_the_old_session_is_close
     let mut events = warden.events();
     let old_id = warden.session_id();
     let path = unique_path("presumed");
-    warden.create(&path, b"").mode(CreateMode::Ephemeral).await.unwrap();
+    warden
+        .create(&path, b"")
+        .mode(CreateMode::Ephemeral)
+        .await
+        .unwrap();
 
     server = blocking(move || {
         server.stop();
@@ -193,7 +222,10 @@ async fn a_long_outage_is_lost_by_the_clients_clock_and_the_old_session_is_close
         next_states(&mut events, 2).await,
         [(ConnectionState::Suspended, 1), (ConnectionState::Lost, 1)]
     );
-    assert!(!server.is_running(), "Lost was reported while the server was still down");
+    assert!(
+        !server.is_running(),
+        "Lost was reported while the server was still down"
+    );
 
     let mut server = server;
     server = blocking(move || {
@@ -201,7 +233,10 @@ async fn a_long_outage_is_lost_by_the_clients_clock_and_the_old_session_is_close
         server
     })
     .await;
-    assert_eq!(next_states(&mut events, 1).await, [(ConnectionState::Reconnected, 2)]);
+    assert_eq!(
+        next_states(&mut events, 1).await,
+        [(ConnectionState::Reconnected, 2)]
+    );
     assert_ne!(warden.session_id(), old_id);
     // The restarted server still knew the old session (sessions survive restarts), so its
     // ephemeral would have lived until the server timed it out: the warden closed it first.
@@ -219,15 +254,25 @@ async fn non_retryable_errors_return_at_once() {
     let server = start_server().await;
     let warden = warden_for(&server.connect_string()).start().await.unwrap();
     let before = warden.metrics().retries;
-    assert_eq!(warden.get_data("/no/such/node").await.unwrap_err(), Error::NoNode);
+    assert_eq!(
+        warden.get_data("/no/such/node").await.unwrap_err(),
+        Error::NoNode
+    );
     let path = unique_path("exists");
     warden.create(&path, b"").await.unwrap();
-    assert_eq!(warden.create(&path, b"").await.unwrap_err(), Error::NodeExists);
+    assert_eq!(
+        warden.create(&path, b"").await.unwrap_err(),
+        Error::NodeExists
+    );
     assert_eq!(
         warden.set_data(&path, b"", Some(41)).await.unwrap_err(),
         Error::BadVersion
     );
-    assert_eq!(warden.metrics().retries, before, "no retries for definite answers");
+    assert_eq!(
+        warden.metrics().retries,
+        before,
+        "no retries for definite answers"
+    );
 }
 
 #[tokio::test]
@@ -236,9 +281,16 @@ async fn closing_the_warden_ends_the_session_and_the_stream() {
     let warden = warden_for(&server.connect_string()).start().await.unwrap();
     let mut events = warden.events();
     let path = unique_path("closing");
-    warden.create(&path, b"").mode(CreateMode::Ephemeral).await.unwrap();
+    warden
+        .create(&path, b"")
+        .mode(CreateMode::Ephemeral)
+        .await
+        .unwrap();
     warden.close().await.unwrap();
-    assert_eq!(next_states(&mut events, 1).await, [(ConnectionState::Closed, 1)]);
+    assert_eq!(
+        next_states(&mut events, 1).await,
+        [(ConnectionState::Closed, 1)]
+    );
     assert_eq!(warden.get_data(&path).await.unwrap_err(), Error::Closed);
     let observer = connect_to(&server.connect_string()).await;
     assert_eq!(observer.exists(&path).await.unwrap(), None);

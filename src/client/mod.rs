@@ -15,7 +15,7 @@ mod watch;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
 pub use handle::{Client, close_session};
-pub use session::SessionEnd;
 pub use ops::{CreateOptions, MultiReadOp, Op};
+pub use session::SessionEnd;
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
 pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};

@@ -261,7 +261,9 @@ impl<'a, T: Jute<'a>> Jute<'a> for Vec<T> {
     }
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let count = r.read_count()?;
-        let mut out = Vec::with_capacity(count);
+        // The count is bounded by the bytes left, but elements are larger than a byte: do not
+        // let a hostile count reserve more than a modest amount up front.
+        let mut out = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
             out.push(T::read(r)?);
         }

@@ -12,6 +12,9 @@ pub mod multi;
 pub mod opcode;
 pub mod records;
 
+#[cfg(test)]
+mod tests;
+
 pub use data::{Acl, AddWatchMode, CreateMode, Id, Perms, Stat, WatcherType};
 pub use error_code::ErrorCode;
 pub use event::{EventType, KeeperState};

@@ -20,6 +20,12 @@ pub async fn expire_session(
     session_id: SessionId,
     password: &SessionPassword,
 ) -> Result<()> {
-    close_session(connect_string, session_id, password, Duration::from_secs(10)).await?;
+    close_session(
+        connect_string,
+        session_id,
+        password,
+        Duration::from_secs(10),
+    )
+    .await?;
     Ok(())
 }

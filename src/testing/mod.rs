@@ -18,6 +18,13 @@
 //!   unexpired sessions survive; an ensemble member can be killed (SIGKILL) and restarted.
 //! * Four-letter words (`ruok`, `srvr`, `cons`, `mntr`, ...) for looking inside.
 //!
+//! # Network faults
+//!
+//! [`FaultProxy`] is the one async piece: a loopback TCP proxy (on the current tokio runtime)
+//! to put between a client and a server, or one per ensemble member. The test switches it
+//! between passing bytes, adding latency, a blackhole (sockets open, bytes held), dropping
+//! replies (writes land, answers vanish), resetting every connection and refusing new ones.
+//!
 //! # No orphaned JVMs
 //!
 //! Dropping a server kills its JVM and removes its data. A JVM also dies when the test
@@ -61,6 +68,7 @@ mod config;
 mod ensemble;
 mod error;
 mod expire;
+mod fault_proxy;
 mod java;
 mod node;
 mod ports;
@@ -71,5 +79,6 @@ mod server;
 pub use ensemble::{ZkEnsemble, ZkEnsembleBuilder};
 pub use error::TestingError;
 pub use expire::expire_session;
+pub use fault_proxy::{FaultProxy, ProxyStats, connect_string_of};
 pub use java::CLASSPATH_ENV;
 pub use server::{ZkServer, ZkServerBuilder};

@@ -301,7 +301,9 @@ mod tests {
     fn invalid_config_is_a_clear_error_at_build_time() {
         let bad = [
             WardenBuilder::new("").build(),
-            WardenBuilder::new("a:1").session_timeout(Duration::ZERO).build(),
+            WardenBuilder::new("a:1")
+                .session_timeout(Duration::ZERO)
+                .build(),
             WardenBuilder::new("a:1").namespace("relative").build(),
             WardenBuilder::new("a:1/chroot").namespace("/ns").build(),
             WardenBuilder::new("a:1")
@@ -313,12 +315,17 @@ mod tests {
         for result in bad {
             assert!(result.is_err());
         }
-        assert!(toml::from_str::<WardenConfig>("connect = \"a\"\nsession_timout = \"1s\"").is_err());
+        assert!(
+            toml::from_str::<WardenConfig>("connect = \"a\"\nsession_timout = \"1s\"").is_err()
+        );
     }
 
     #[test]
     fn credentials_never_show_in_debug() {
-        let config = WardenBuilder::new("a:1").auth("digest", "bob:hunter2").build().unwrap();
+        let config = WardenBuilder::new("a:1")
+            .auth("digest", "bob:hunter2")
+            .build()
+            .unwrap();
         let shown = format!("{config:?}");
         assert!(shown.contains("digest"));
         assert!(!shown.contains("hunter2"));

@@ -190,7 +190,7 @@ async fn create_once(
                 Some(ParentMode::Container) => CreateMode::Container,
                 _ => CreateMode::Persistent,
             };
-            create_parents(&client, &path, &options.acl, mode).await?;
+            create_parents(&client, &path, options.acl.clone(), mode).await?;
             client.create(&path, &data, options).await
         }
         other => other,
@@ -198,7 +198,12 @@ async fn create_once(
 }
 
 /// Creates every missing ancestor of `path`.
-pub(crate) async fn create_parents(client: &Client, path: &str, acl: &Cow<'static, [Acl]>, mode: CreateMode) -> Result<()> {
+pub(crate) async fn create_parents(
+    client: &Client,
+    path: &str,
+    acl: Cow<'static, [Acl]>,
+    mode: CreateMode,
+) -> Result<()> {
     let mut ancestor = String::with_capacity(path.len());
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     for segment in segments.iter().take(segments.len().saturating_sub(1)) {
@@ -258,7 +263,10 @@ async fn create_protected(
             async move {
                 if attempted.swap(true, Ordering::SeqCst) {
                     // A previous attempt may have succeeded without us hearing: look first.
-                    if let Some(found) = find_protected(&client, &parent, &prefix, options.mode.is_ephemeral()).await? {
+                    if let Some(found) =
+                        find_protected(&client, &parent, &prefix, options.mode.is_ephemeral())
+                            .await?
+                    {
                         return Ok(found);
                     }
                 }
@@ -276,8 +284,19 @@ async fn create_protected(
         .await;
     match &result {
         Ok(_) => abandoned.disarm(),
-        // Certainly nothing was made.
-        Err(e) if e.is_not_applied() || matches!(e, Error::NoNode | Error::NoAuth | Error::InvalidAcl | Error::NoChildrenForEphemerals) => {
+        // Certainly nothing was made. `NotConnected` speaks only for the last attempt: an
+        // earlier one may have made the node before its reply was lost.
+        Err(e)
+            if e.is_invalid_request()
+                || (e.is_not_applied() && !attempted.load(Ordering::SeqCst))
+                || matches!(
+                    e,
+                    Error::NoNode
+                        | Error::NoAuth
+                        | Error::InvalidAcl
+                        | Error::NoChildrenForEphemerals
+                ) =>
+        {
             abandoned.disarm()
         }
         // Anything else may have left a node behind: let the janitor look.
@@ -288,7 +307,12 @@ async fn create_protected(
 
 /// Finds the child of `parent` whose name starts with `prefix` (for ephemerals, owned by the
 /// current session).
-pub(crate) async fn find_protected(client: &Client, parent: &str, prefix: &str, ephemeral: bool) -> Result<Option<String>> {
+pub(crate) async fn find_protected(
+    client: &Client,
+    parent: &str,
+    prefix: &str,
+    ephemeral: bool,
+) -> Result<Option<String>> {
     let children = match client.get_children(parent).await {
         Ok(children) => children,
         Err(Error::NoNode) => return Ok(None),

@@ -49,7 +49,9 @@ impl PendingDeletes {
                 },
             )
             .is_none();
-        metrics.pending_deletes.store(entries.len() as i64, Ordering::Relaxed);
+        metrics
+            .pending_deletes
+            .store(entries.len() as i64, Ordering::Relaxed);
         fresh
     }
 
@@ -71,7 +73,9 @@ impl PendingDeletes {
                 true
             }
         };
-        metrics.pending_deletes.store(entries.len() as i64, Ordering::Relaxed);
+        metrics
+            .pending_deletes
+            .store(entries.len() as i64, Ordering::Relaxed);
         done
     }
 
@@ -79,7 +83,9 @@ impl PendingDeletes {
     fn abandon(&self, metrics: &Metrics, path: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(path);
-            metrics.pending_deletes.store(entries.len() as i64, Ordering::Relaxed);
+            metrics
+                .pending_deletes
+                .store(entries.len() as i64, Ordering::Relaxed);
         }
     }
 
@@ -173,7 +179,10 @@ async fn pursue(warden: Warden, path: String) {
         };
         match outcome {
             Ok(()) | Err(Error::NoNode) => {
-                if inner.guaranteed.finish(&inner.metrics, &path, pending.registration) {
+                if inner
+                    .guaranteed
+                    .finish(&inner.metrics, &path, pending.registration)
+                {
                     info!(%path, "guaranteed delete done");
                     return;
                 }
@@ -189,7 +198,10 @@ async fn pursue(warden: Warden, path: String) {
                 debug!(%path, %error, ?pause, "guaranteed delete will try again");
             }
             Err(error) => {
-                if inner.guaranteed.finish(&inner.metrics, &path, pending.registration) {
+                if inner
+                    .guaranteed
+                    .finish(&inner.metrics, &path, pending.registration)
+                {
                     warn!(%path, %error, "guaranteed delete gave up");
                     return;
                 }

@@ -54,9 +54,9 @@ impl Inner {
         });
         match state {
             ConnectionState::Suspended | ConnectionState::Lost => self.metrics.suspended_now(),
-            ConnectionState::Connected | ConnectionState::Reconnected | ConnectionState::ReadOnly => {
-                self.metrics.connected_now()
-            }
+            ConnectionState::Connected
+            | ConnectionState::Reconnected
+            | ConnectionState::ReadOnly => self.metrics.connected_now(),
             ConnectionState::Closed => {}
         }
         // No subscribers is fine.
@@ -182,7 +182,9 @@ impl Warden {
         }
         let client = inner.client_builder().connect().await?;
         let session_id = client.session_id();
-        inner.slot.send_modify(|slot| slot.client = Some(client.clone()));
+        inner
+            .slot
+            .send_modify(|slot| slot.client = Some(client.clone()));
         inner.emit(ConnectionState::Connected, session_id, 1);
         tokio::spawn(supervisor::supervise(inner.clone(), client, 1));
         let guard = Arc::new(DropGuard {
@@ -289,9 +291,12 @@ impl Warden {
     /// `AuthFailed`; a connection error after retries.
     pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
         let entry = (scheme.to_owned(), auth.to_vec());
-        self.run(super::retry_loop::OpClass::Idempotent, "add_auth", "", |client| {
-            client.add_auth(scheme, auth)
-        })
+        self.run(
+            super::retry_loop::OpClass::Idempotent,
+            "add_auth",
+            "",
+            |client| client.add_auth(scheme, auth),
+        )
         .await?;
         if let Ok(mut list) = self.inner.auth.lock() {
             if !list.contains(&entry) {

@@ -48,13 +48,21 @@ impl Drop for Abandoned {
             warn!(parent = %self.parent, "no runtime to clean up an abandoned create");
             return;
         };
-        warden.inner.metrics.janitor_backlog.fetch_add(1, Ordering::Relaxed);
+        warden
+            .inner
+            .metrics
+            .janitor_backlog
+            .fetch_add(1, Ordering::Relaxed);
         let parent = std::mem::take(&mut self.parent);
         let prefix = std::mem::take(&mut self.prefix);
         let ephemeral = self.ephemeral;
         runtime.spawn(async move {
             clean_up(&warden, &parent, &prefix, ephemeral).await;
-            warden.inner.metrics.janitor_backlog.fetch_sub(1, Ordering::Relaxed);
+            warden
+                .inner
+                .metrics
+                .janitor_backlog
+                .fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -83,6 +91,11 @@ async fn clean_up(warden: &Warden, parent: &str, prefix: &str, ephemeral: bool) 
         match attempt.await {
             Ok(()) => return,
             Err(Error::Closed) => return,
+            Err(e) if !e.is_retryable() && e != Error::SessionExpired => {
+                // NoAuth and the like will not change by trying again.
+                warn!(error = %e, %parent, %prefix, "janitor cannot remove an abandoned node");
+                return;
+            }
             Err(e) => {
                 debug!(error = %e, %parent, "janitor will try again");
                 tokio::time::sleep(RETRY_PAUSE).await;

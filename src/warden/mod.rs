@@ -1,6 +1,6 @@
 //! The supervisor: a [`Warden`] holds a ZooKeeper session on behalf of its users. It waits
 //! for a connected session before it sends anything, retries what may be retried by a
-//! configurable [`RetryPolicy`](retry::RetryPolicy), rebuilds the session when it is lost,
+//! configurable [`RetryPolicy`], rebuilds the session when it is lost,
 //! re-arms resilient watches, and reports every connection change in order.
 //!
 //! | the server / connection says | the warden does |

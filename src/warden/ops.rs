@@ -17,7 +17,8 @@ impl Warden {
     /// `NoAuth`; `InvalidPath`; connection errors once retries are spent; `Timeout` past the
     /// call's deadline; `Closed`.
     pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
-        self.run(OpClass::Idempotent, "exists", path, |c| c.exists(path)).await
+        self.run(OpClass::Idempotent, "exists", path, |c| c.exists(path))
+            .await
     }
 
     /// The node's data and stat. Retried.
@@ -25,7 +26,8 @@ impl Warden {
     /// # Errors
     /// `NoNode`; `NoAuth`; as [`Warden::exists`].
     pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
-        self.run(OpClass::Idempotent, "get_data", path, |c| c.get_data(path)).await
+        self.run(OpClass::Idempotent, "get_data", path, |c| c.get_data(path))
+            .await
     }
 
     /// The node's data and stat, leaving a one-shot watch on the current session. For a watch
@@ -34,8 +36,10 @@ impl Warden {
     /// # Errors
     /// As [`Warden::get_data`].
     pub async fn get_data_and_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
-        self.run(OpClass::Idempotent, "get_data_and_watch", path, |c| c.get_data_and_watch(path))
-            .await
+        self.run(OpClass::Idempotent, "get_data_and_watch", path, |c| {
+            c.get_data_and_watch(path)
+        })
+        .await
     }
 
     /// The node's stat (or `None`), leaving a one-shot watch on the current session.
@@ -43,8 +47,10 @@ impl Warden {
     /// # Errors
     /// As [`Warden::exists`].
     pub async fn exists_and_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
-        self.run(OpClass::Idempotent, "exists_and_watch", path, |c| c.exists_and_watch(path))
-            .await
+        self.run(OpClass::Idempotent, "exists_and_watch", path, |c| {
+            c.exists_and_watch(path)
+        })
+        .await
     }
 
     /// The names of the node's children. Retried.
@@ -52,7 +58,10 @@ impl Warden {
     /// # Errors
     /// `NoNode`; as [`Warden::exists`].
     pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
-        self.run(OpClass::Idempotent, "get_children", path, |c| c.get_children(path)).await
+        self.run(OpClass::Idempotent, "get_children", path, |c| {
+            c.get_children(path)
+        })
+        .await
     }
 
     /// The names of the node's children and its stat. Retried.
@@ -60,7 +69,10 @@ impl Warden {
     /// # Errors
     /// As [`Warden::get_children`].
     pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
-        self.run(OpClass::Idempotent, "get_children2", path, |c| c.get_children2(path)).await
+        self.run(OpClass::Idempotent, "get_children2", path, |c| {
+            c.get_children2(path)
+        })
+        .await
     }
 
     /// The children, leaving a one-shot child watch on the current session. For a watch that
@@ -68,7 +80,10 @@ impl Warden {
     ///
     /// # Errors
     /// As [`Warden::get_children`].
-    pub async fn get_children_and_watch(&self, path: &str) -> Result<(Vec<String>, OneshotWatcher)> {
+    pub async fn get_children_and_watch(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<String>, OneshotWatcher)> {
         self.run(OpClass::Idempotent, "get_children_and_watch", path, |c| {
             c.get_children_and_watch(path)
         })
@@ -91,8 +106,10 @@ impl Warden {
     /// # Errors
     /// As [`Warden::exists`].
     pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
-        self.run(OpClass::Idempotent, "get_ephemerals", prefix, |c| c.get_ephemerals(prefix))
-            .await
+        self.run(OpClass::Idempotent, "get_ephemerals", prefix, |c| {
+            c.get_ephemerals(prefix)
+        })
+        .await
     }
 
     /// The node's ACL and stat. Retried.
@@ -100,7 +117,8 @@ impl Warden {
     /// # Errors
     /// `NoNode`; as [`Warden::exists`].
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
-        self.run(OpClass::Idempotent, "get_acl", path, |c| c.get_acl(path)).await
+        self.run(OpClass::Idempotent, "get_acl", path, |c| c.get_acl(path))
+            .await
     }
 
     /// Replaces the node's ACL if its ACL version matches. Retried (a repeated versioned
@@ -109,8 +127,10 @@ impl Warden {
     /// # Errors
     /// `NoNode`; `BadVersion`; `InvalidAcl`; `NoAuth`; as [`Warden::exists`].
     pub async fn set_acl(&self, path: &str, acl: &[Acl], aversion: Option<i32>) -> Result<Stat> {
-        self.run(OpClass::Idempotent, "set_acl", path, |c| c.set_acl(path, acl, aversion))
-            .await
+        self.run(OpClass::Idempotent, "set_acl", path, |c| {
+            c.set_acl(path, acl, aversion)
+        })
+        .await
     }
 
     /// Waits until the connected server has caught up with the leader. Retried.
@@ -118,7 +138,8 @@ impl Warden {
     /// # Errors
     /// As [`Warden::exists`].
     pub async fn sync(&self, path: &str) -> Result<()> {
-        self.run(OpClass::Idempotent, "sync", path, |c| c.sync(path)).await
+        self.run(OpClass::Idempotent, "sync", path, |c| c.sync(path))
+            .await
     }
 
     /// Succeeds if the node exists (with data version `version`, if given). Retried.
@@ -126,7 +147,10 @@ impl Warden {
     /// # Errors
     /// `NoNode`; `BadVersion`; as [`Warden::exists`].
     pub async fn check(&self, path: &str, version: Option<i32>) -> Result<()> {
-        self.run(OpClass::Idempotent, "check", path, |c| c.check(path, version)).await
+        self.run(OpClass::Idempotent, "check", path, |c| {
+            c.check(path, version)
+        })
+        .await
     }
 
     /// Applies `ops` atomically. A transaction that may have been applied is not repeated:
@@ -138,7 +162,8 @@ impl Warden {
     /// `MultiFailed` with the failing op; `ConnectionLoss`; as [`Warden::exists`].
     pub async fn multi(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
         let path = ops.first().map_or("", Op::path);
-        self.run(OpClass::NonIdempotent, "multi", path, |c| c.multi(ops)).await
+        self.run(OpClass::NonIdempotent, "multi", path, |c| c.multi(ops))
+            .await
     }
 
     /// Reads several nodes in one round trip (ZooKeeper 3.6+). Retried.
@@ -146,7 +171,8 @@ impl Warden {
     /// # Errors
     /// As [`Warden::exists`].
     pub async fn multi_read(&self, ops: &[MultiReadOp]) -> Result<Vec<OpResult>> {
-        self.run(OpClass::Idempotent, "multi_read", "", |c| c.multi_read(ops)).await
+        self.run(OpClass::Idempotent, "multi_read", "", |c| c.multi_read(ops))
+            .await
     }
 
     /// Adds a persistent watch on the current session. The stream ends if the session is lost;
@@ -155,7 +181,10 @@ impl Warden {
     /// # Errors
     /// As [`Warden::exists`].
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
-        self.run(OpClass::Idempotent, "add_watch", path, |c| c.add_watch(path, mode)).await
+        self.run(OpClass::Idempotent, "add_watch", path, |c| {
+            c.add_watch(path, mode)
+        })
+        .await
     }
 
     /// Removes this session's watches of a type on a path. Retried.
@@ -174,7 +203,8 @@ impl Warden {
     /// # Errors
     /// As [`Warden::exists`].
     pub async fn who_am_i(&self) -> Result<Vec<ClientInfo>> {
-        self.run(OpClass::Idempotent, "who_am_i", "", |c| c.who_am_i()).await
+        self.run(OpClass::Idempotent, "who_am_i", "", |c| c.who_am_i())
+            .await
     }
 
     /// The ensemble configuration. Retried.
@@ -182,7 +212,8 @@ impl Warden {
     /// # Errors
     /// As [`Warden::exists`].
     pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
-        self.run(OpClass::Idempotent, "get_config", "", |c| c.get_config()).await
+        self.run(OpClass::Idempotent, "get_config", "", |c| c.get_config())
+            .await
     }
 
     /// Creates a node with an open ACL in `mode`: shorthand for

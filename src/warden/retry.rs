@@ -119,7 +119,9 @@ pub struct RetryNTimes {
 impl RetryPolicy for RetryNTimes {
     fn schedule(&self) -> Box<dyn RetrySchedule> {
         let policy = *self;
-        Box::new(FnSchedule(move |retries: u32, _| (retries < policy.n).then_some(policy.sleep)))
+        Box::new(FnSchedule(move |retries: u32, _| {
+            (retries < policy.n).then_some(policy.sleep)
+        }))
     }
 }
 
@@ -264,8 +266,12 @@ impl RetryConfig {
     /// A description of the first problem found.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            RetryConfig::Exponential { base, max_sleep, .. }
-            | RetryConfig::BoundedExponential { base, max_sleep, .. } => {
+            RetryConfig::Exponential {
+                base, max_sleep, ..
+            }
+            | RetryConfig::BoundedExponential {
+                base, max_sleep, ..
+            } => {
                 if base.is_zero() {
                     return Err("retry base must be positive".into());
                 }
@@ -338,7 +344,10 @@ mod tests {
         let first = got[0].unwrap();
         assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(150));
         for d in got.iter().take(5).flatten() {
-            assert!(*d <= Duration::from_millis(600), "{d:?} beyond max_sleep plus jitter");
+            assert!(
+                *d <= Duration::from_millis(600),
+                "{d:?} beyond max_sleep plus jitter"
+            );
         }
     }
 
@@ -359,7 +368,10 @@ mod tests {
     #[test]
     fn fixed_policies() {
         let s = Duration::from_millis(5);
-        assert_eq!(delays(&RetryNTimes { n: 2, sleep: s }, 3), [Some(s), Some(s), None]);
+        assert_eq!(
+            delays(&RetryNTimes { n: 2, sleep: s }, 3),
+            [Some(s), Some(s), None]
+        );
         assert_eq!(delays(&RetryOneTime { sleep: s }, 2), [Some(s), None]);
         assert_eq!(delays(&RetryForever { sleep: s }, 3), [Some(s); 3]);
         assert_eq!(delays(&NoRetry, 1), [None]);

@@ -115,7 +115,13 @@ impl Warden {
     }
 
     /// Runs `attempt` on a connected session, retrying by the budget.
-    pub(crate) async fn run<T, F, Fut>(&self, class: OpClass, op: &'static str, path: &str, mut attempt: F) -> Result<T>
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        class: OpClass,
+        op: &'static str,
+        path: &str,
+        mut attempt: F,
+    ) -> Result<T>
     where
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -269,7 +275,8 @@ mod tests {
             max_retries: 4,
         };
         let budget = Budget::new(policy.schedule(), None);
-        let (attempts, decision, spent) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        let (attempts, decision, spent) =
+            play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
         assert_eq!(attempts, 5, "one attempt plus four retries");
         assert_eq!(decision, Decision::GiveUp);
         // 100 + 200 + 400 + 400 ms of pauses, exactly, on the paused clock.
@@ -278,26 +285,59 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn non_retryable_errors_return_with_zero_retries() {
-        let budget = Budget::new(RetryNTimes { n: 5, sleep: Duration::from_secs(1) }.schedule(), None);
-        for error in [Error::NoNode, Error::NodeExists, Error::BadVersion, Error::NoAuth, Error::NotEmpty] {
+        let budget = Budget::new(
+            RetryNTimes {
+                n: 5,
+                sleep: Duration::from_secs(1),
+            }
+            .schedule(),
+            None,
+        );
+        for error in [
+            Error::NoNode,
+            Error::NodeExists,
+            Error::BadVersion,
+            Error::NoAuth,
+            Error::NotEmpty,
+        ] {
             let (attempts, decision, spent) = play(&budget, error, OpClass::Idempotent).await;
-            assert_eq!((attempts, decision, spent), (1, Decision::GiveUp, Duration::ZERO));
+            assert_eq!(
+                (attempts, decision, spent),
+                (1, Decision::GiveUp, Duration::ZERO)
+            );
         }
         assert_eq!(budget.retries(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn ambiguous_failures_of_non_idempotent_writes_are_not_repeated() {
-        let budget = Budget::new(RetryNTimes { n: 5, sleep: Duration::from_millis(10) }.schedule(), None);
+        let budget = Budget::new(
+            RetryNTimes {
+                n: 5,
+                sleep: Duration::from_millis(10),
+            }
+            .schedule(),
+            None,
+        );
         let (attempts, _, _) = play(&budget, Error::ConnectionLoss, OpClass::NonIdempotent).await;
         assert_eq!(attempts, 1);
         let (attempts, _, _) = play(&budget, Error::NotConnected, OpClass::NonIdempotent).await;
-        assert_eq!(attempts, 6, "a request that was never sent is safe to repeat");
+        assert_eq!(
+            attempts, 6,
+            "a request that was never sent is safe to repeat"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_shared_budget_is_spent_once() {
-        let budget = Budget::new(RetryNTimes { n: 3, sleep: Duration::from_millis(10) }.schedule(), None);
+        let budget = Budget::new(
+            RetryNTimes {
+                n: 3,
+                sleep: Duration::from_millis(10),
+            }
+            .schedule(),
+            None,
+        );
         // Two inner operations of one logical operation draw from the same budget.
         let (first, _, _) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
         let (second, decision, _) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
@@ -308,8 +348,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn deadline_cuts_the_schedule_short() {
         let deadline = Instant::now() + Duration::from_millis(250);
-        let budget = Budget::new(RetryNTimes { n: 100, sleep: Duration::from_millis(100) }.schedule(), Some(deadline));
-        let (attempts, decision, spent) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        let budget = Budget::new(
+            RetryNTimes {
+                n: 100,
+                sleep: Duration::from_millis(100),
+            }
+            .schedule(),
+            Some(deadline),
+        );
+        let (attempts, decision, spent) =
+            play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
         assert_eq!((attempts, decision), (3, Decision::Timeout));
         assert_eq!(spent, Duration::from_millis(200));
     }

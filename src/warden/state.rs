@@ -101,7 +101,9 @@ impl futures_core::Stream for ConnectionEvents {
         Pin::new(&mut self.inner).poll_next(cx).map(|item| {
             item.map(|result| match result {
                 Ok(event) => ConnectionUpdate::Event(event),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => ConnectionUpdate::Lagged { missed },
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    ConnectionUpdate::Lagged { missed }
+                }
             })
         })
     }

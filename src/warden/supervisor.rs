@@ -42,7 +42,9 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut client: Client, mut generat
                         client = new_client;
                         generation += 1;
                         let id = client.session_id();
-                        inner.slot.send_modify(|slot| slot.client = Some(client.clone()));
+                        inner
+                            .slot
+                            .send_modify(|slot| slot.client = Some(client.clone()));
                         inner.emit(ConnectionState::Reconnected, id, generation);
                     }
                     None => break,
@@ -165,8 +167,18 @@ async fn rebuild(
 /// Ends a session that this warden presumes lost but that may still be alive on the server
 /// (when the client gave up on it by its own clock), so its ephemeral nodes go now rather
 /// than at the server's timeout.
-async fn close_old_session(inner: &Inner, id: SessionId, password: SessionPassword) -> Result<(), Error> {
-    let end = close_session(&inner.config.connect, id, &password, inner.config.connection_timeout).await?;
+async fn close_old_session(
+    inner: &Inner,
+    id: SessionId,
+    password: SessionPassword,
+) -> Result<(), Error> {
+    let end = close_session(
+        &inner.config.connect,
+        id,
+        &password,
+        inner.config.connection_timeout,
+    )
+    .await?;
     info!(session_id = %id, ?end, "ended the lost session on the server");
     Ok(())
 }

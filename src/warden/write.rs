@@ -75,7 +75,9 @@ impl SetDataBuilder<'_> {
             idempotent,
         } = self;
         let result = warden
-            .run(OpClass::Idempotent, "set_data", &path, |c| c.set_data(&path, &data, version))
+            .run(OpClass::Idempotent, "set_data", &path, |c| {
+                c.set_data(&path, &data, version)
+            })
             .await;
         match (result, version) {
             (Err(Error::BadVersion), Some(expected)) if idempotent => {
@@ -135,7 +137,9 @@ impl DeleteBuilder<'_> {
                 .await
         } else {
             warden
-                .run(OpClass::Idempotent, "delete", &path, |c| c.delete(&path, version))
+                .run(OpClass::Idempotent, "delete", &path, |c| {
+                    c.delete(&path, version)
+                })
                 .await
         };
         match result {

@@ -134,7 +134,7 @@ async fn handshake(
     })
 }
 
-/// How [`close_session`] ended.
+/// How [`close_session`](crate::client::close_session) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEnd {
     /// The session was alive and is now closed.
@@ -249,7 +249,9 @@ async fn close_on_host(
             // Closed before the close was answered: another connection of the session may
             // have taken it over first. Try again (the next try finds it expired if the close
             // did land).
-            return Err(format!("{host}: connection closed before the close was confirmed"));
+            return Err(format!(
+                "{host}: connection closed before the close was confirmed"
+            ));
         }
     }
     Ok(SessionEnd::Closed)

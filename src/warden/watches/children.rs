@@ -47,7 +47,10 @@ impl Warden {
     /// followed by another `Resync`. Reads that find the same list as the last event emit
     /// nothing.
     ///
-    /// Failing reads, closing and dropping behave as for [`Warden::watch_data`].
+    /// Failing reads, closing and dropping behave as for [`Warden::watch_data`]. Servers
+    /// before 3.9 keep one watch mode per path and session: after a reconnection, a children
+    /// watch on the root path of a [`watch_tree`](Warden::watch_tree) of the same warden hears
+    /// nothing more. Watch a tree's root with the tree watch alone.
     pub fn watch_children(&self, path: &str) -> ChildrenWatch {
         feed::start(self, "children", path, follow)
     }

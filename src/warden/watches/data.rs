@@ -61,9 +61,9 @@ impl Warden {
     /// 100 ms to 5 s. The stream ends when the warden closes, or at once for an invalid path.
     /// Dropping it removes the watch.
     ///
-    /// On servers before 3.9, a session keeps one kind of data watch per path: do not combine
-    /// this with a [`watch_tree`](Warden::watch_tree) of the same warden rooted at the same
-    /// path (below it is fine).
+    /// Servers before 3.9 keep one watch mode per path and session: do not combine this with
+    /// a [`watch_tree`](Warden::watch_tree) of the same warden rooted at the same path (the
+    /// tree would stop hearing about nodes below its root). Below the root is fine.
     pub fn watch_data(&self, path: &str) -> DataWatch {
         feed::start(self, "data", path, follow)
     }

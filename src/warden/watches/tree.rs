@@ -69,9 +69,13 @@ impl Warden {
     /// The wire client queues this watch's notifications without bound while the consumer
     /// (and so the watch's task) falls behind; the session itself never waits for it.
     ///
-    /// Failing reads, closing and dropping behave as for [`Warden::watch_data`]. On servers
-    /// before 3.9, do not combine this with a [`watch_data`](Warden::watch_data) of the same
-    /// warden on the root path: the server keeps one kind of data watch per path and session.
+    /// Failing reads, closing and dropping behave as for [`Warden::watch_data`].
+    ///
+    /// Servers before 3.9 keep one watch mode per path and session, so on them do not combine
+    /// this with a [`watch_data`](Warden::watch_data) or
+    /// [`watch_children`](Warden::watch_children) of the same warden on the root path: the
+    /// modes overwrite each other and one of the watches falls silent. Watches below the root
+    /// are fine, and this watch already reports what those two would.
     pub fn watch_tree(&self, path: &str) -> TreeWatch {
         feed::start(self, "tree", path, follow)
     }
@@ -237,7 +241,7 @@ fn translate(event: WatchedEvent) -> Option<TreeEvent> {
 }
 
 /// Reads every node at and below `root`, level by level, each level's reads pipelined.
-/// Nodes deleted while it reads are left out.
+/// Nodes deleted while it reads, and nodes below the root it may not read, are left out.
 async fn list(client: &Client, root: &str) -> Result<BTreeMap<String, Stat>> {
     let mut nodes = BTreeMap::new();
     let mut level = vec![root.to_owned()];
@@ -258,6 +262,11 @@ async fn list(client: &Client, root: &str) -> Result<BTreeMap<String, Stat>> {
                     }
                     // Deleted since its parent was read (its event follows).
                     Err(Error::NoNode) => {}
+                    // A node below the root that this session may not read: leave it (and
+                    // what is below it) out rather than fail the whole listing.
+                    Err(Error::NoAuth) if path != root => {
+                        warn!(%path, "tree watch may not read this node; leaving it out");
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# Benchmark zkwarden against the zookeeper-client crate on a local ZooKeeper server.
+#
+#   scripts/bench.sh                         full size, 3 passes (a few minutes)
+#   BENCH_SCALE=0.2 PASSES=3 scripts/bench.sh
+#
+# Builds examples/zkbench and examples/zkserver in release mode, starts one ZooKeeper
+# server, warms it up, then runs every workload with both clients on both tokio runtimes,
+# PASSES times, interleaved (zkwarden and peer back to back, the one going first alternating
+# between passes) so that drift and noise hit both. The JSON lines go to
+# target/bench/results-<timestamp>.jsonl; the Markdown table of medians goes to stdout and
+# to target/bench/table-<timestamp>.md. The server is stopped on exit, however it happens.
+#
+# Environment:
+#   PASSES=3           passes over everything
+#   BENCH_SCALE=1      multiplies every N below (at least 1 op stays)
+#   N_CONNECT=200 N_GET_SEQ=5000 N_GET_PIPE=100000 N_SET_PIPE=50000 N_CREATE_SEQ=2000
+#   N_WATCH_FANOUT=2000
+#   INFLIGHT=1000      outstanding requests in the pipelined workloads
+#   SIZE=100           node data size in bytes
+#   WORKLOADS="connect get_seq get_pipe set_pipe create_seq watch_fanout"
+#   RUNTIMES="current multi"   CLIENTS="zkwarden peer"
+#   ZK_FORCE_SYNC=no   yes to fsync the server's log on every write, as in production
+#   BENCH_TIMEOUT=600  seconds one zkbench run may take
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PASSES=${PASSES:-3}
+BENCH_SCALE=${BENCH_SCALE:-1}
+INFLIGHT=${INFLIGHT:-1000}
+SIZE=${SIZE:-100}
+WORKLOADS=${WORKLOADS:-"connect get_seq get_pipe set_pipe create_seq watch_fanout"}
+RUNTIMES=${RUNTIMES:-"current multi"}
+CLIENTS=${CLIENTS:-"zkwarden peer"}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
+export ZK_FORCE_SYNC=${ZK_FORCE_SYNC:-no}
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+[[ "$PASSES" =~ ^[1-9][0-9]*$ ]] || die "PASSES must be a positive whole number, not '$PASSES'"
+[[ "$BENCH_SCALE" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && awk -v s="$BENCH_SCALE" 'BEGIN { exit !(s > 0) }' ||
+    die "BENCH_SCALE must be a positive number, not '$BENCH_SCALE'"
+
+# The unscaled size of a workload.
+base_n() {
+    case "$1" in
+        connect) echo "${N_CONNECT:-200}" ;;
+        get_seq) echo "${N_GET_SEQ:-5000}" ;;
+        get_pipe) echo "${N_GET_PIPE:-100000}" ;;
+        set_pipe) echo "${N_SET_PIPE:-50000}" ;;
+        create_seq) echo "${N_CREATE_SEQ:-2000}" ;;
+        watch_fanout) echo "${N_WATCH_FANOUT:-2000}" ;;
+        *) die "unknown workload '$1'" ;;
+    esac
+}
+
+# N scaled by `scale` (default BENCH_SCALE), rounded, at least 1.
+scaled_n() {
+    local base
+    base=$(base_n "$1")
+    [[ "$base" =~ ^[1-9][0-9]*$ ]] || die "the N of $1 must be a positive whole number, not '$base'"
+    awk -v n="$base" -v s="${2:-$BENCH_SCALE}" 'BEGIN { v = int(n * s + 0.5); print (v < 1 ? 1 : v) }'
+}
+
+for w in $WORKLOADS; do base_n "$w" >/dev/null; done
+for c in $CLIENTS; do [[ "$c" == zkwarden || "$c" == peer ]] || die "unknown client '$c'"; done
+for r in $RUNTIMES; do [[ "$r" == current || "$r" == multi ]] || die "unknown runtime '$r'"; done
+command -v python3 >/dev/null || die "python3 is needed for the table"
+
+scripts/install-zookeeper.sh >&2
+
+echo "bench: building (release)..." >&2
+cargo build --quiet --release --features testing --example zkbench --example zkserver
+ZKBENCH=target/release/examples/zkbench
+ZKSERVER=target/release/examples/zkserver
+
+OUT=target/bench
+mkdir -p "$OUT"
+STAMP=$(date +%Y%m%d-%H%M%S)
+RESULTS="$OUT/results-$STAMP.jsonl"
+ERRORS="$OUT/errors-$STAMP.log"
+TABLE="$OUT/table-$STAMP.md"
+: >"$RESULTS"
+
+# The server lives as a coprocess: it serves until its stdin (our end of the pipe) closes.
+# (Bash unsets ZKSRV and ZKSRV_PID once the coprocess ends, so keep copies of our own.)
+server_pid=""
+to_server=""
+stop_server() {
+    if [[ -n "$to_server" ]]; then
+        exec {to_server}>&- || true
+        to_server=""
+    fi
+    if [[ -n "$server_pid" ]]; then
+        for _ in $(seq 50); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+echo "bench: starting ZooKeeper..." >&2
+coproc ZKSRV { exec "$ZKSERVER"; }
+server_pid=$ZKSRV_PID
+to_server=${ZKSRV[1]}
+from_server=${ZKSRV[0]}
+read -r -t 120 CONNECT <&"$from_server" || die "the ZooKeeper server did not come up"
+read -r -t 10 ZK_VERSION <&"$from_server" || ZK_VERSION=unknown
+echo "bench: ZooKeeper $ZK_VERSION at $CONNECT" >&2
+
+# One zkbench run; its JSON line goes to the results file (when `record` is set).
+FAILURES=0
+run_one() {
+    local record=$1 client=$2 workload=$3 runtime=$4 n=$5 line
+    if line=$("$ZKBENCH" --connect "$CONNECT" --workload "$workload" --n "$n" \
+        --inflight "$INFLIGHT" --size "$SIZE" --client "$client" --runtime "$runtime" \
+        --count-allocs --timeout "$BENCH_TIMEOUT" 2>>"$ERRORS"); then
+        if [[ "$record" == yes ]]; then
+            echo "$line" >>"$RESULTS"
+        fi
+        echo "$line"
+    else
+        FAILURES=$((FAILURES + 1))
+        echo "bench: FAILED: $client $workload n=$n ($runtime); see $ERRORS" >&2
+        return 0
+    fi
+}
+
+# Warm up the server's JIT (and the page cache) with a small run of everything.
+echo "bench: warming up..." >&2
+for w in $WORKLOADS; do
+    for c in $CLIENTS; do
+        run_one no "$c" "$w" current "$(scaled_n "$w" 0.05)" >/dev/null
+    done
+done
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+for pass in $(seq "$PASSES"); do
+    if ((pass % 2 == 1)); then order=$CLIENTS; else order=$(echo "$CLIENTS" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }'); fi
+    for w in $WORKLOADS; do
+        n=$(scaled_n "$w")
+        for r in $RUNTIMES; do
+            for c in $order; do
+                line=$(run_one yes "$c" "$w" "$r" "$n")
+                if [[ -n "$line" ]]; then
+                    ops=$(python3 -c 'import json, sys; print(round(json.loads(sys.argv[1])["ops_per_sec"]))' "$line")
+                    echo "bench: pass $pass/$PASSES  $w ($r)  $c: $ops ops/s" >&2
+                else
+                    FAILURES=$((FAILURES + 1))
+                fi
+            done
+        done
+    done
+done
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+stop_server
+
+PEER_VERSION=$(awk '/^name = "zookeeper-client"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+python3 - "$RESULTS" "$PASSES" "$BENCH_SCALE" "$(nproc)" "$(uname -r)" "$ZK_VERSION" \
+    "${PEER_VERSION:-?}" "$INFLIGHT" "$SIZE" "$LOAD_START" "$LOAD_END" >"$TABLE" <<'PY'
+import json
+import statistics
+import sys
+
+results, passes, scale, cores, kernel, zk, peer, inflight, size, load_start, load_end = sys.argv[1:]
+rows = [json.loads(line) for line in open(results) if line.strip()]
+
+def ops_count(row):
+    return row["n"] * (2 if row["workload"] == "create_seq" else 1)
+
+def metrics(row):
+    ops = ops_count(row)
+    return {
+        "ops": row["ops_per_sec"],
+        "p99": row.get("p99_us"),
+        "cpu": (row["cpu_user_s"] + row["cpu_sys_s"]) * 1e6 / ops,
+        "rss": row["max_rss_kb"],
+        "allocs": row.get("allocs_per_op"),
+    }
+
+groups = {}
+order = []
+for row in rows:
+    key = (row["workload"], row.get("runtime", "current"))
+    if key not in groups:
+        order.append(key)
+    groups.setdefault(key, {}).setdefault(row["client"], []).append(metrics(row))
+
+def median(samples, field):
+    values = [s[field] for s in samples if s[field] is not None]
+    return statistics.median(values) if values else None
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+def ratio(ours, theirs):
+    if ours is None or theirs is None or theirs == 0:
+        return "–"
+    return f"{ours / theirs:.2f}"
+
+print(f"## zkwarden vs zookeeper-client {peer}")
+print()
+print(f"- machine: {cores} cores (nproc), Linux {kernel}; load average {load_start} before the"
+      f" passes, {load_end} after (other work on the machine shows up as noise)")
+print(f"- server: ZooKeeper {zk}, standalone on loopback")
+print(f"- {passes} passes, BENCH_SCALE={scale}, inflight={inflight}, node data {size} B; "
+      "every figure is the median over the passes")
+print("- ratio = zkwarden / peer: above 1 is better for ops/s, below 1 is better for the rest")
+print("- CPU µs/op = (user + sys) of the whole benchmark process during the timed section / ops;"
+      " p99 is `–` for pipelined workloads")
+print()
+print("| workload | runtime | n | ops/s ours | ops/s peer | ratio | p99 µs ours | p99 µs peer | ratio "
+      "| CPU µs/op ours | CPU µs/op peer | ratio | max RSS KB ours | max RSS KB peer | ratio |")
+print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+for key in order:
+    workload, runtime = key
+    ours = groups[key].get("zkwarden", [])
+    theirs = groups[key].get("peer", [])
+    n = next((r["n"] for r in rows if (r["workload"], r.get("runtime", "current")) == key), "?")
+    cells = [workload, runtime, str(n)]
+    for field, digits in (("ops", 0), ("p99", 0), ("cpu", 2), ("rss", 0)):
+        a, b = median(ours, field), median(theirs, field)
+        cells += [fmt(a, digits), fmt(b, digits), ratio(a, b)]
+    print("| " + " | ".join(cells) + " |")
+print()
+print("Allocations per op (whole process, timed section only; the harness allocates nothing per op):")
+print()
+print("| workload | runtime | allocs/op ours | allocs/op peer | ratio |")
+print("|---|---|--:|--:|--:|")
+for key in order:
+    a = median(groups[key].get("zkwarden", []), "allocs")
+    b = median(groups[key].get("peer", []), "allocs")
+    print(f"| {key[0]} | {key[1]} | {fmt(a, 2)} | {fmt(b, 2)} | {ratio(a, b)} |")
+counts = {c: sum(len(v.get(c, [])) for v in groups.values()) for c in ("zkwarden", "peer")}
+print()
+print(f"Runs recorded: zkwarden {counts['zkwarden']}, peer {counts['peer']}.")
+PY
+cat "$TABLE"
+echo
+echo "bench: results in $RESULTS, table in $TABLE" >&2
+if ((FAILURES > 0)); then
+    echo "bench: $FAILURES run(s) failed; their errors are in $ERRORS" >&2
+    exit 1
+fi
