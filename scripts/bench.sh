@@ -248,6 +248,7 @@ print(f"Runs recorded: zkwarden {counts['zkwarden']}, peer {counts['peer']}.")
 PY
 cat "$TABLE"
 echo
+[[ -s "$ERRORS" ]] || rm -f "$ERRORS"
 echo "bench: results in $RESULTS, table in $TABLE" >&2
 if ((FAILURES > 0)); then
     echo "bench: $FAILURES run(s) failed; their errors are in $ERRORS" >&2

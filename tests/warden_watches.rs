@@ -473,7 +473,8 @@ async fn watches_survive_a_server_restart_within_the_session() {
         server
     })
     .await;
-    let back = within("Reconnected", async {
+    let log_path = server.log_path().to_owned();
+    let back = tokio::time::timeout(Duration::from_secs(25), async {
         loop {
             let event = events.next_event().await.expect("warden events");
             if event.state == ConnectionState::Reconnected {
@@ -482,6 +483,15 @@ async fn watches_survive_a_server_restart_within_the_session() {
         }
     })
     .await;
+    if back.is_err() {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(80).collect();
+        for line in tail.into_iter().rev() {
+            eprintln!("ZKLOG {line}");
+        }
+        panic!("no reconnect");
+    }
+    let back = back.unwrap();
     assert_eq!(back.generation, 1, "same session");
     assert_eq!(back.session_id, session);
 

@@ -44,10 +44,13 @@ impl Timers {
         }
     }
 
-    /// Time allowed for one connection attempt: T divided among the hosts, at least 250 ms.
+    /// Time allowed for one connection attempt: T divided among the hosts, at least 250 ms
+    /// and at most 5 s. A handshake takes milliseconds; one that has not finished in seconds
+    /// is stuck (a server still starting or dying, a half-open path), and a fresh connection
+    /// is the better bet, even with a single host and a long session.
     pub(crate) fn connect_per_host(session: Duration, hosts: usize) -> Duration {
         let per_host = session / hosts.max(1) as u32;
-        per_host.max(Duration::from_millis(250))
+        per_host.clamp(Duration::from_millis(250), Duration::from_secs(5))
     }
 }
 
@@ -67,6 +70,10 @@ mod tests {
         assert_eq!(
             Timers::connect_per_host(Duration::from_millis(600), 3),
             Duration::from_millis(250)
+        );
+        assert_eq!(
+            Timers::connect_per_host(Duration::from_secs(60), 1),
+            Duration::from_secs(5)
         );
     }
 }

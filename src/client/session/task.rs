@@ -166,6 +166,9 @@ pub(crate) struct SessionTask {
     /// When a server last answered this session (a handshake or any frame).
     last_heard: Instant,
     ever_connected: bool,
+    /// The host of the connection that just died: tried last in the next round, so a dead
+    /// server does not eat the time the session has left before the healthy ones are tried.
+    last_host: Option<crate::client::connect_string::HostPort>,
     next_xid: i32,
     watches: WatchRegistry,
     /// Credentials the server accepted, re-sent after every reconnect.
@@ -193,6 +196,7 @@ impl SessionTask {
             last_zxid: 0,
             last_heard: Instant::now(),
             ever_connected: false,
+            last_host: None,
             next_xid: 1,
             watches: WatchRegistry::default(),
             auth,
@@ -264,6 +268,12 @@ impl SessionTask {
         loop {
             let mut order = self.config.hosts.clone();
             fastrand::shuffle(&mut order);
+            if let Some(last) = self.last_host.take() {
+                if let Some(i) = order.iter().position(|h| *h == last) {
+                    let host = order.remove(i);
+                    order.push(host);
+                }
+            }
             let per_host = Timers::connect_per_host(self.timers.session, order.len());
             for host in &order {
                 let give_up = self.give_up_at(phase_start);
@@ -290,7 +300,10 @@ impl SessionTask {
                     }
                 };
                 match outcome {
-                    Ok(Ok(est)) => return Ok(est),
+                    Ok(Ok(est)) => {
+                        self.last_host = Some(host.clone());
+                        return Ok(est);
+                    }
                     Ok(Err(AttemptError::Expired)) => {
                         info!(session_id = %self.session_id, "server reports the session expired");
                         return Err(Error::SessionExpired);
