@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -124,29 +125,6 @@ impl Conn {
             }
         }
         Ok(())
-    }
-
-    /// Reads what the socket holds. Returns whether anything was read.
-    fn read_available(&mut self) -> Result<bool, Exit> {
-        let mut any = false;
-        loop {
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            let spare = self.rbuf.capacity() - self.rbuf.len();
-            match self.stream.try_read_buf(&mut self.rbuf) {
-                Ok(0) => return Err(Exit::Reconnect("server closed the connection".into())),
-                Ok(n) => {
-                    any = true;
-                    if n < spare {
-                        // The socket is drained; skip the read that would say so.
-                        return Ok(true);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(any),
-                Err(e) => return Err(Exit::Reconnect(format!("read failed: {e}"))),
-            }
-        }
     }
 
     fn next_deadline(&self, timers: &Timers) -> Instant {
@@ -657,30 +635,35 @@ impl SessionTask {
                 return exit;
             }
             let want_write = !conn.wbuf.is_empty();
+            if conn.rbuf.capacity() - conn.rbuf.len() < READ_CHUNK / 4 {
+                conn.rbuf.reserve(READ_CHUNK);
+            }
+            // Read through AsyncRead rather than `try_read`: after a short read tokio knows the
+            // socket is drained and waits for the next readiness event, instead of making us
+            // find out with a read that returns EAGAIN (one syscall per wake-up saved).
+            let (mut reader, writer) = conn.stream.split();
+            let rbuf = &mut conn.rbuf;
             tokio::select! {
                 biased;
-                ready = conn.stream.readable() => {
-                    if let Err(e) = ready {
-                        return Exit::Reconnect(format!("socket error: {e}"));
-                    }
-                    let read = match conn.read_available() {
-                        Ok(read) => read,
-                        Err(exit) => {
+                read = reader.read_buf(rbuf) => {
+                    match read {
+                        Ok(0) => {
                             // Replies that arrived before the close still count.
                             if let Err(exit) = self.process_frames(conn) {
                                 return exit;
                             }
-                            return exit;
+                            return Exit::Reconnect("server closed the connection".into());
                         }
-                    };
-                    if read {
-                        let now = Instant::now();
-                        conn.last_recv = now;
-                        self.last_heard = now;
-                        self.shared.heard_at(now);
-                        if let Err(exit) = self.process_frames(conn) {
-                            return exit;
+                        Ok(_) => {
+                            let now = Instant::now();
+                            conn.last_recv = now;
+                            self.last_heard = now;
+                            self.shared.heard_at(now);
+                            if let Err(exit) = self.process_frames(conn) {
+                                return exit;
+                            }
                         }
+                        Err(e) => return Exit::Reconnect(format!("read failed: {e}")),
                     }
                 }
                 command = self.commands.recv(), if commands_open => {
@@ -700,7 +683,7 @@ impl SessionTask {
                         }
                     }
                 }
-                ready = conn.stream.writable(), if want_write => {
+                ready = writer.as_ref().writable(), if want_write => {
                     if let Err(e) = ready {
                         return Exit::Reconnect(format!("socket error: {e}"));
                     }
