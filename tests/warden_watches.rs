@@ -409,8 +409,10 @@ async fn watches_resync_on_a_new_session_after_expiry() {
     );
 }
 
-/// Session timeout for the restart test: the session must outlive a JVM restart on a busy
-/// machine (20 s proved too short with many test servers starting at once).
+/// Session timeout for the restart test, generous: the session must outlive a JVM restart on
+/// a busy machine, and ZooKeeper 3.8 may leave a handshake that arrives while it starts up
+/// hanging (a NullPointerException before its database is loaded), which costs the client a
+/// connect attempt's full budget.
 const RESTART_SESSION_TIMEOUT: Duration = Duration::from_secs(40);
 
 #[tokio::test]
@@ -473,8 +475,7 @@ async fn watches_survive_a_server_restart_within_the_session() {
         server
     })
     .await;
-    let log_path = server.log_path().to_owned();
-    let back = tokio::time::timeout(Duration::from_secs(25), async {
+    let back = within("Reconnected", async {
         loop {
             let event = events.next_event().await.expect("warden events");
             if event.state == ConnectionState::Reconnected {
@@ -483,15 +484,6 @@ async fn watches_survive_a_server_restart_within_the_session() {
         }
     })
     .await;
-    if back.is_err() {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(80).collect();
-        for line in tail.into_iter().rev() {
-            eprintln!("ZKLOG {line}");
-        }
-        panic!("no reconnect");
-    }
-    let back = back.unwrap();
     assert_eq!(back.generation, 1, "same session");
     assert_eq!(back.session_id, session);
 

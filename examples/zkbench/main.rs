@@ -92,22 +92,29 @@ fn bench(args: &Args) -> BenchResult<String> {
     }
     .map_err(|e| BenchError::new("building the tokio runtime", e))?;
 
-    // Like `#[tokio::main]`: the workload runs in `block_on` on this thread, the clients'
-    // tasks on the runtime.
-    let sample = runtime.block_on(async {
-        let work = async {
-            match args.client {
-                ClientKind::Zkwarden => workloads::run::<ours::Ours>(args).await,
-                ClientKind::Peer => workloads::run::<peer::Peer>(args).await,
+    // The workload runs as a spawned task, the way a service calls a client (from a request
+    // handler, a worker task...): on a multi-thread runtime a `block_on` future lives on a
+    // thread that is not a worker, so every reply would cost both clients a thread hand-off
+    // that real callers do not pay. The same harness drives both clients either way.
+    let task_args = args.clone();
+    let sample = runtime.block_on(async move {
+        let work = tokio::spawn(async move {
+            let work = async {
+                match task_args.client {
+                    ClientKind::Zkwarden => workloads::run::<ours::Ours>(&task_args).await,
+                    ClientKind::Peer => workloads::run::<peer::Peer>(&task_args).await,
+                }
+            };
+            match tokio::time::timeout(task_args.timeout, work).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(BenchError::msg(format!(
+                    "gave up after {} s (--timeout)",
+                    task_args.timeout.as_secs()
+                ))),
             }
-        };
-        match tokio::time::timeout(args.timeout, work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(BenchError::msg(format!(
-                "gave up after {} s (--timeout)",
-                args.timeout.as_secs()
-            ))),
-        }
+        });
+        work.await
+            .map_err(|e| BenchError::msg(format!("the workload task failed: {e}")))?
     })?;
     // Let the clients' tasks go before reading the peak RSS.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

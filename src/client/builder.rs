@@ -116,7 +116,9 @@ impl ClientBuilder {
 
     fn into_config(self) -> Result<SessionConfig> {
         let parsed = ConnectString::parse(&self.connect_string)?;
-        if self.session_timeout.is_zero() || self.session_timeout.as_millis() > i32::MAX as u128 {
+        // The wire carries whole milliseconds: under one would go out as a timeout of 0.
+        let timeout_ms = self.session_timeout.as_millis();
+        if timeout_ms == 0 || timeout_ms > i32::MAX as u128 {
             return Err(Error::InvalidArgument(format!(
                 "session timeout must be between 1 ms and {} ms, got {:?}",
                 i32::MAX,

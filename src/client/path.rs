@@ -53,12 +53,16 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<()> {
 }
 
 /// Characters the server's path check refuses: control characters and a few reserved ranges.
+/// The server checks UTF-16 code units and refuses surrogates (U+D800 to U+DFFF), so every
+/// character outside the Basic Multilingual Plane, which Java holds as a surrogate pair, is
+/// refused too.
 fn is_disallowed(c: char) -> bool {
     matches!(c,
         '\u{1}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
         | '\u{e000}'..='\u{f8ff}'
-        | '\u{fff0}'..='\u{ffff}')
+        | '\u{fff0}'..='\u{ffff}'
+        | '\u{10000}'..)
 }
 
 /// A chroot: a prefix added to every path sent and removed from every path received.
@@ -172,6 +176,8 @@ mod tests {
             "/a\u{1}",
             "/\u{e000}",
             "/\u{fff5}",
+            "/\u{10000}",
+            "/emoji-\u{1f600}",
         ] {
             let err = validate_path(p, false).unwrap_err();
             assert!(matches!(err, Error::InvalidPath { .. }), "{p:?}: {err}");

@@ -42,9 +42,13 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut client: Client, mut generat
                         client = new_client;
                         generation += 1;
                         let id = client.session_id();
-                        inner
-                            .slot
-                            .send_modify(|slot| slot.client = Some(client.clone()));
+                        // Client, id and generation change together: nobody may see the new
+                        // client with the old generation.
+                        inner.slot.send_modify(|slot| {
+                            slot.client = Some(client.clone());
+                            slot.session_id = id;
+                            slot.generation = generation;
+                        });
                         inner.emit(ConnectionState::Reconnected, id, generation);
                     }
                     None => break,

@@ -21,6 +21,20 @@ pub enum Misbehaviour {
     UnknownEventType,
     /// Never answer the handshake at all.
     SilentHandshake,
+    /// Answer the handshake, then read every request and never answer one (nor a ping).
+    SilentAfterHandshake,
+    /// Send a watch notification whose path is not UTF-8.
+    GarbageWatchPath,
+    /// Announce a frame with a negative length.
+    NegativeFrameLength,
+    /// Send a frame too short to hold a reply header.
+    ShortReplyHeader,
+    /// Answer the handshake with a negotiated timeout of 0 (the server's way of saying the
+    /// session has expired), then close.
+    ExpiredHandshake,
+    /// Answer the first request with success and a body holding only this path (the reply to
+    /// a `create`), then stay connected.
+    ReplyWithPath(&'static str),
 }
 
 /// Listens on a free loopback port and serves every connection with `behaviour`.
@@ -51,11 +65,21 @@ fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The negotiated timeout the peer grants (the client's read timeout is two thirds of it).
+pub const NEGOTIATED_TIMEOUT_MS: i32 = 4000;
+
+/// The session id the peer hands out on every connection.
+pub const SESSION_ID: i64 = 0x5c1e_0001;
+
 fn connect_response() -> Vec<u8> {
+    connect_response_with_timeout(NEGOTIATED_TIMEOUT_MS)
+}
+
+fn connect_response_with_timeout(timeout_ms: i32) -> Vec<u8> {
     let mut body = BytesMut::new();
     body.put_i32(0); // protocol version
-    body.put_i32(4000); // negotiated timeout
-    body.put_i64(0x5c1e_0001); // session id
+    body.put_i32(timeout_ms); // negotiated timeout
+    body.put_i64(SESSION_ID); // session id
     body.put_i32(16);
     body.put_slice(&[7u8; 16]); // password
     body.put_u8(0); // read-only
@@ -80,7 +104,19 @@ async fn serve(mut socket: TcpStream, behaviour: Misbehaviour) {
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
         return;
     }
+    if let Misbehaviour::ExpiredHandshake = behaviour {
+        // As a real server does: the verdict, then the connection closes.
+        let _ = socket.write_all(&connect_response_with_timeout(0)).await;
+        let _ = socket.flush().await;
+        return;
+    }
     if socket.write_all(&connect_response()).await.is_err() {
+        return;
+    }
+    if let Misbehaviour::SilentAfterHandshake = behaviour {
+        // Swallow requests and pings alike; answer nothing.
+        let mut sink = [0u8; 1024];
+        while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
         return;
     }
     let Some(request) = read_frame(&mut socket).await else {
@@ -88,7 +124,26 @@ async fn serve(mut socket: TcpStream, behaviour: Misbehaviour) {
     };
     let xid = i32::from_be_bytes([request[0], request[1], request[2], request[3]]);
     let out: Vec<u8> = match behaviour {
-        Misbehaviour::CloseOnRequest | Misbehaviour::SilentHandshake => Vec::new(),
+        Misbehaviour::CloseOnRequest
+        | Misbehaviour::SilentHandshake
+        | Misbehaviour::SilentAfterHandshake
+        | Misbehaviour::ExpiredHandshake => Vec::new(),
+        Misbehaviour::NegativeFrameLength => (-5i32).to_be_bytes().to_vec(),
+        Misbehaviour::ShortReplyHeader => frame(&xid.to_be_bytes()),
+        Misbehaviour::GarbageWatchPath => {
+            let mut event = reply_header(-1, -1, 0);
+            event.put_i32(1); // NodeCreated
+            event.put_i32(3); // SyncConnected
+            event.put_i32(3);
+            event.put_slice(&[b'/', 0xff, 0xfe]); // not UTF-8
+            frame(&event)
+        }
+        Misbehaviour::ReplyWithPath(path) => {
+            let mut reply = reply_header(xid, 1, 0);
+            reply.put_i32(path.len() as i32);
+            reply.put_slice(path.as_bytes());
+            frame(&reply)
+        }
         Misbehaviour::OversizedFrame => (64 * 1024 * 1024i32).to_be_bytes().to_vec(),
         Misbehaviour::TruncatedFrame => {
             let mut partial = frame(&reply_header(xid, 1, 0));
@@ -112,8 +167,14 @@ async fn serve(mut socket: TcpStream, behaviour: Misbehaviour) {
     };
     let _ = socket.write_all(&out).await;
     let _ = socket.flush().await;
-    if let Misbehaviour::UnknownEventType = behaviour {
-        // Stay connected so the test can see the session survive.
+    if let Misbehaviour::UnknownEventType
+    | Misbehaviour::ReplyWithPath(_)
+    | Misbehaviour::GarbageWatchPath
+    | Misbehaviour::NegativeFrameLength
+    | Misbehaviour::ShortReplyHeader = behaviour
+    {
+        // Stay connected so the test can see the session survive (and that the client, not
+        // a closed socket, ended a connection that sent it something bad).
         let mut sink = [0u8; 1024];
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
     }

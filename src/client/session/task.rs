@@ -812,6 +812,13 @@ impl SessionTask {
             }
             return Err(Exit::Terminal(Error::Closed));
         }
+        if code == ErrorCode::SessionExpired {
+            // The quorum no longer knows this session, though this server let the connection
+            // in (a follower can finish a reconnect that the leader validated just before the
+            // session was closed). Such a connection is never closed by the server: end here.
+            warn!(session_id = %self.session_id, xid, "server answered a request with session expired");
+            return Err(Exit::Terminal(Error::SessionExpired));
+        }
         Ok(())
     }
 
