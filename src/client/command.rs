@@ -7,8 +7,7 @@ use super::watch::{WatchKind, WatchSink};
 use crate::error::Result;
 use crate::proto::{OpCode, WatcherType};
 
-/// What a session task is asked to do.
-#[derive(Debug)]
+/// What a session task is asked to do. `Debug` never shows credentials.
 pub(crate) enum Command {
     /// Send a request and route its reply.
     Request(Request),
@@ -27,6 +26,29 @@ pub(crate) enum Command {
     },
     /// Close the session on the server and stop.
     Close { reply: oneshot::Sender<Result<()>> },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Request(r) => f.debug_tuple("Request").field(r).finish(),
+            Command::Auth { scheme, .. } => f
+                .debug_struct("Auth")
+                .field("scheme", scheme)
+                .finish_non_exhaustive(),
+            Command::Unwatch {
+                id,
+                kind,
+                server_path,
+            } => f
+                .debug_struct("Unwatch")
+                .field("id", id)
+                .field("kind", kind)
+                .field("server_path", server_path)
+                .finish(),
+            Command::Close { .. } => f.write_str("Close"),
+        }
+    }
 }
 
 /// A request, already encoded by the caller.

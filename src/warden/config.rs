@@ -157,9 +157,11 @@ impl WardenConfig {
             ));
         }
         let invalid = |msg: String| Err(Error::InvalidArgument(msg));
-        if self.session_timeout.is_zero() || self.session_timeout.as_millis() > i32::MAX as u128 {
+        if self.session_timeout.as_millis() == 0
+            || self.session_timeout.as_millis() > i32::MAX as u128
+        {
             return invalid(format!(
-                "session_timeout must be positive and below 2^31 ms, got {:?}",
+                "session_timeout must be between 1 ms and 2^31-1 ms, got {:?}",
                 self.session_timeout
             ));
         }

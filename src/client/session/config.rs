@@ -6,8 +6,9 @@ use crate::client::connect_string::HostPort;
 use crate::client::path::Chroot;
 use crate::client::state::{SessionId, SessionPassword};
 
-/// Everything the session task needs to know, fixed when the client is built.
-#[derive(Debug, Clone)]
+/// Everything the session task needs to know, fixed when the client is built. `Debug` leaves
+/// out the credentials.
+#[derive(Clone)]
 pub(crate) struct SessionConfig {
     pub hosts: Vec<HostPort>,
     pub chroot: Chroot,
@@ -23,6 +24,33 @@ pub(crate) struct SessionConfig {
     pub min_backoff: Duration,
     pub max_backoff: Duration,
 }
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("hosts", &self.hosts)
+            .field("chroot", &self.chroot)
+            .field("session_timeout", &self.session_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_only", &self.read_only)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
+            .field(
+                "auth_schemes",
+                &self
+                    .auth
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Frames from a server may exceed the configured limit by this much: a reply carries a
+/// header and a stat around data that was itself at the limit, and what a client could write
+/// it must be able to read back.
+pub(crate) const READ_SLACK: usize = 4096;
 
 /// Timers derived from the negotiated session timeout `T`.
 #[derive(Debug, Clone, Copy)]

@@ -100,7 +100,7 @@ async fn handshake(
         .await
         .map_err(|e| failed("write handshake", &e))?;
 
-    let mut codec = FrameCodec::new(hs.max_frame_len);
+    let mut codec = FrameCodec::new(hs.max_frame_len + super::config::READ_SLACK);
     let mut buf = BytesMut::with_capacity(4096);
     let frame = loop {
         if let Some(frame) = codec
@@ -227,7 +227,7 @@ async fn close_on_host(
         .await
         .map_err(|e| format!("{host}: write: {e}"))?;
 
-    let mut codec = FrameCodec::new(max_frame_len);
+    let mut codec = FrameCodec::new(max_frame_len + super::config::READ_SLACK);
     let mut buf = BytesMut::with_capacity(1024);
     let mut frames = Vec::new();
     while frames.len() < 2 {

@@ -103,7 +103,7 @@ impl Conn {
             stream: est.stream,
             rbuf,
             wbuf: BytesMut::with_capacity(READ_CHUNK),
-            codec: FrameCodec::new(max_frame_len),
+            codec: FrameCodec::new(max_frame_len + super::config::READ_SLACK),
             pending: VecDeque::new(),
             pending_auth: VecDeque::new(),
             last_recv: now,
