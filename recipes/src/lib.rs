@@ -1,5 +1,6 @@
-//! Coordination recipes built on [`zkwarden`]: locks, leader election, caches, typed
-//! configuration, counters and barriers, sharing znodes with Apache Curator.
+//! Coordination recipes built on [`zkwarden`]'s [`Warden`](zkwarden::Warden): counters,
+//! barriers, typed configuration, self-healing nodes, caches and locks, sharing znodes with
+//! Apache Curator where Curator has the same recipe.
 //!
-//! The recipes arrive in later releases; this crate currently holds only its documentation so
-//! that the workspace layout is stable for users who depend on it early.
+//! Every recipe uses only the warden's public API, and every recipe documents what it does
+//! when the connection is `Suspended` or the session is `Lost`.
