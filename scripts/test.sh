@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-zookeeper.sh
+scripts/install-zookeeper.sh --with-peers
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -462,19 +462,18 @@ async fn set_data_builder_plain_versioned_and_idempotent() {
         Err(Error::NoNode)
     );
 
-    // Our own earlier write at version 2 (as if its reply had been lost) makes the version
-    // 3: a repeat with the same data counts as done.
+    // Another writer wrote the same bytes at version 2 first. Without a repeat of ours, that
+    // cannot have been our write: idempotent or not, it is a conflict (counting it as ours
+    // would let two writers both believe they won).
     client.set_data(&node, b"mine", Some(2)).await.unwrap();
     assert_eq!(
         warden.set_data(&node, b"mine", Some(2)).await,
         Err(Error::BadVersion)
     );
-    let stat = warden
-        .set_data(&node, b"mine", Some(2))
-        .idempotent()
-        .await
-        .unwrap();
-    assert_eq!(stat.version, 3);
+    assert_eq!(
+        warden.set_data(&node, b"mine", Some(2)).idempotent().await,
+        Err(Error::BadVersion)
+    );
     // Someone else's write in between: a real conflict.
     client.set_data(&node, b"theirs", Some(3)).await.unwrap();
     assert_eq!(
@@ -489,6 +488,40 @@ async fn set_data_builder_plain_versioned_and_idempotent() {
         Err(Error::BadVersion)
     );
     assert_eq!(&client.get_data(&node).await.unwrap().0[..], b"same");
+}
+
+#[tokio::test]
+async fn idempotent_versioned_set_data_whose_reply_was_lost_succeeds() {
+    let (_server, proxy, warden, client, root) = setup_proxied("set-lost-reply", |b| b).await;
+    let node = format!("{root}/n");
+    mkdir(&client, &node).await;
+    let version = client.exists(&node).await.unwrap().unwrap().version;
+
+    // The write lands but its reply never arrives; the warden repeats it after the
+    // connection loss, the repeat fails BadVersion, and the node shows our data at the next
+    // version: that was our write.
+    let (_, changed) = client.exists_and_watch(&node).await.unwrap();
+    proxy.drop_replies();
+    let write = tokio::spawn({
+        let warden = warden.clone();
+        let node = node.clone();
+        async move {
+            warden
+                .set_data(&node, b"ours", Some(version))
+                .idempotent()
+                .await
+        }
+    });
+    within("the write lands on the server", changed)
+        .await
+        .unwrap();
+    proxy.pass_through();
+    let stat = within("the idempotent write completes", write)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stat.version, version + 1);
+    assert_eq!(&client.get_data(&node).await.unwrap().0[..], b"ours");
 }
 
 #[tokio::test]

@@ -4,3 +4,10 @@
 //!
 //! Every recipe uses only the warden's public API, and every recipe documents what it does
 //! when the connection is `Suspended` or the session is `Lost`.
+pub mod config;
+pub mod group;
+pub mod lock;
+pub mod persistent_node;
+
+pub mod barrier;
+pub mod counter;

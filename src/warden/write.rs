@@ -3,6 +3,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::handle::Warden;
 use super::retry_loop::OpClass;
@@ -12,8 +13,10 @@ use crate::proto::Stat;
 
 /// A `set_data`, run by awaiting it. Retried after ambiguous failures: without a version a
 /// repeat writes the same data again; with a version a repeat fails `BadVersion` unless
-/// [`idempotent`](SetDataBuilder::idempotent) is set, in which case a node that already holds
-/// this data at the next version counts as success.
+/// [`idempotent`](SetDataBuilder::idempotent) is set, in which case, *after a repeat*, a node
+/// that already holds this data at the next version counts as success (Curator's semantics).
+/// Under contention another writer may have written the same bytes, so this is no basis for
+/// counting: a counter needs its own proof of which write landed.
 #[must_use = "a set_data does nothing until awaited"]
 pub struct SetDataBuilder<'w> {
     warden: &'w Warden,
@@ -74,13 +77,18 @@ impl SetDataBuilder<'_> {
             version,
             idempotent,
         } = self;
+        let attempts = AtomicU32::new(0);
         let result = warden
             .run(OpClass::Idempotent, "set_data", &path, |c| {
+                attempts.fetch_add(1, Ordering::Relaxed);
                 c.set_data(&path, &data, version)
             })
             .await;
+        // Only a repeat can have been beaten by our own earlier attempt: a first attempt that
+        // fails BadVersion lost to another writer, even if that writer wrote the same bytes.
+        let repeated = attempts.load(Ordering::Relaxed) > 1;
         match (result, version) {
-            (Err(Error::BadVersion), Some(expected)) if idempotent => {
+            (Err(Error::BadVersion), Some(expected)) if idempotent && repeated => {
                 let (current, stat) = warden.get_data(&path).await?;
                 if current[..] == data[..] && stat.version == expected.wrapping_add(1) {
                     Ok(stat)

@@ -4,9 +4,9 @@
 use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use zkwarden::Warden;
 use zkwarden::testing::ZkServer;
 use zkwarden::warden::RetryConfig;
-use zkwarden::Warden;
 
 /// Generous bound for anything a test waits for; reaching it means the test failed.
 pub const PATIENCE: Duration = Duration::from_secs(30);
