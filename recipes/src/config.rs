@@ -8,7 +8,6 @@
 //!
 //! ```no_run
 //! # async fn demo(warden: zkwarden::Warden) -> zkwarden::Result<()> {
-//! use std::time::Duration;
 //! use zkwarden_recipes::config::{ConfigWatch, Format};
 //!
 //! #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -26,7 +25,6 @@
 //! while limits.changed().await.is_ok() {
 //!     println!("now {:?}", *limits.borrow_and_update());
 //! }
-//! # let _ = Duration::ZERO;
 //! # Ok(())
 //! # }
 //! ```
@@ -343,6 +341,7 @@ where
             Ok(value) => {
                 self.publish(value);
                 self.emit(ConfigEvent::Updated { version });
+                self.announce();
             }
             Err(error) => {
                 tracing::warn!(%error, version, "invalid configuration data; keeping the last value");
@@ -353,6 +352,7 @@ where
                     }
                 }
                 self.emit(ConfigEvent::Invalid { error, version });
+                self.announce();
             }
         }
     }
@@ -362,6 +362,7 @@ where
             self.publish(default);
         }
         self.emit(ConfigEvent::Missing);
+        self.announce();
     }
 
     fn publish(&mut self, value: T) {
@@ -370,11 +371,17 @@ where
                 sender.send_replace(value);
             }
             None => {
-                let (sender, receiver) = watch::channel(value);
-                self.value = Some(sender);
-                if let Some(ready) = self.ready.take() {
-                    let _ = ready.send(receiver);
-                }
+                self.value = Some(watch::Sender::new(value));
+            }
+        }
+    }
+
+    /// Hands the receiver to `start` once there is a first value (after the events that
+    /// go with it, so that subscribers from then on see only what comes later).
+    fn announce(&mut self) {
+        if let Some(sender) = &self.value {
+            if let Some(ready) = self.ready.take() {
+                let _ = ready.send(sender.subscribe());
             }
         }
     }

@@ -137,8 +137,10 @@ async fn ephemeral_node_survives_expiry_and_deletes_and_keeps_its_data() {
             let (data, stat, watcher) = match client.get_data_and_watch(&path).await {
                 Ok(read) => read,
                 Err(zkwarden::Error::NoNode) => {
-                    let (_, watcher) = client.exists_and_watch(&path).await.unwrap();
-                    watcher.await.unwrap();
+                    let (stat, watcher) = client.exists_and_watch(&path).await.unwrap();
+                    if stat.is_none() {
+                        watcher.await.unwrap();
+                    }
                     continue;
                 }
                 Err(e) => panic!("{e}"),

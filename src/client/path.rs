@@ -41,6 +41,12 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<()> {
             _ => {}
         }
     }
+    // Paths are nearly always printable ASCII: check bytes, and decode characters only when
+    // a non-ASCII byte shows up (this runs on every request).
+    let bytes = path.as_bytes();
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     for c in path.chars() {
         if c == '\0' {
             return fail("path contains NUL");
