@@ -17,7 +17,7 @@ CORPUS = FUZZ / "corpus"
 # reply_decoders selectors (RECORDS in fuzz_targets/reply_decoders.rs).
 REPLY_HEADER, CONNECT_RESPONSE, CREATE, CREATE2, STAT_RESPONSE, GET_DATA, GET_ACL = range(7)
 GET_CHILDREN, GET_CHILDREN2, ALL_CHILDREN_NUMBER, GET_EPHEMERALS, SYNC, WHO_AM_I = range(7, 13)
-CLIENT_INFO, WATCHER_EVENT, ERROR_RESPONSE, SET_WATCHES2_REPLY_TARGET = range(13, 17)
+CLIENT_INFO, WATCHER_EVENT, ERROR_RESPONSE, SET_WATCHES2 = range(13, 17)
 MULTI_HEADER, STAT, ACL, ID = range(17, 21)
 
 # requests selectors (RECORDS in fuzz_targets/requests.rs).
@@ -96,11 +96,16 @@ class Corpus:
         self.dir.mkdir(parents=True, exist_ok=True)
         for old in self.dir.glob("seed-*"):
             old.unlink()
-        self.count = 0
+        self.names = set()
+
+    @property
+    def count(self):
+        return len(self.names)
 
     def add(self, name, data):
+        assert name not in self.names, f"{self.dir.name}: two seeds named {name}"
+        self.names.add(name)
         (self.dir / f"seed-{name}").write_bytes(data)
-        self.count += 1
 
 
 def main():
@@ -147,7 +152,7 @@ def main():
     reply_decoders.add("acl", bytes([ACL]) + acl)
     reply_decoders.add("id", bytes([ID]) + acl[4:])
     reply_decoders.add("client_info", bytes([CLIENT_INFO]) + replies["who_am_i_anonymous"][20:])
-    reply_decoders.add("set_watches2", bytes([SET_WATCHES2_REPLY_TARGET]) + requests["set_watches2"][8:])
+    reply_decoders.add("set_watches2-record", bytes([SET_WATCHES2]) + requests["set_watches2"][8:])
 
     # requests: the bare ConnectRequest, and [selector | 0x80, RequestHeader + record].
     for name, frame in requests.items():

@@ -83,7 +83,11 @@ fn chunked(stream: &[u8], plan: &[u8], limit: usize) -> (Vec<Bytes>, End, usize)
     let mut sizes = plan.iter().copied().map(chunk_size).cycle();
 
     let mut take = |frame: Bytes, consumed: &mut usize| {
-        assert!(frame.len() <= limit, "frame of {} bytes over limit {limit}", frame.len());
+        assert!(
+            frame.len() <= limit,
+            "frame of {} bytes over limit {limit}",
+            frame.len()
+        );
         *consumed += 4 + frame.len();
         frames.push(frame);
     };
@@ -102,7 +106,11 @@ fn chunked(stream: &[u8], plan: &[u8], limit: usize) -> (Vec<Bytes>, End, usize)
                 }
                 Err(e) => return (frames, End::Failed(e), consumed),
             }
-            assert_eq!(fed, consumed + buf.len(), "bytes fed != consumed + buffered");
+            assert_eq!(
+                fed,
+                consumed + buf.len(),
+                "bytes fed != consumed + buffered"
+            );
         }
     }
     loop {
@@ -114,7 +122,11 @@ fn chunked(stream: &[u8], plan: &[u8], limit: usize) -> (Vec<Bytes>, End, usize)
             }
             Err(e) => return (frames, End::Failed(e), consumed),
         }
-        assert_eq!(fed, consumed + buf.len(), "bytes fed != consumed + buffered at eof");
+        assert_eq!(
+            fed,
+            consumed + buf.len(),
+            "bytes fed != consumed + buffered at eof"
+        );
     }
     assert_eq!(consumed, fed);
     (frames, End::Clean, consumed)
@@ -123,8 +135,15 @@ fn chunked(stream: &[u8], plan: &[u8], limit: usize) -> (Vec<Bytes>, End, usize)
 fn check(stream: &[u8], plan: &[u8], limit: usize) {
     let (frames, end, consumed) = chunked(stream, plan, limit);
     let (expected_frames, expected_end) = reference(stream, limit);
-    assert_eq!(end, expected_end, "outcome depends on how the stream was split");
-    assert_eq!(frames.len(), expected_frames.len(), "frame count depends on the split");
+    assert_eq!(
+        end, expected_end,
+        "outcome depends on how the stream was split"
+    );
+    assert_eq!(
+        frames.len(),
+        expected_frames.len(),
+        "frame count depends on the split"
+    );
     for (got, want) in frames.iter().zip(&expected_frames) {
         assert_eq!(&got[..], *want, "frame content depends on the split");
     }
@@ -134,7 +153,9 @@ fn check(stream: &[u8], plan: &[u8], limit: usize) {
     let mut encoded = BytesMut::new();
     let mut in_place = BytesMut::new();
     for frame in &frames {
-        codec.encode(frame.clone(), &mut encoded).expect("a decoded frame re-encodes");
+        codec
+            .encode(frame.clone(), &mut encoded)
+            .expect("a decoded frame re-encodes");
         let start = begin_frame(&mut in_place);
         in_place.put_slice(frame);
         finish_frame(&mut in_place, start, limit).expect("a decoded frame fits in place");
@@ -161,7 +182,10 @@ fuzz_target!(|data: &[u8]| {
     let too_big = Bytes::from(vec![0u8; small_limit + 1]);
     assert_eq!(
         codec.encode(too_big, &mut dst),
-        Err(FrameError::TooLarge { len: small_limit + 1, limit: small_limit })
+        Err(FrameError::TooLarge {
+            len: small_limit + 1,
+            limit: small_limit
+        })
     );
     assert_eq!(&dst[..], stream);
     let start = begin_frame(&mut dst);

@@ -34,22 +34,35 @@ fn encode_results(results: &[OpResult]) -> Bytes {
             OpResult::GetChildren { .. } => (OpCode::GetChildren, 0),
             OpResult::Error(code) => (OpCode::Error, code.code()),
         };
-        MultiHeader { op: op.code(), done: false, err }.write(&mut buf);
+        MultiHeader {
+            op: op.code(),
+            done: false,
+            err,
+        }
+        .write(&mut buf);
         match result {
             OpResult::Create { path, stat: None } => {
                 CreateResponse { path: path.clone() }.write(&mut buf)
             }
-            OpResult::Create { path, stat: Some(stat) } => {
-                Create2Response { path: path.clone(), stat: *stat }.write(&mut buf)
+            OpResult::Create {
+                path,
+                stat: Some(stat),
+            } => Create2Response {
+                path: path.clone(),
+                stat: *stat,
             }
+            .write(&mut buf),
             OpResult::Delete | OpResult::Check => {}
             OpResult::SetData { stat } => StatResponse { stat: *stat }.write(&mut buf),
-            OpResult::GetData { data, stat } => {
-                GetDataResponse { data: data.clone(), stat: *stat }.write(&mut buf)
+            OpResult::GetData { data, stat } => GetDataResponse {
+                data: data.clone(),
+                stat: *stat,
             }
-            OpResult::GetChildren { children } => {
-                GetChildrenResponse { children: children.clone() }.write(&mut buf)
+            .write(&mut buf),
+            OpResult::GetChildren { children } => GetChildrenResponse {
+                children: children.clone(),
             }
+            .write(&mut buf),
             OpResult::Error(code) => ErrorResponse { err: code.code() }.write(&mut buf),
         }
     }
@@ -70,8 +83,16 @@ fn check_results(input: &Bytes) {
     let encoded = encode_results(&results);
     let again = decode_multi_results(&encoded).expect("re-encoded multi results decode");
     assert_eq!(again, results, "multi results: decode(encode(x)) != x");
-    assert_eq!(encode_results(&again), encoded, "multi results: encoding not a fixed point");
-    assert_eq!(encoded.len(), input.len(), "multi results: encoding changed the length");
+    assert_eq!(
+        encode_results(&again),
+        encoded,
+        "multi results: encoding not a fixed point"
+    );
+    assert_eq!(
+        encoded.len(),
+        input.len(),
+        "multi results: encoding changed the length"
+    );
 }
 
 fn check_request(input: &Bytes) {
@@ -85,8 +106,16 @@ fn check_request(input: &Bytes) {
     for (op, op_again) in request.ops.iter().zip(&again.ops) {
         assert_eq!(op.op_code(), op_again.op_code());
     }
-    assert_eq!(encode_to_bytes(&again), encoded, "multi request: encoding not a fixed point");
-    assert_eq!(encoded.len(), input.len(), "multi request: encoding changed the length");
+    assert_eq!(
+        encode_to_bytes(&again),
+        encoded,
+        "multi request: encoding not a fixed point"
+    );
+    assert_eq!(
+        encoded.len(),
+        input.len(),
+        "multi request: encoding changed the length"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

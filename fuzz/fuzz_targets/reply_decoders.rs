@@ -60,7 +60,11 @@ fn assert_sliced_from(data: &Bytes, frame: &Bytes) {
 }
 
 fn check_error_code(err: i32) {
-    assert_eq!(ErrorCode::from_code(err).code(), err, "error code {err} does not map back");
+    assert_eq!(
+        ErrorCode::from_code(err).code(),
+        err,
+        "error code {err} does not map back"
+    );
     let _ = ErrorCode::from_code(err).describe();
 }
 

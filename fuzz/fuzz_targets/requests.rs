@@ -43,11 +43,11 @@ fn check_record(kind: usize, body: &Bytes) {
             round_trip!(ConnectRequest, body, true);
         }
         1 => {
-            if let Some(h) = round_trip!(RequestHeader, body) {
-                if let Some(op) = OpCode::from_code(h.op) {
-                    assert_eq!(op.code(), h.op);
-                    let _ = op.name();
-                }
+            if let Some(h) = round_trip!(RequestHeader, body)
+                && let Some(op) = OpCode::from_code(h.op)
+            {
+                assert_eq!(op.code(), h.op);
+                let _ = op.name();
             }
         }
         2 => {

@@ -54,8 +54,8 @@ macro_rules! round_trip {
             Ok(value) => {
                 let _ = format!("{value:?}");
                 let encoded = ::zkwarden::proto::jute::encode_to_bytes(&value);
-                let again = ::zkwarden::proto::jute::decode_exact::<$ty>(&encoded)
-                    .unwrap_or_else(|e| {
+                let again =
+                    ::zkwarden::proto::jute::decode_exact::<$ty>(&encoded).unwrap_or_else(|e| {
                         panic!("{}: re-encoded value does not decode: {e}", stringify!($ty))
                     });
                 assert_eq!(again, value, "{}: decode(encode(x)) != x", stringify!($ty));
@@ -87,11 +87,19 @@ mod tests {
     fn accepts_only_null_lengths_and_wide_booleans() {
         assert!(differs_only_canonically(&[1, 2, 3], &[1, 2, 3], false));
         assert!(differs_only_canonically(&[0xff; 4], &[0; 4], false));
-        assert!(differs_only_canonically(&[7, 0xff, 0xff, 0xff, 0xff, 9], &[7, 0, 0, 0, 0, 9], false));
+        assert!(differs_only_canonically(
+            &[7, 0xff, 0xff, 0xff, 0xff, 9],
+            &[7, 0, 0, 0, 0, 9],
+            false
+        ));
         assert!(differs_only_canonically(&[0x80], &[1], false));
         assert!(!differs_only_canonically(&[0], &[1], false));
         assert!(!differs_only_canonically(&[1], &[0], false));
-        assert!(!differs_only_canonically(&[0xff, 0xff, 0xff], &[0, 0, 0], false));
+        assert!(!differs_only_canonically(
+            &[0xff, 0xff, 0xff],
+            &[0, 0, 0],
+            false
+        ));
         assert!(!differs_only_canonically(&[1, 2], &[1, 2, 0], false));
         assert!(differs_only_canonically(&[1, 2], &[1, 2, 0], true));
         assert!(!differs_only_canonically(&[1, 2], &[1, 2, 1], true));

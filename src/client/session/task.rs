@@ -801,6 +801,9 @@ impl SessionTask {
                     zxid: header.zxid,
                     body,
                 })
+            } else if code == ErrorCode::UnknownSession {
+                // The server's word for a session it has already closed.
+                Err(Error::SessionExpired)
             } else {
                 Err(Error::from_code(code))
             };
@@ -812,7 +815,7 @@ impl SessionTask {
             }
             return Err(Exit::Terminal(Error::Closed));
         }
-        if code == ErrorCode::SessionExpired {
+        if matches!(code, ErrorCode::SessionExpired | ErrorCode::UnknownSession) {
             // The quorum no longer knows this session, though this server let the connection
             // in (a follower can finish a reconnect that the leader validated just before the
             // session was closed). Such a connection is never closed by the server: end here.
