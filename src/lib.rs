@@ -8,6 +8,7 @@
 //! * [`client`]: one ZooKeeper session over tokio. A [`Client`] is a cheap handle to a task
 //!   that owns the connection, pipelines requests, delivers watches and moves to the next host
 //!   when a server dies, keeping the session.
+//! * [`acl`]: ACL entries for ZooKeeper's schemes, and digest ids as the server computes them.
 //! * `testing` (cargo feature `testing`): real ZooKeeper servers and ensembles for tests, started
 //!   from Debian's packages.
 //!
@@ -69,6 +70,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod client;
 pub mod error;
 pub mod proto;
@@ -78,7 +80,7 @@ pub mod warden;
 
 pub use client::{
     Client, ClientBuilder, CreateOptions, MultiReadOp, OneshotWatcher, Op, PersistentWatcher,
-    SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
+    SaslConfig, SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
 };
 pub use error::{Error, Result};
 pub use proto::{

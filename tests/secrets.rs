@@ -1,5 +1,5 @@
 //! Secrets never show: session passwords and credentials (digest, given at build time or added
-//! at runtime, to a client or to a warden) must not appear in `Debug` or `Display` output of
+//! at runtime, to a client or to a warden; SASL passwords) must not appear in `Debug` or `Display` output of
 //! any public value, nor in anything the crate logs at any level, through connects,
 //! reconnects, expiries, rebuilt sessions and failed authentication.
 //!
@@ -18,11 +18,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use common::*;
 use tracing_subscriber::fmt::format::FmtSpan;
-use zkwarden::proto::records::{AuthPacket, ConnectRequest, ConnectResponse, Password, Secret};
-use zkwarden::testing::{FaultProxy, expire_session};
+use zkwarden::proto::records::{
+    AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, Password, Secret,
+};
+use zkwarden::testing::{FaultProxy, ZkServer, expire_session};
 use zkwarden::warden::{AuthConfig, ConnectionState, WardenBuilder, WardenConfig};
 use zkwarden::{
-    Acl, Client, CreateMode, CreateOptions, Error, SessionId, SessionPassword, SessionState, Warden,
+    Acl, Client, CreateMode, CreateOptions, Error, Perms, SaslConfig, SessionId, SessionPassword,
+    SessionState, Warden,
 };
 
 /// Credentials given to the client builder.
@@ -35,6 +38,11 @@ const WARDEN_AUTH: &str = "bob:w4rden-secret";
 const WARDEN_RUNTIME_AUTH: &str = "dave:w4rden-runtime-pw";
 /// Credentials for a scheme the server does not know (authentication fails).
 const REFUSED_AUTH: &str = "n0-such-scheme-pw";
+
+/// The SASL (DIGEST-MD5) password of the server's user `erin`.
+const SASL_PASSWORD: &str = "s4sl-digest-md5-pw";
+/// A wrong SASL password for `erin` (refused).
+const SASL_WRONG_PASSWORD: &str = "wr0ng-sasl-guess";
 
 /// Everything logged so far, at every level.
 fn captured_log() -> Arc<Mutex<Vec<u8>>> {
@@ -430,6 +438,118 @@ async fn secrets_never_reach_debug_display_or_logs() {
     assert!(shown.0.iter().any(|s| s.contains("redacted")));
     // And `expose` is the one way to the bytes.
     assert_eq!(passwords[0].1.expose().len(), 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_passwords_never_reach_debug_display_or_logs() {
+    let log = captured_log();
+    let server = blocking(|| {
+        ZkServer::builder()
+            .max_session_timeout(std::time::Duration::from_secs(30))
+            .sasl_user("erin", SASL_PASSWORD)
+            .start()
+    })
+    .await
+    .expect("start ZooKeeper with SASL");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let mut shown = Shown::default();
+    let sasl = SaslConfig::digest_md5("erin", SASL_PASSWORD);
+    shown.debug(&sasl);
+
+    // ----- a client: the exchange on connect and again after a reconnect -----------------
+    let builder = Client::builder(proxy.connect_string())
+        .session_timeout(SESSION_TIMEOUT)
+        .sasl(sasl.clone());
+    shown.debug(&builder);
+    let client = builder.connect().await.unwrap();
+    let guarded = unique_path("sasl-guarded");
+    let options =
+        CreateOptions::new(CreateMode::Persistent).acl(vec![Acl::sasl(Perms::ALL, "erin")]);
+    client.create(&guarded, b"erin's", options).await.unwrap();
+    let mut states = client.state();
+    proxy.reset_all();
+    within(
+        "reconnect after the proxy reset",
+        states.wait_for(|s| s.connections >= 2 && s.state == SessionState::Connected),
+    )
+    .await
+    .unwrap();
+    assert_eq!(&client.get_data(&guarded).await.unwrap().0[..], b"erin's");
+    shown.debug(&client);
+
+    // ----- a refused password ---------------------------------------------------------------
+    let refused = Client::builder(server.connect_string())
+        .session_timeout(SESSION_TIMEOUT)
+        .sasl(SaslConfig::digest_md5("erin", SASL_WRONG_PASSWORD));
+    shown.debug(&refused);
+    let err = refused.connect().await.unwrap_err();
+    assert_eq!(err, Error::AuthFailed);
+    shown.both(&err);
+
+    // ----- a warden, through a rebuilt session ----------------------------------------------
+    let warden_builder = WardenBuilder::new(server.connect_string())
+        .session_timeout(SESSION_TIMEOUT)
+        .connection_timeout(PATIENCE)
+        .sasl(sasl.clone());
+    shown.debug(&warden_builder);
+    let config = warden_builder.clone().build().unwrap();
+    shown.debug(&config);
+    shown.debug(&config.sasl);
+    let warden = warden_builder.start().await.unwrap();
+    let first = warden.client().expect("a connected session");
+    let mut events = warden.events();
+    expire_session(
+        &server.connect_string(),
+        first.session_id(),
+        &first.session_password(),
+    )
+    .await
+    .unwrap();
+    loop {
+        let event = within("the warden's new session", events.next_event())
+            .await
+            .expect("event stream open");
+        if event.state == ConnectionState::Reconnected && event.generation >= 2 {
+            break;
+        }
+    }
+    assert_eq!(&warden.get_data(&guarded).await.unwrap().0[..], b"erin's");
+    shown.debug(&warden);
+
+    // ----- the wire record, filled with the secret -------------------------------------------
+    for password in [SASL_PASSWORD, SASL_WRONG_PASSWORD] {
+        shown.debug(&GetSaslRequest {
+            token: Secret(Cow::Borrowed(password.as_bytes())),
+        });
+        shown.debug(&SaslConfig::digest_md5("erin", password));
+    }
+
+    warden.close().await.unwrap();
+    client.close().await.unwrap();
+
+    // ----- nothing shows either password -------------------------------------------------------
+    let secrets: Vec<(String, Vec<u8>)> = [SASL_PASSWORD, SASL_WRONG_PASSWORD]
+        .iter()
+        .map(|p| (format!("SASL password {p}"), p.as_bytes().to_vec()))
+        .collect();
+    for text in &shown.0 {
+        assert_no_secret(
+            &format!("formatted value {text:?}"),
+            text.as_bytes(),
+            &secrets,
+        );
+    }
+    let log = log.lock().unwrap().clone();
+    assert_no_secret("the trace log", &log, &secrets);
+    // The capture saw the exchanges and the refusal.
+    let log = String::from_utf8_lossy(&log);
+    for expected in ["SASL authenticated", "refused the SASL credentials", "erin"] {
+        assert!(
+            log.contains(expected),
+            "the log never mentions {expected:?}"
+        );
+    }
+    assert!(shown.0.iter().any(|s| s.contains("redacted")));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::connect_string::ConnectString;
 use super::handle::Client;
+use super::sasl::SaslConfig;
 use super::session::{self, SessionConfig};
 use super::state::{SessionId, SessionPassword};
 use crate::error::{Error, Result};
@@ -24,6 +25,7 @@ pub struct ClientBuilder {
     read_only: bool,
     max_frame_len: usize,
     auth: Vec<(String, Vec<u8>)>,
+    sasl: Option<SaslConfig>,
     resume: Option<(SessionId, SessionPassword)>,
     min_backoff: Duration,
     max_backoff: Duration,
@@ -45,6 +47,7 @@ impl fmt::Debug for ClientBuilder {
                     .map(|(s, _)| s.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field("sasl", &self.sasl)
             .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
             .finish_non_exhaustive()
     }
@@ -60,6 +63,7 @@ impl ClientBuilder {
             read_only: false,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             auth: Vec::new(),
+            sasl: None,
             resume: None,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
@@ -96,6 +100,22 @@ impl ClientBuilder {
     /// `user:password`).
     pub fn auth(mut self, scheme: impl Into<String>, auth: impl Into<Vec<u8>>) -> Self {
         self.auth.push((scheme.into(), auth.into()));
+        self
+    }
+
+    /// Authenticates every connection with SASL (see [`SaslConfig`]) right after the
+    /// handshake, before any request goes out. Refused credentials end the session with
+    /// [`Error::AuthFailed`] instead of trying other servers.
+    ///
+    /// ```
+    /// use zkwarden::{Client, SaslConfig};
+    ///
+    /// let builder = Client::builder("zk1:2181,zk2:2181")
+    ///     .sasl(SaslConfig::digest_md5("bob", "hunter2"));
+    /// # let _ = builder;
+    /// ```
+    pub fn sasl(mut self, config: SaslConfig) -> Self {
+        self.sasl = Some(config);
         self
     }
 
@@ -137,6 +157,9 @@ impl ClientBuilder {
                 self.max_frame_len
             )));
         }
+        if let Some(sasl) = &self.sasl {
+            sasl.validate().map_err(Error::InvalidArgument)?;
+        }
         Ok(SessionConfig {
             hosts: parsed.hosts,
             chroot: parsed.chroot,
@@ -146,6 +169,7 @@ impl ClientBuilder {
             max_frame_len: self.max_frame_len,
             resume: self.resume,
             auth: self.auth,
+            sasl: self.sasl,
             min_backoff: self.min_backoff,
             max_backoff: self.max_backoff,
         })

@@ -368,6 +368,22 @@ jute_record! {
 }
 
 jute_record! {
+    /// `sasl` request (`GetSASLRequest`): the client's next SASL token.
+    pub struct GetSaslRequest<'a> {
+        /// The token; it proves knowledge of a secret, so `Debug` prints only its length.
+        pub token: Secret<'a>,
+    }
+}
+
+jute_record! {
+    /// Reply to a `sasl` request (`SetSASLResponse`): the server's next SASL token.
+    pub struct SetSaslResponse {
+        /// The token (empty when the server sent none).
+        pub token: Bytes,
+    }
+}
+
+jute_record! {
     /// One identity the server knows this session by.
     pub struct ClientInfo {
         /// Authentication scheme.

@@ -20,6 +20,77 @@ pub(crate) struct Options {
     pub(crate) jvm_args: Vec<String>,
     /// How long a start or restart may take.
     pub(crate) start_timeout: Duration,
+    /// SASL (DIGEST-MD5) users and whether SASL is required.
+    pub(crate) sasl: SaslUsers,
+}
+
+/// The SASL users a server accepts (written to a JAAS file). `Debug` leaves out the
+/// passwords.
+#[derive(Clone, Default)]
+pub(crate) struct SaslUsers {
+    pub(crate) users: Vec<(String, String)>,
+    /// Sessions must authenticate with SASL (`zookeeper.sessionRequireClientSASLAuth`).
+    pub(crate) required: bool,
+}
+
+impl std::fmt::Debug for SaslUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslUsers")
+            .field(
+                "users",
+                &self
+                    .users
+                    .iter()
+                    .map(|(u, _)| u.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("required", &self.required)
+            .finish()
+    }
+}
+
+/// Name of the JAAS file, in the data directory, of a server with SASL users.
+pub(crate) const JAAS_FILE: &str = "jaas.conf";
+
+impl SaslUsers {
+    /// The JAAS file: a `Server` section for ZooKeeper's `DigestLoginModule`, one
+    /// `user_<name>="<password>"` option per user. `None` without users.
+    pub(crate) fn jaas_file(&self) -> Option<String> {
+        if self.users.is_empty() {
+            return None;
+        }
+        let mut out = String::from(
+            "Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule required",
+        );
+        for (user, password) in &self.users {
+            out.push_str(&format!("\n    user_{user}=\"{}\"", jaas_escape(password)));
+        }
+        out.push_str(";\n};\n");
+        Some(out)
+    }
+
+    /// JVM flags that load the JAAS file in `dir` and enable the `sasl` ACL scheme.
+    fn jvm_args(&self, dir: &Path) -> Vec<OsString> {
+        if self.users.is_empty() {
+            return Vec::new();
+        }
+        let mut login = OsString::from("-Djava.security.auth.login.config=");
+        login.push(dir.join(JAAS_FILE).as_os_str());
+        let mut args = vec![
+            login,
+            "-Dzookeeper.authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+                .into(),
+        ];
+        if self.required {
+            args.push("-Dzookeeper.sessionRequireClientSASLAuth=true".into());
+        }
+        args
+    }
+}
+
+/// Escapes a value for a double-quoted JAAS option.
+fn jaas_escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 impl Default for Options {
@@ -31,6 +102,7 @@ impl Default for Options {
             extra_config: Vec::new(),
             jvm_args: Vec::new(),
             start_timeout: Duration::from_secs(60),
+            sasl: SaslUsers::default(),
         }
     }
 }
@@ -94,6 +166,9 @@ impl Options {
     /// The java command line after `java`, ending with the config file.
     pub(crate) fn java_args(&self, classpath: &OsStr, config_file: &Path) -> Vec<OsString> {
         let mut args: Vec<OsString> = BASE_JVM_ARGS.iter().map(OsString::from).collect();
+        if let Some(dir) = config_file.parent() {
+            args.extend(self.sasl.jvm_args(dir));
+        }
         args.extend(self.jvm_args.iter().map(OsString::from));
         args.push("-cp".into());
         args.push(classpath.to_owned());
@@ -106,4 +181,34 @@ impl Options {
 /// One `key=value` line.
 pub(crate) fn kv(key: &str, value: impl ToString) -> (String, String) {
     (key.to_owned(), value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jaas_file_lists_users_with_escaped_passwords() {
+        let sasl = SaslUsers {
+            users: vec![
+                ("bob".into(), "hunter2".into()),
+                ("eve".into(), "a\"b\\c".into()),
+            ],
+            required: true,
+        };
+        assert_eq!(
+            sasl.jaas_file().unwrap(),
+            "Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
+             user_bob=\"hunter2\"\n    user_eve=\"a\\\"b\\\\c\";\n};\n"
+        );
+        let args = sasl.jvm_args(Path::new("/data"));
+        assert_eq!(args[0], "-Djava.security.auth.login.config=/data/jaas.conf");
+        assert!(
+            args.iter()
+                .any(|a| a == "-Dzookeeper.sessionRequireClientSASLAuth=true")
+        );
+        assert!(!format!("{sasl:?}").contains("hunter2"));
+        assert_eq!(SaslUsers::default().jaas_file(), None);
+        assert!(SaslUsers::default().jvm_args(Path::new("/data")).is_empty());
+    }
 }

@@ -77,6 +77,23 @@ impl ZkEnsembleBuilder {
         self
     }
 
+    /// Accepts SASL DIGEST-MD5 logins by `user` with `password` (repeat for more users):
+    /// writes a JAAS file with a `Server` section for ZooKeeper's `DigestLoginModule` and
+    /// enables the `sasl` ACL scheme. Sessions that do not authenticate are still served
+    /// unless [`require_sasl`](Self::require_sasl) is set.
+    pub fn sasl_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.opts.sasl.users.push((user.into(), password.into()));
+        self
+    }
+
+    /// With [`sasl_user`](Self::sasl_user): refuse sessions that have not authenticated with
+    /// SASL (`zookeeper.sessionRequireClientSASLAuth=true`): their first request is answered
+    /// with `SessionClosedRequireSaslAuth` and the connection closed.
+    pub fn require_sasl(mut self, required: bool) -> Self {
+        self.opts.sasl.required = required;
+        self
+    }
+
     /// How long [`start`](Self::start) and [`ZkEnsemble::restart`] may take (default 60 s).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.opts.start_timeout = timeout;

@@ -58,6 +58,11 @@ impl Node {
             log_path: dir.path().join("zookeeper.log"),
             work_dir: dir.path().to_path_buf(),
         };
+        if let Some(jaas) = opts.sasl.jaas_file() {
+            let path = dir.path().join(super::config::JAAS_FILE);
+            std::fs::write(&path, jaas)
+                .map_err(|e| TestingError::io(format!("writing {}", path.display()), e))?;
+        }
         Ok(Node {
             process: Mutex::new(None),
             launch,

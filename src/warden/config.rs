@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::retry::RetryConfig;
+use crate::client::SaslConfig;
 use crate::client::connect_string::ConnectString;
 use crate::client::path::validate_path;
 use crate::error::{Error, Result};
@@ -101,6 +102,10 @@ pub struct WardenConfig {
     /// Credentials presented on every session.
     #[serde(default)]
     pub auth: Vec<AuthConfig>,
+    /// SASL credentials every connection authenticates with before it serves
+    /// (`sasl = { mechanism = "digest-md5", username = "bob", password = "..." }`).
+    #[serde(default)]
+    pub sasl: Option<SaslConfig>,
     /// Whether a read-only server may serve this warden.
     #[serde(default)]
     pub read_only: bool,
@@ -121,6 +126,7 @@ impl fmt::Debug for WardenConfig {
             .field("retry", &self.retry)
             .field("namespace", &self.namespace)
             .field("auth", &self.auth)
+            .field("sasl", &self.sasl)
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
             .field("lock_safety", &self.lock_safety)
@@ -138,6 +144,7 @@ impl WardenConfig {
             retry: RetryConfig::default(),
             namespace: None,
             auth: Vec::new(),
+            sasl: None,
             read_only: false,
             max_frame_len: default_max_frame_len(),
             lock_safety: LockSafety::default(),
@@ -181,6 +188,9 @@ impl WardenConfig {
             if auth.scheme.is_empty() {
                 return invalid("auth scheme must not be empty".into());
             }
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.validate().map_err(Error::InvalidArgument)?;
         }
         if self.max_frame_len < 1024 || self.max_frame_len > i32::MAX as usize {
             return invalid(format!(
@@ -249,6 +259,12 @@ impl WardenBuilder {
             scheme: scheme.into(),
             credentials: credentials.into(),
         });
+        self
+    }
+
+    /// See [`WardenConfig::sasl`].
+    pub fn sasl(mut self, sasl: SaslConfig) -> Self {
+        self.config.sasl = Some(sasl);
         self
     }
 
@@ -326,10 +342,12 @@ mod tests {
     fn credentials_never_show_in_debug() {
         let config = WardenBuilder::new("a:1")
             .auth("digest", "bob:hunter2")
+            .sasl(SaslConfig::digest_md5("bob", "s3cr3t"))
             .build()
             .unwrap();
         let shown = format!("{config:?}");
         assert!(shown.contains("digest"));
         assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 }

@@ -82,6 +82,9 @@ impl Inner {
         for (scheme, auth) in self.auth.lock().map(|a| a.clone()).unwrap_or_default() {
             builder = builder.auth(scheme, auth);
         }
+        if let Some(sasl) = &self.config.sasl {
+            builder = builder.sasl(sasl.clone());
+        }
         builder
     }
 }
@@ -374,12 +377,14 @@ impl Warden {
 
 /// Creates the namespace node (and its parents) with a short-lived session outside it.
 async fn ensure_namespace(inner: &Inner, namespace: &str) -> Result<()> {
-    let client = ClientBuilder::new(inner.config.connect.clone())
+    let mut builder = ClientBuilder::new(inner.config.connect.clone())
         .session_timeout(inner.config.session_timeout)
         .connect_timeout(inner.config.connection_timeout)
-        .max_frame_len(inner.config.max_frame_len)
-        .connect()
-        .await?;
+        .max_frame_len(inner.config.max_frame_len);
+    if let Some(sasl) = &inner.config.sasl {
+        builder = builder.sasl(sasl.clone());
+    }
+    let client = builder.connect().await?;
     for (scheme, auth) in inner.auth.lock().map(|a| a.clone()).unwrap_or_default() {
         client.add_auth(&scheme, &auth).await?;
     }

@@ -20,6 +20,8 @@ pub(crate) struct SessionConfig {
     pub resume: Option<(SessionId, SessionPassword)>,
     /// Credentials sent right after every handshake.
     pub auth: Vec<(String, Vec<u8>)>,
+    /// SASL credentials, presented on every connection before anything else.
+    pub sasl: Option<crate::client::SaslConfig>,
     /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
@@ -43,6 +45,7 @@ impl std::fmt::Debug for SessionConfig {
                     .map(|(s, _)| s.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field("sasl", &self.sasl)
             .finish_non_exhaustive()
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Established {
 pub(crate) enum AttemptError {
     /// The server says the session has expired (negotiated timeout <= 0).
     Expired,
+    /// The server refused the SASL credentials: the session ends, no other host is tried.
+    AuthFailed,
     /// Anything else: try the next host.
     Failed(String),
 }
@@ -46,6 +48,8 @@ pub(crate) struct Handshake {
     pub password: SessionPassword,
     pub read_only: bool,
     pub max_frame_len: usize,
+    /// SASL credentials to authenticate with before the connection serves.
+    pub sasl: Option<crate::client::SaslConfig>,
 }
 
 /// Resolves `host` (every attempt, so DNS changes are seen), connects to the first address
@@ -123,6 +127,7 @@ async fn handshake(
     if reply.timeout_ms <= 0 {
         return Err(AttemptError::Expired);
     }
+    super::sasl::authenticate(&mut stream, &mut buf, hs, addr).await?;
     Ok(Established {
         stream,
         addr,

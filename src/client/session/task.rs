@@ -267,6 +267,7 @@ impl SessionTask {
                     password: self.password.clone(),
                     read_only: self.config.read_only,
                     max_frame_len: self.config.max_frame_len,
+                    sasl: self.config.sasl.clone(),
                 };
                 debug!(%host, ?budget, session_id = %self.session_id, "connecting");
                 let attempt = tokio::time::timeout(budget, connect::attempt(host, &hs));
@@ -285,6 +286,10 @@ impl SessionTask {
                     Ok(Err(AttemptError::Expired)) => {
                         info!(session_id = %self.session_id, "server reports the session expired");
                         return Err(Error::SessionExpired);
+                    }
+                    Ok(Err(AttemptError::AuthFailed)) => {
+                        // The same credentials would be refused by every server again.
+                        return Err(Error::AuthFailed);
                     }
                     Ok(Err(AttemptError::Failed(reason))) => {
                         debug!(%reason, "connection attempt failed");
@@ -724,6 +729,12 @@ impl SessionTask {
         let body = frame.slice(reader.position()..);
         if header.zxid > self.last_zxid {
             self.last_zxid = header.zxid;
+        }
+        if header.err == ErrorCode::SessionClosedRequireSaslAuth.code() {
+            // The server requires SASL and this session did not authenticate: it answers
+            // whatever comes first with this code and closes. Reconnecting cannot help.
+            warn!(session_id = %self.session_id, "server requires SASL authentication");
+            return Err(Exit::Terminal(Error::AuthFailed));
         }
         match header.xid {
             XID_NOTIFICATION => self.handle_notification(header.zxid, &body),

@@ -178,6 +178,9 @@ proptest! {
             scheme: &path,
             auth: Secret(Cow::Borrowed(&data)),
         });
+        roundtrip!(GetSaslRequest, GetSaslRequest {
+            token: Secret(Cow::Borrowed(&data)),
+        });
         roundtrip!(ReconfigRequest, ReconfigRequest {
             joining_servers: &path,
             leaving_servers: &others.0,

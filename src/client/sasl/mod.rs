@@ -1,0 +1,7 @@
+//! SASL authentication inside the connection handshake: the settings a user gives
+//! ([`SaslConfig`]) and the mechanisms, which do no I/O.
+
+mod config;
+pub(crate) mod digest_md5;
+
+pub use config::SaslConfig;
