@@ -1,6 +1,8 @@
 //! Helpers shared by the recipes' integration tests: real servers and wardens.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod chaos;
+
 use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
