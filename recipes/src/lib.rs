@@ -6,6 +6,7 @@
 //! when the connection is `Suspended` or the session is `Lost`.
 pub mod config;
 pub mod group;
+pub mod leader;
 pub mod lock;
 pub mod persistent_node;
 

@@ -5,7 +5,7 @@
 //! can no longer be trusted, [`LockGuard::fencing_token`] grows with every acquisition, and
 //! [`LockGuard::fence`] makes a transaction fail on the server once the lock is gone.
 
-mod lost;
+pub(crate) mod lost;
 mod mutex;
 mod naming;
 

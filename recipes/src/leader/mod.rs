@@ -1,0 +1,34 @@
+//! Leader election that shares its znodes with Apache Curator: [`LeaderLatch`] (Curator's
+//! `LeaderLatch`) and [`LeaderSelector`] (Curator's `LeaderSelector`).
+//!
+//! Both hand out a [`Leadership`] that tells the truth about the term:
+//! [`Leadership::lost`] resolves the moment the leadership can no longer be trusted (by
+//! default at `Suspended`), [`Leadership::fencing_token`] grows with every term, and
+//! [`Leadership::fence`] makes a transaction fail on the server once the term's node is gone.
+//! [`LeaderLatch::participants`] and [`SelectorHandle::participants`] list everybody queued
+//! on a path, Curator participants included.
+
+mod contend;
+mod latch;
+mod leadership;
+mod naming;
+mod participants;
+mod selector;
+
+pub use crate::lock::LostReason;
+pub use latch::{LeaderLatch, LeaderLatchBuilder};
+pub use leadership::Leadership;
+pub use naming::LATCH_NAME;
+pub use participants::Participant;
+pub use selector::{LeaderSelector, SelectorHandle};
+
+/// This process's participant id: `host:pid`.
+fn holder_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host}:{}", std::process::id())
+}

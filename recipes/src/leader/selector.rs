@@ -1,0 +1,387 @@
+//! [`LeaderSelector`]: leadership handed to user code as a scope, in the queue Curator's
+//! `LeaderSelector` uses.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use zkwarden::warden::LockSafety;
+use zkwarden::{Error, Result, Warden};
+
+use super::contend::{Contender, OwnNode, Pauser, pause_until};
+use super::naming::trim_path;
+use super::participants::{self, Participant};
+use super::{Leadership, holder_id};
+use crate::lock::LOCK_NAME;
+
+/// Leader election that runs user code while leading: each term calls a scope
+/// `async fn(Leadership, CancellationToken)`; returning from it gives leadership up, and the
+/// token is cancelled the moment leadership may be lost. Compatible with Curator's
+/// `LeaderSelector` on the same path.
+///
+/// ```no_run
+/// # async fn run(warden: zkwarden::Warden) -> zkwarden::Result<()> {
+/// use zkwarden_recipes::leader::LeaderSelector;
+///
+/// let selector = LeaderSelector::new(&warden, "/services/compactor/leader")
+///     .id("compactor-1")
+///     .start(|leadership, cancel| async move {
+///         println!("leading with token {}", leadership.fencing_token());
+///         tokio::select! {
+///             () = cancel.cancelled() => println!("leadership may be lost: stop now"),
+///             () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+///         }
+///         // Returning hands leadership to the next participant; this one queues again.
+///     });
+/// // ... later
+/// selector.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Protocol
+///
+/// A selector queues exactly as Curator's `LeaderSelector` does (through an
+/// `InterProcessMutex`): an ephemeral sequential node `<path>/_c_<uuid>-lock-<sequence>`
+/// holding the participant id; the lowest number leads, every other participant watches
+/// the node before its own. Rust and Curator selectors (and [`Mutex`](crate::lock::Mutex)
+/// holders) on one path therefore take turns, and [`SelectorHandle::participants`] lists
+/// them all.
+///
+/// By default the selector queues again after each term (Curator's `autoRequeue`);
+/// [`LeaderSelector::requeue`]`(false)` runs at most one term.
+///
+/// # Suspended and Lost
+///
+/// * The token is cancelled when the term's [`Leadership::lost`] resolves: at `Suspended`
+///   under the default [`LockSafety::Suspend`], at the session deadline minus the margin
+///   under [`LockSafety::SessionDeadline`], and always on `Lost`, a new session or the
+///   node's deletion. The scope should return promptly then; the leader's node is deleted
+///   only after it has returned, so the next leader is elected after this one stopped.
+/// * A node that turns out to belong to an earlier session is deleted before the selector
+///   queues again. A create dropped midway (on close) is cleaned up by the warden's janitor.
+/// * A scope that panics counts as returned (the panic is logged).
+/// * Closing cancels the token and waits for the scope to return.
+#[derive(Clone)]
+#[must_use = "a selector does nothing until started"]
+pub struct LeaderSelector {
+    contender: Contender,
+    id: String,
+    requeue: bool,
+}
+
+impl fmt::Debug for LeaderSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeaderSelector")
+            .field("path", &self.contender.parent)
+            .field("id", &self.id)
+            .field("requeue", &self.requeue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LeaderSelector {
+    /// A selector on `path` (the parent of the queue nodes), with this process's `host:pid`
+    /// as id, the warden's [`Warden::lock_safety`], re-queueing after every term.
+    pub fn new(warden: &Warden, path: impl Into<String>) -> LeaderSelector {
+        let id = holder_id();
+        LeaderSelector {
+            contender: Contender {
+                warden: warden.clone(),
+                parent: trim_path(path.into()),
+                marker: LOCK_NAME,
+                payload: id.clone().into_bytes(),
+                safety: warden.lock_safety(),
+            },
+            id,
+            requeue: true,
+        }
+    }
+
+    /// Everybody queued as a selector participant on `path` (Rust and Curator selectors,
+    /// and [`Mutex`](crate::lock::Mutex) contenders), the leader first, without joining.
+    ///
+    /// # Errors
+    /// Errors of `getChildren` and `getData` after the warden's retries (a missing path is
+    /// an empty list).
+    pub async fn participants_on(warden: &Warden, path: &str) -> Result<Vec<Participant>> {
+        participants::list(warden, &trim_path(path.to_owned()), LOCK_NAME).await
+    }
+
+    /// The selector participant whose node heads the queue on `path`, if any.
+    ///
+    /// # Errors
+    /// As [`LeaderSelector::participants_on`].
+    pub async fn leader_on(warden: &Warden, path: &str) -> Result<Option<Participant>> {
+        participants::leader(warden, &trim_path(path.to_owned()), LOCK_NAME).await
+    }
+
+    /// The participant id written into the queue node.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self.contender.payload = self.id.clone().into_bytes();
+        self
+    }
+
+    /// When the token is cancelled on a lost connection (see [`Leadership::lost`]).
+    pub fn safety(mut self, safety: LockSafety) -> Self {
+        self.contender.safety = safety;
+        self
+    }
+
+    /// Whether to queue again after a term ends (the default) or run at most one term.
+    pub fn requeue(mut self, requeue: bool) -> Self {
+        self.requeue = requeue;
+        self
+    }
+
+    /// Starts queueing; `scope` runs once per term. Must be called within a Tokio runtime.
+    pub fn start<F, Fut>(self, scope: F) -> SelectorHandle
+    where
+        F: FnMut(Leadership, CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (current, _) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            selector: self,
+            current,
+            node: StdMutex::new(None),
+            terms: AtomicU64::new(0),
+        });
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(drive(shared.clone(), scope, shutdown.clone()));
+        SelectorHandle {
+            shared,
+            shutdown,
+            task: Some(task),
+        }
+    }
+}
+
+/// A running [`LeaderSelector`]. Dropping it leaves the election in the background, as
+/// [`SelectorHandle::close`] does.
+pub struct SelectorHandle {
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for SelectorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SelectorHandle")
+            .field("selector", &self.shared.selector)
+            .field("terms", &self.terms())
+            .field("has_leadership", &self.has_leadership())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SelectorHandle {
+    /// Whether a term is running and its leadership is still valid.
+    pub fn has_leadership(&self) -> bool {
+        self.shared
+            .current
+            .borrow()
+            .as_ref()
+            .is_some_and(Leadership::is_valid)
+    }
+
+    /// How many terms have begun so far.
+    pub fn terms(&self) -> u64 {
+        self.shared.terms.load(Ordering::SeqCst)
+    }
+
+    /// This participant's id.
+    pub fn id(&self) -> &str {
+        &self.shared.selector.id
+    }
+
+    /// Everybody queued on the selector's path (Rust selectors, Curator selectors, and
+    /// [`Mutex`](crate::lock::Mutex) contenders alike), the leader first.
+    ///
+    /// # Errors
+    /// Errors of `getChildren` and `getData` after the warden's retries (a missing path is
+    /// an empty list).
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        let c = &self.shared.selector.contender;
+        participants::list(&c.warden, &c.parent, LOCK_NAME).await
+    }
+
+    /// The participant whose node heads the queue, if any.
+    ///
+    /// # Errors
+    /// As [`SelectorHandle::participants`].
+    pub async fn leader(&self) -> Result<Option<Participant>> {
+        let c = &self.shared.selector.contender;
+        participants::leader(&c.warden, &c.parent, LOCK_NAME).await
+    }
+
+    /// Whether the selector stopped on its own (one term without re-queueing, or the warden
+    /// closed).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Leaves the election: cancels the running term's token, waits for the scope to
+    /// return, and deletes the queue node (while the connection is down it waits at most
+    /// the session timeout, then the delete goes on in the warden's background).
+    ///
+    /// # Errors
+    /// None in practice: a delete that could not be made at once goes on in the background.
+    pub async fn close(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "leader selector task failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SelectorHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+struct Shared {
+    selector: LeaderSelector,
+    current: watch::Sender<Option<Leadership>>,
+    node: StdMutex<Option<String>>,
+    terms: AtomicU64,
+}
+
+impl Shared {
+    fn set_node(&self, node: Option<String>) {
+        *self
+            .node
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = node;
+    }
+
+    fn take_node(&self) -> Option<String> {
+        self.node
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// Creates a node and waits until it leads; `None` when closed (by the handle or the
+    /// warden). A node left at that point is in `self.node`.
+    async fn queue(&self, shutdown: &CancellationToken) -> Option<(OwnNode, Leadership)> {
+        let c = &self.selector.contender;
+        let mut pause = Pauser::default();
+        loop {
+            if c.warden.is_closed() || shutdown.is_cancelled() {
+                return None;
+            }
+            let own = match c.create_until(shutdown).await? {
+                Ok(own) => own,
+                Err(Error::Closed) => return None,
+                Err(e) => {
+                    tracing::warn!(path = %c.parent, error = %e, "selector node create failed");
+                    pause_until(&mut pause, shutdown).await;
+                    continue;
+                }
+            };
+            pause.reset();
+            self.set_node(Some(own.path.clone()));
+            loop {
+                let waited = tokio::select! {
+                    waited = c.wait_first(&own) => waited,
+                    () = shutdown.cancelled() => return None,
+                };
+                match waited {
+                    Ok(Some(leadership)) => return Some((own, leadership)),
+                    Ok(None) => break,
+                    Err(Error::Closed) => return None,
+                    Err(e) => {
+                        tracing::debug!(node = %own.path, error = %e, "selector check failed; trying again");
+                        pause_until(&mut pause, shutdown).await;
+                    }
+                }
+            }
+            // Gone, or left from an earlier session: make sure it is gone, then queue anew.
+            tokio::select! {
+                () = c.remove(&own.path) => self.set_node(None),
+                () = shutdown.cancelled() => return None,
+            }
+        }
+    }
+
+    /// Runs one term: the scope, with a token cancelled when leadership may be lost or
+    /// the selector closes.
+    async fn lead<F, Fut>(
+        &self,
+        leadership: Leadership,
+        scope: &mut F,
+        shutdown: &CancellationToken,
+    ) where
+        F: FnMut(Leadership, CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.terms.fetch_add(1, Ordering::SeqCst);
+        self.current.send_replace(Some(leadership.clone()));
+        tracing::info!(
+            node = %leadership.node_path(),
+            fencing_token = leadership.fencing_token(),
+            "leadership gained"
+        );
+        // The token is cancelled only after the term has ended, so a scope woken by it sees
+        // why in `lost_reason()`.
+        let token = CancellationToken::new();
+        let lost = leadership.lost();
+        let (canceller, ender, closing) = (token.clone(), leadership.clone(), shutdown.clone());
+        let watcher = tokio::spawn(async move {
+            tokio::select! {
+                _ = lost => {}
+                () = closing.cancelled() => ender.end(),
+                () = canceller.cancelled() => {}
+            }
+            canceller.cancel();
+        });
+        // The scope runs as its own task, so a panic in it is contained.
+        if let Err(e) = tokio::spawn(scope(leadership.clone(), token.clone())).await {
+            tracing::error!(error = %e, "leader scope failed");
+        }
+        token.cancel();
+        let _ = watcher.await;
+        self.current.send_replace(None);
+        leadership.end();
+        tracing::info!(node = %leadership.node_path(), "leadership given up");
+    }
+}
+
+async fn drive<F, Fut>(shared: Arc<Shared>, mut scope: F, shutdown: CancellationToken)
+where
+    F: FnMut(Leadership, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let c = shared.selector.contender.clone();
+    loop {
+        let queued = shared.queue(&shutdown).await;
+        let Some((own, leadership)) = queued else {
+            break;
+        };
+        shared.lead(leadership, &mut scope, &shutdown).await;
+        if shutdown.is_cancelled() || !shared.selector.requeue {
+            break;
+        }
+        // Give up the node before queueing again, and be sure it is gone (closing meanwhile
+        // leaves it to the guaranteed delete below).
+        tokio::select! {
+            () = c.remove(&own.path) => shared.set_node(None),
+            () = shutdown.cancelled() => break,
+        }
+    }
+    // Leaving: delete whatever node is left (in the background if the connection is down
+    // for longer than the session timeout).
+    if let Some(node) = shared.take_node() {
+        let _ = c.leave(&node).await;
+    }
+}
