@@ -10,6 +10,8 @@
 //!   when a server dies, keeping the session.
 //! * `testing` (cargo feature `testing`): real ZooKeeper servers and ensembles for tests, started
 //!   from Debian's packages.
+//! * `client::tls` (cargo feature `tls`): TLS to ZooKeeper's secure client port with rustls,
+//!   including mutual TLS; see `client::TlsConfig`.
 //!
 //! # Example
 //!

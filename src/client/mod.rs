@@ -11,6 +11,8 @@ mod ops;
 pub mod path;
 mod session;
 mod state;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod watch;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
@@ -18,4 +20,6 @@ pub use handle::{Client, close_session};
 pub use ops::{CreateOptions, MultiReadOp, Op};
 pub use session::SessionEnd;
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};

@@ -20,6 +20,8 @@ pub(crate) struct Options {
     pub(crate) jvm_args: Vec<String>,
     /// How long a start or restart may take.
     pub(crate) start_timeout: Duration,
+    /// A secure client port with these certificates.
+    pub(crate) tls: Option<super::tls::ServerTls>,
 }
 
 impl Default for Options {
@@ -31,6 +33,7 @@ impl Default for Options {
             extra_config: Vec::new(),
             jvm_args: Vec::new(),
             start_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }

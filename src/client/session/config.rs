@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::transport::Security;
 use crate::client::connect_string::HostPort;
 use crate::client::path::Chroot;
 use crate::client::state::{SessionId, SessionPassword};
@@ -23,6 +24,8 @@ pub(crate) struct SessionConfig {
     /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Plain TCP or TLS.
+    pub security: Security,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for SessionConfig {
                     .map(|(s, _)| s.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field("security", &self.security)
             .finish_non_exhaustive()
     }
 }

@@ -4,6 +4,7 @@ pub(crate) mod config;
 pub(crate) mod connect;
 pub(crate) mod shared;
 pub(crate) mod task;
+pub(crate) mod transport;
 
 use std::sync::Arc;
 
