@@ -121,6 +121,20 @@ pub enum Error {
         /// The last failure seen.
         last_error: String,
     },
+    /// No session came up within the connect timeout, and TLS was refused on the way: the
+    /// server's certificate did not verify (unknown CA, a name it does not list, expired),
+    /// or the server refused this client's certificate or TLS settings. Fix the TLS settings;
+    /// retrying as they are will not help. Only with cargo feature `tls`.
+    #[error("TLS failed with {hosts:?} (no session within {timeout_ms} ms): {reason}")]
+    Tls {
+        /// The hosts that were tried.
+        hosts: Vec<String>,
+        /// The time allowed.
+        timeout_ms: u64,
+        /// The TLS failure, naming the server (for example `invalid peer certificate:
+        /// UnknownIssuer`).
+        reason: String,
+    },
     /// The connect string is invalid.
     #[error("invalid connect string {input:?}: {reason}")]
     InvalidConnectString {

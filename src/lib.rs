@@ -11,6 +11,8 @@
 //! * [`acl`]: ACL entries for ZooKeeper's schemes, and digest ids as the server computes them.
 //! * `testing` (cargo feature `testing`): real ZooKeeper servers and ensembles for tests, started
 //!   from Debian's packages.
+//! * `client::tls` (cargo feature `tls`): TLS to ZooKeeper's secure client port with rustls,
+//!   including mutual TLS; see `client::TlsConfig`.
 //!
 //! # Example
 //!

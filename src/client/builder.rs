@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::connect_string::ConnectString;
 use super::handle::Client;
 use super::sasl::SaslConfig;
+use super::session::transport::Security;
 use super::session::{self, SessionConfig};
 use super::state::{SessionId, SessionPassword};
 use crate::error::{Error, Result};
@@ -29,12 +30,14 @@ pub struct ClientBuilder {
     resume: Option<(SessionId, SessionPassword)>,
     min_backoff: Duration,
     max_backoff: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<super::tls::TlsConfig>,
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("connect_string", &self.connect_string)
+        let mut f = f.debug_struct("ClientBuilder");
+        f.field("connect_string", &self.connect_string)
             .field("session_timeout", &self.session_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_only", &self.read_only)
@@ -48,8 +51,10 @@ impl fmt::Debug for ClientBuilder {
                     .collect::<Vec<_>>(),
             )
             .field("sasl", &self.sasl)
-            .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
-            .finish_non_exhaustive()
+            .field("resume", &self.resume.as_ref().map(|(id, _)| *id));
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls);
+        f.finish_non_exhaustive()
     }
 }
 
@@ -67,6 +72,8 @@ impl ClientBuilder {
             resume: None,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -134,7 +141,57 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects over TLS with these settings (cargo feature `tls`); the connect string then
+    /// names the servers' secure client ports. See [`TlsConfig`](super::TlsConfig).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: super::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Plain TCP, or TLS when configured.
+    fn security(&self) -> Result<Security> {
+        #[cfg(feature = "tls")]
+        return Ok(Security {
+            tls: self.tls.as_ref().map(super::TlsConfig::build).transpose()?,
+        });
+        #[cfg(not(feature = "tls"))]
+        Ok(Security::default())
+    }
+
+    /// Ends session `session_id` on the servers of this builder's connect string, the way
+    /// [`close_session`](super::close_session) does, over TLS when the builder is set up
+    /// for it. Waits at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`] or [`Error::InvalidArgument`] for bad settings;
+    /// [`Error::ConnectFailed`] when no server answered within `timeout`.
+    pub async fn close_session(
+        &self,
+        session_id: SessionId,
+        password: &SessionPassword,
+        timeout: Duration,
+    ) -> Result<session::SessionEnd> {
+        let parsed = ConnectString::parse(&self.connect_string)?;
+        let security = self.security()?;
+        session::connect::close_session(
+            &parsed.hosts,
+            session_id,
+            password,
+            timeout,
+            self.max_frame_len,
+            &security,
+        )
+        .await
+        .map_err(|last_error| Error::ConnectFailed {
+            hosts: parsed.hosts.iter().map(ToString::to_string).collect(),
+            timeout_ms: timeout.as_millis() as u64,
+            last_error,
+        })
+    }
+
     fn into_config(self) -> Result<SessionConfig> {
+        let security = self.security()?;
         let parsed = ConnectString::parse(&self.connect_string)?;
         // The wire carries whole milliseconds: under one would go out as a timeout of 0.
         let timeout_ms = self.session_timeout.as_millis();
@@ -172,6 +229,7 @@ impl ClientBuilder {
             sasl: self.sasl,
             min_backoff: self.min_backoff,
             max_backoff: self.max_backoff,
+            security,
         })
     }
 

@@ -271,18 +271,7 @@ pub async fn close_session(
     password: &SessionPassword,
     timeout: Duration,
 ) -> Result<super::SessionEnd> {
-    let parsed = super::connect_string::ConnectString::parse(connect_string)?;
-    super::session::connect::close_session(
-        &parsed.hosts,
-        session_id,
-        password,
-        timeout,
-        crate::proto::DEFAULT_MAX_FRAME_LEN,
-    )
-    .await
-    .map_err(|last_error| Error::ConnectFailed {
-        hosts: parsed.hosts.iter().map(ToString::to_string).collect(),
-        timeout_ms: timeout.as_millis() as u64,
-        last_error,
-    })
+    super::ClientBuilder::new(connect_string)
+        .close_session(session_id, password, timeout)
+        .await
 }

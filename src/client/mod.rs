@@ -12,6 +12,8 @@ pub mod path;
 mod sasl;
 mod session;
 mod state;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod watch;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
@@ -20,4 +22,6 @@ pub use ops::{CreateOptions, MultiReadOp, Op};
 pub use sasl::SaslConfig;
 pub use session::SessionEnd;
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};

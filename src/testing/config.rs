@@ -22,6 +22,8 @@ pub(crate) struct Options {
     pub(crate) start_timeout: Duration,
     /// SASL (DIGEST-MD5) users and whether SASL is required.
     pub(crate) sasl: SaslUsers,
+    /// A secure client port with these certificates.
+    pub(crate) tls: Option<super::tls::ServerTls>,
 }
 
 /// The SASL users a server accepts (written to a JAAS file). `Debug` leaves out the
@@ -103,6 +105,7 @@ impl Default for Options {
             jvm_args: Vec::new(),
             start_timeout: Duration::from_secs(60),
             sasl: SaslUsers::default(),
+            tls: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::node::{Node, Ready};
 use super::ports;
 use super::probe;
 use super::server::PORT_RETRIES;
+use super::tls::{TlsClientAuth, TlsMaterial};
 
 /// The modes of a member that is part of a working quorum.
 const IN_QUORUM: &[&str] = &["leader", "follower"];
@@ -94,6 +95,14 @@ impl ZkEnsembleBuilder {
         self
     }
 
+    /// Every member also serves TLS on a secure client port (Netty connection factory) with
+    /// `material`'s server certificate, asking clients for certificates as `client_auth`
+    /// says. See [`ZkEnsemble::secure_connect_string`].
+    pub fn tls(mut self, material: &TlsMaterial, client_auth: TlsClientAuth) -> Self {
+        self.opts.tls = Some(material.server_side(client_auth));
+        self
+    }
+
     /// How long [`start`](Self::start) and [`ZkEnsemble::restart`] may take (default 60 s).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.opts.start_timeout = timeout;
@@ -165,6 +174,30 @@ impl ZkEnsemble {
     pub fn connect_string(&self) -> String {
         let hosts: Vec<String> = self.members.iter().map(|m| m.addr().to_string()).collect();
         hosts.join(",")
+    }
+
+    /// Every member's secure `127.0.0.1:PORT`, comma separated, in member order, when the
+    /// ensemble was built with [`tls`](ZkEnsembleBuilder::tls).
+    pub fn secure_connect_string(&self) -> Option<String> {
+        let hosts: Option<Vec<String>> = self
+            .members
+            .iter()
+            .map(|m| m.secure_addr().map(|a| a.to_string()))
+            .collect();
+        hosts.map(|h| h.join(","))
+    }
+
+    /// Member `i`'s secure (TLS) client address, if it has one (and `i` is in range).
+    pub fn secure_addr(&self, i: usize) -> Option<SocketAddr> {
+        self.members.get(i).and_then(Node::secure_addr)
+    }
+
+    /// The member listening on `addr`, plain or secure: for example a client's
+    /// [`connected_server`](crate::client::Client::connected_server).
+    pub fn member_at(&self, addr: SocketAddr) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| m.addr() == addr || m.secure_addr() == Some(addr))
     }
 
     /// Member `i`'s `127.0.0.1:PORT` alone.
@@ -296,6 +329,7 @@ impl ZkEnsemble {
                 kv("standaloneEnabled", "false"),
             ]);
             cfg.extend(peers.iter().cloned());
+            cfg.extend(node.tls_config(&opts));
             node.write_file("zoo.cfg", &opts.render(cfg))?;
             node.write_file("myid", &format!("{}\n", i + 1))?;
             members.push(node);

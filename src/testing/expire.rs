@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::client::{SessionId, SessionPassword, close_session};
+use crate::client::{ClientBuilder, SessionId, SessionPassword, close_session};
 use crate::error::Result;
 
 /// Ends session `session_id` on the server behind `connect_string`: a second connection
@@ -27,5 +27,22 @@ pub async fn expire_session(
         Duration::from_secs(10),
     )
     .await?;
+    Ok(())
+}
+
+/// As [`expire_session`], connecting with `builder`'s settings (its connect string, and TLS
+/// when it is set up for it) for the closing connection.
+///
+/// # Errors
+/// `InvalidConnectString`, `InvalidArgument` for bad settings; `ConnectFailed` if no server
+/// answers within ten seconds.
+pub async fn expire_session_with(
+    builder: &ClientBuilder,
+    session_id: SessionId,
+    password: &SessionPassword,
+) -> Result<()> {
+    builder
+        .close_session(session_id, password, Duration::from_secs(10))
+        .await?;
     Ok(())
 }

@@ -33,6 +33,14 @@
 //! wrapper kills the group as soon as the pipe on its stdin, held only by the test process,
 //! is closed.
 //!
+//! # TLS
+//!
+//! [`TlsMaterial`] makes a test CA with server and client certificates (rcgen); a server or
+//! ensemble built with `.tls(&material, TlsClientAuth::None)` (or `Need` for mutual TLS)
+//! also serves TLS on a secure client port, through the Netty connection factory, and
+//! `secure_connect_string()` names it. With cargo feature `tls`,
+//! `material.client_config()` gives a client that trusts the CA.
+//!
 //! # Finding ZooKeeper
 //!
 //! `java` is taken from `$JAVA_HOME`, `$PATH` or `/usr/bin/java`. The class path is
@@ -75,10 +83,12 @@ mod ports;
 mod probe;
 mod process;
 mod server;
+mod tls;
 
 pub use ensemble::{ZkEnsemble, ZkEnsembleBuilder};
 pub use error::TestingError;
-pub use expire::expire_session;
+pub use expire::{expire_session, expire_session_with};
 pub use fault_proxy::{FaultProxy, ProxyStats, connect_string_of};
 pub use java::CLASSPATH_ENV;
 pub use server::{ZkServer, ZkServerBuilder};
+pub use tls::{TlsClientAuth, TlsMaterial};

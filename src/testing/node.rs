@@ -36,6 +36,8 @@ pub(crate) struct Node {
     process: Mutex<Option<JvmProcess>>,
     launch: Launch,
     addr: SocketAddr,
+    /// The secure (TLS) client address, when the options ask for one.
+    secure_addr: Option<SocketAddr>,
     /// Declared last: removed only after the process is gone.
     dir: TempDir,
 }
@@ -63,10 +65,23 @@ impl Node {
             std::fs::write(&path, jaas)
                 .map_err(|e| TestingError::io(format!("writing {}", path.display()), e))?;
         }
+        let mut secure_addr = None;
+        if let Some(tls) = &opts.tls {
+            secure_addr = Some(SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                super::ports::free_port()?,
+            )));
+            for (name, contents) in tls.files() {
+                let path = dir.path().join(name);
+                std::fs::write(&path, contents)
+                    .map_err(|e| TestingError::io(format!("writing {}", path.display()), e))?;
+            }
+        }
         Ok(Node {
             process: Mutex::new(None),
             launch,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, client_port)),
+            secure_addr,
             dir,
         })
     }
@@ -89,6 +104,19 @@ impl Node {
     /// The client address.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The secure (TLS) client address, if the node has one.
+    pub(crate) fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_addr
+    }
+
+    /// The `zoo.cfg` lines of the secure client port, if the node has one.
+    pub(crate) fn tls_config(&self, opts: &Options) -> Vec<(String, String)> {
+        match (&opts.tls, self.secure_addr) {
+            (Some(tls), Some(addr)) => tls.config(self.data_dir(), addr.port()),
+            _ => Vec::new(),
+        }
     }
 
     /// Writes a file into the data directory.

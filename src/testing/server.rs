@@ -10,6 +10,7 @@ use super::java::JavaSetup;
 use super::node::{Node, Ready};
 use super::ports;
 use super::probe;
+use super::tls::{TlsClientAuth, TlsMaterial};
 
 /// How many times a start is retried on new ports when a port turned out to be taken.
 pub(crate) const PORT_RETRIES: usize = 3;
@@ -82,6 +83,14 @@ impl ZkServerBuilder {
         self
     }
 
+    /// Also serves TLS on a secure client port (Netty connection factory) with `material`'s
+    /// server certificate, asking clients for certificates as `client_auth` says. The plain
+    /// port stays (the harness probes it); see [`ZkServer::secure_connect_string`].
+    pub fn tls(mut self, material: &TlsMaterial, client_auth: TlsClientAuth) -> Self {
+        self.opts.tls = Some(material.server_side(client_auth));
+        self
+    }
+
     /// How long [`start`](Self::start) and [`ZkServer::restart`] wait for the server to
     /// serve (default 60 s).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
@@ -136,6 +145,17 @@ impl ZkServer {
     /// `"127.0.0.1:PORT"`, ready for a client's connect string.
     pub fn connect_string(&self) -> String {
         self.addr().to_string()
+    }
+
+    /// `"127.0.0.1:SECURE_PORT"`, when the server was built with
+    /// [`tls`](ZkServerBuilder::tls).
+    pub fn secure_connect_string(&self) -> Option<String> {
+        self.secure_addr().map(|a| a.to_string())
+    }
+
+    /// The secure (TLS) client address, when the server has one.
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.node.secure_addr()
     }
 
     /// The client port.
@@ -205,6 +225,7 @@ impl ZkServer {
             .opts
             .common_config(&self.node.data_dir_string(), self.port());
         cfg.push(kv("standaloneEnabled", "true"));
+        cfg.extend(self.node.tls_config(&self.opts));
         self.node.write_file("zoo.cfg", &self.opts.render(cfg))
     }
 

@@ -56,6 +56,76 @@ pub enum LockSafety {
     Lost,
 }
 
+/// The `tls` section of a [`WardenConfig`] (cargo feature `tls`): PEM files read when the
+/// warden starts. See [`TlsConfig`](crate::client::TlsConfig) for what each setting does.
+///
+/// ```toml
+/// tls = { ca_file = "/etc/zk/ca.pem", cert_file = "/etc/app/cert.pem", key_file = "/etc/app/key.pem" }
+/// ```
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// PEM file with the CA certificates that sign the servers' certificates.
+    pub ca_file: std::path::PathBuf,
+    /// PEM file with this client's certificate chain, for mutual TLS (with `key_file`).
+    #[serde(default)]
+    pub cert_file: Option<std::path::PathBuf>,
+    /// PEM file with this client's private key, for mutual TLS (with `cert_file`). Only the
+    /// path is kept here; the key itself never shows in `Debug` output.
+    #[serde(default)]
+    pub key_file: Option<std::path::PathBuf>,
+    /// Whether a server's certificate must name the host it was reached as (default true).
+    #[serde(default = "default_verify_hostname")]
+    pub verify_hostname: bool,
+    /// Check every server's certificate against this name instead of the connect string's
+    /// hosts.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+#[cfg(feature = "tls")]
+fn default_verify_hostname() -> bool {
+    true
+}
+
+#[cfg(feature = "tls")]
+impl TlsFiles {
+    /// Trusts the CAs in `ca_file`; no client certificate, names checked.
+    pub fn new(ca_file: impl Into<std::path::PathBuf>) -> TlsFiles {
+        TlsFiles {
+            ca_file: ca_file.into(),
+            cert_file: None,
+            key_file: None,
+            verify_hostname: true,
+            server_name: None,
+        }
+    }
+
+    /// Reads the files.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming a file that cannot be read or parsed, or when only
+    /// one of `cert_file` and `key_file` is given.
+    pub fn load(&self) -> Result<crate::client::TlsConfig> {
+        let mut tls = crate::client::TlsConfig::from_ca_file(&self.ca_file)?;
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => tls = tls.client_identity_files(cert, key)?,
+            (None, None) => {}
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "tls: give both cert_file and key_file, or neither".into(),
+                ));
+            }
+        }
+        tls = tls.verify_hostname(self.verify_hostname);
+        if let Some(name) = &self.server_name {
+            tls = tls.server_name(name.clone());
+        }
+        Ok(tls)
+    }
+}
+
 fn default_session_timeout() -> Duration {
     Duration::from_secs(10)
 }
@@ -115,12 +185,17 @@ pub struct WardenConfig {
     /// How lock holders treat a lost connection.
     #[serde(default)]
     pub lock_safety: LockSafety,
+    /// Connect over TLS with these files (cargo feature `tls`); `connect` then names the
+    /// servers' secure client ports.
+    #[cfg(feature = "tls")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
 }
 
 impl fmt::Debug for WardenConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WardenConfig")
-            .field("connect", &self.connect)
+        let mut f = f.debug_struct("WardenConfig");
+        f.field("connect", &self.connect)
             .field("session_timeout", &self.session_timeout)
             .field("connection_timeout", &self.connection_timeout)
             .field("retry", &self.retry)
@@ -129,8 +204,10 @@ impl fmt::Debug for WardenConfig {
             .field("sasl", &self.sasl)
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
-            .field("lock_safety", &self.lock_safety)
-            .finish()
+            .field("lock_safety", &self.lock_safety);
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls);
+        f.finish()
     }
 }
 
@@ -148,6 +225,8 @@ impl WardenConfig {
             read_only: false,
             max_frame_len: default_max_frame_len(),
             lock_safety: LockSafety::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -197,6 +276,12 @@ impl WardenConfig {
                 "max_frame_len must be between 1024 and 2^31-1, got {}",
                 self.max_frame_len
             ));
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            if tls.cert_file.is_some() != tls.key_file.is_some() {
+                return invalid("tls: give both cert_file and key_file, or neither".into());
+            }
         }
         if let LockSafety::SessionDeadline { margin } = self.lock_safety {
             if margin >= self.session_timeout {
@@ -286,6 +371,13 @@ impl WardenBuilder {
         self
     }
 
+    /// See [`WardenConfig::tls`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsFiles) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
     /// The configuration, validated.
     ///
     /// # Errors
@@ -336,6 +428,27 @@ mod tests {
         assert!(
             toml::from_str::<WardenConfig>("connect = \"a\"\nsession_timout = \"1s\"").is_err()
         );
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_section_parses_with_defaults() {
+        let config: WardenConfig = toml::from_str(
+            "connect = \"a:1\"\ntls = { ca_file = \"/ca.pem\", cert_file = \"/c.pem\", key_file = \"/k.pem\" }",
+        )
+        .unwrap();
+        let tls = config.tls.clone().unwrap();
+        assert!(tls.verify_hostname);
+        assert_eq!(
+            tls.key_file.as_deref(),
+            Some(std::path::Path::new("/k.pem"))
+        );
+        config.validate().unwrap();
+        let half: WardenConfig = toml::from_str(
+            "connect = \"a:1\"\ntls = { ca_file = \"/ca.pem\", key_file = \"/k.pem\" }",
+        )
+        .unwrap();
+        assert!(half.validate().is_err());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub(crate) struct Inner {
     pub shutdown: watch::Sender<bool>,
     /// Deletes still being tried in the background ([`Warden::delete_guaranteed`]).
     pub guaranteed: super::guaranteed::PendingDeletes,
+    /// TLS settings loaded from `config.tls` at start.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::client::TlsConfig>,
 }
 
 impl Inner {
@@ -68,6 +71,19 @@ impl Inner {
         });
     }
 
+    /// `builder` with the warden's transport security and SASL credentials: over TLS when
+    /// the warden is configured for it, authenticating with SASL when it has credentials.
+    pub(crate) fn secured(&self, mut builder: ClientBuilder) -> ClientBuilder {
+        if let Some(sasl) = &self.config.sasl {
+            builder = builder.sasl(sasl.clone());
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            builder = builder.tls(tls.clone());
+        }
+        builder
+    }
+
     /// A client builder with this warden's settings (for a new session).
     pub(crate) fn client_builder(&self) -> ClientBuilder {
         let connect = match &self.config.namespace {
@@ -79,11 +95,9 @@ impl Inner {
             .connect_timeout(self.config.connection_timeout)
             .read_only(self.config.read_only)
             .max_frame_len(self.config.max_frame_len);
+        builder = self.secured(builder);
         for (scheme, auth) in self.auth.lock().map(|a| a.clone()).unwrap_or_default() {
             builder = builder.auth(scheme, auth);
-        }
-        if let Some(sasl) = &self.config.sasl {
-            builder = builder.sasl(sasl.clone());
         }
         builder
     }
@@ -157,6 +171,12 @@ impl Warden {
     /// credentials.
     pub async fn start(config: WardenConfig) -> Result<Warden> {
         config.validate()?;
+        #[cfg(feature = "tls")]
+        let tls = config
+            .tls
+            .as_ref()
+            .map(super::config::TlsFiles::load)
+            .transpose()?;
         let auth = config
             .auth
             .iter()
@@ -179,6 +199,8 @@ impl Warden {
             metrics: Metrics::default(),
             shutdown,
             guaranteed: Default::default(),
+            #[cfg(feature = "tls")]
+            tls,
         });
         if let Some(namespace) = inner.config.namespace.clone() {
             ensure_namespace(&inner, &namespace).await?;
@@ -377,14 +399,11 @@ impl Warden {
 
 /// Creates the namespace node (and its parents) with a short-lived session outside it.
 async fn ensure_namespace(inner: &Inner, namespace: &str) -> Result<()> {
-    let mut builder = ClientBuilder::new(inner.config.connect.clone())
+    let builder = ClientBuilder::new(inner.config.connect.clone())
         .session_timeout(inner.config.session_timeout)
         .connect_timeout(inner.config.connection_timeout)
         .max_frame_len(inner.config.max_frame_len);
-    if let Some(sasl) = &inner.config.sasl {
-        builder = builder.sasl(sasl.clone());
-    }
-    let client = builder.connect().await?;
+    let client = inner.secured(builder).connect().await?;
     for (scheme, auth) in inner.auth.lock().map(|a| a.clone()).unwrap_or_default() {
         client.add_auth(&scheme, &auth).await?;
     }

@@ -27,6 +27,8 @@ mod transaction;
 mod watches;
 mod write;
 
+#[cfg(feature = "tls")]
+pub use config::TlsFiles;
 pub use config::{AuthConfig, LockSafety, WardenBuilder, WardenConfig};
 pub use create::{CreateBuilder, PROTECTED_PREFIX, ParentMode};
 pub use handle::Warden;

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use super::handle::Inner;
 use super::metrics::Metrics;
 use super::state::ConnectionState;
-use crate::client::{Client, SessionId, SessionPassword, SessionState, close_session};
+use crate::client::{Client, SessionId, SessionPassword, SessionState};
 use crate::error::Error;
 
 /// Pause between failed attempts to build a new session: starts here, doubles to the cap.
@@ -176,13 +176,11 @@ async fn close_old_session(
     id: SessionId,
     password: SessionPassword,
 ) -> Result<(), Error> {
-    let end = close_session(
-        &inner.config.connect,
-        id,
-        &password,
-        inner.config.connection_timeout,
-    )
-    .await?;
+    // The warden's own client settings, so the close goes over TLS when sessions do.
+    let end = inner
+        .client_builder()
+        .close_session(id, &password, inner.config.connection_timeout)
+        .await?;
     info!(session_id = %id, ?end, "ended the lost session on the server");
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::transport::Security;
 use crate::client::connect_string::HostPort;
 use crate::client::path::Chroot;
 use crate::client::state::{SessionId, SessionPassword};
@@ -25,6 +26,8 @@ pub(crate) struct SessionConfig {
     /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Plain TCP or TLS.
+    pub security: Security,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -46,6 +49,7 @@ impl std::fmt::Debug for SessionConfig {
                     .collect::<Vec<_>>(),
             )
             .field("sasl", &self.sasl)
+            .field("security", &self.security)
             .finish_non_exhaustive()
     }
 }

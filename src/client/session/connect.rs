@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
+use super::transport::{Security, Transport, io_failure};
 use crate::client::connect_string::HostPort;
 use crate::client::state::{SessionId, SessionPassword};
 use crate::proto::FrameCodec;
@@ -18,7 +18,7 @@ use crate::proto::records::{ConnectRequest, ConnectResponse, Password};
 /// A connection that completed its handshake.
 #[derive(Debug)]
 pub(crate) struct Established {
-    pub stream: TcpStream,
+    pub stream: Transport,
     pub addr: SocketAddr,
     /// Bytes read after the handshake reply (normally none).
     pub leftover: BytesMut,
@@ -35,6 +35,10 @@ pub(crate) enum AttemptError {
     Expired,
     /// The server refused the SASL credentials: the session ends, no other host is tried.
     AuthFailed,
+    /// TLS refused to go on (a certificate refused by either side, an alert): try the next
+    /// host, and name this reason if no host works.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Tls(String),
     /// Anything else: try the next host.
     Failed(String),
 }
@@ -53,36 +57,52 @@ pub(crate) struct Handshake {
 }
 
 /// Resolves `host` (every attempt, so DNS changes are seen), connects to the first address
-/// that answers and performs the handshake.
-pub(crate) async fn attempt(host: &HostPort, hs: &Handshake) -> Result<Established, AttemptError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        AttemptError::Failed(format!("{host}: {what}: {e}"))
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.host.as_str(), host.port))
-        .await
-        .map_err(|e| failed("cannot resolve", &e))?
-        .collect();
+/// that answers (over TLS when `security` says so) and performs the handshake.
+pub(crate) async fn attempt(
+    host: &HostPort,
+    hs: &Handshake,
+    security: &Security,
+) -> Result<Established, AttemptError> {
+    let addrs = resolve(host).await.map_err(AttemptError::Failed)?;
     let mut last = AttemptError::Failed(format!("{host}: resolved to no address"));
     for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => return handshake(stream, addr, hs).await,
-            Err(e) => last = failed("cannot connect", &e),
+        match Transport::open(addr, host, security).await {
+            Ok(mut stream) => {
+                let (reply, leftover) = handshake(&mut stream, addr, hs).await?;
+                return Ok(Established {
+                    stream,
+                    addr,
+                    leftover,
+                    session_id: SessionId(reply.session_id),
+                    password: SessionPassword(reply.password.0),
+                    negotiated: Duration::from_millis(reply.timeout_ms as u64),
+                    read_only: reply.read_only,
+                });
+            }
+            Err(e) => last = e,
         }
     }
     Err(last)
 }
 
-async fn handshake(
-    mut stream: TcpStream,
+async fn resolve(host: &HostPort) -> Result<Vec<SocketAddr>, String> {
+    Ok(tokio::net::lookup_host((host.host.as_str(), host.port))
+        .await
+        .map_err(|e| format!("{host}: cannot resolve: {e}"))?
+        .collect())
+}
+
+/// Sends the ConnectRequest and reads the ConnectResponse, over any byte stream (plain TCP
+/// or TLS). Returns the reply and whatever was read after it. A reply with a timeout <= 0
+/// means the session has expired.
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     addr: SocketAddr,
     hs: &Handshake,
-) -> Result<Established, AttemptError> {
+) -> Result<(ConnectResponse, BytesMut), AttemptError> {
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         AttemptError::Failed(format!("{addr}: {what}: {e}"))
     };
-    stream
-        .set_nodelay(true)
-        .map_err(|e| failed("set_nodelay", &e))?;
     let request = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: hs.last_zxid,
@@ -102,7 +122,12 @@ async fn handshake(
     stream
         .write_all(&out)
         .await
-        .map_err(|e| failed("write handshake", &e))?;
+        .map_err(|e| io_failure(addr, "write handshake", &e))?;
+    // A no-op for TCP; pushes TLS records out of rustls's buffer.
+    stream
+        .flush()
+        .await
+        .map_err(|e| io_failure(addr, "write handshake", &e))?;
 
     let mut codec = FrameCodec::new(hs.max_frame_len + super::config::READ_SLACK);
     let mut buf = BytesMut::with_capacity(4096);
@@ -116,7 +141,7 @@ async fn handshake(
         let n = stream
             .read_buf(&mut buf)
             .await
-            .map_err(|e| failed("read handshake", &e))?;
+            .map_err(|e| io_failure(addr, "read handshake", &e))?;
         if n == 0 {
             return Err(AttemptError::Failed(format!(
                 "{addr}: server closed the connection during the handshake"
@@ -127,16 +152,8 @@ async fn handshake(
     if reply.timeout_ms <= 0 {
         return Err(AttemptError::Expired);
     }
-    super::sasl::authenticate(&mut stream, &mut buf, hs, addr).await?;
-    Ok(Established {
-        stream,
-        addr,
-        leftover: buf,
-        session_id: SessionId(reply.session_id),
-        password: SessionPassword(reply.password.0),
-        negotiated: Duration::from_millis(reply.timeout_ms as u64),
-        read_only: reply.read_only,
-    })
+    super::sasl::authenticate(stream, &mut buf, hs, addr).await?;
+    Ok((reply, buf))
 }
 
 /// How [`close_session`](crate::client::close_session) ended.
@@ -157,6 +174,7 @@ pub(crate) async fn close_session(
     password: &SessionPassword,
     timeout: Duration,
     max_frame_len: usize,
+    security: &Security,
 ) -> Result<SessionEnd, String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_error = String::from("no host tried");
@@ -168,7 +186,7 @@ pub(crate) async fn close_session(
             if now >= deadline {
                 return Err(last_error);
             }
-            let attempt = close_on_host(host, session_id, password, max_frame_len);
+            let attempt = close_on_host(host, session_id, password, max_frame_len, security);
             match tokio::time::timeout(deadline - now, attempt).await {
                 Ok(Ok(end)) => return Ok(end),
                 Ok(Err(e)) => last_error = e,
@@ -188,26 +206,34 @@ async fn close_on_host(
     session_id: SessionId,
     password: &SessionPassword,
     max_frame_len: usize,
+    security: &Security,
+) -> Result<SessionEnd, String> {
+    let mut last = format!("{host}: resolved to no address");
+    for addr in resolve(host).await? {
+        match Transport::open(addr, host, security).await {
+            Ok(mut stream) => {
+                return close_over(&mut stream, host, session_id, password, max_frame_len).await;
+            }
+            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e,
+            Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
+            Err(AttemptError::AuthFailed) => last = format!("{host}: authentication refused"),
+        }
+    }
+    Err(last)
+}
+
+/// Sends the connect request and the close request in one write over `stream` and waits
+/// for both replies.
+async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    host: &HostPort,
+    session_id: SessionId,
+    password: &SessionPassword,
+    max_frame_len: usize,
 ) -> Result<SessionEnd, String> {
     use crate::proto::OpCode;
     use crate::proto::records::RequestHeader;
 
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.host.as_str(), host.port))
-        .await
-        .map_err(|e| format!("{host}: cannot resolve: {e}"))?
-        .collect();
-    let mut stream = None;
-    let mut last = format!("{host}: resolved to no address");
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = format!("{host}: cannot connect: {e}"),
-        }
-    }
-    let mut stream = stream.ok_or(last)?;
     let request = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -229,6 +255,10 @@ async fn close_on_host(
     finish_frame(&mut out, start, max_frame_len).map_err(|e| e.to_string())?;
     stream
         .write_all(&out)
+        .await
+        .map_err(|e| format!("{host}: write: {e}"))?;
+    stream
+        .flush()
         .await
         .map_err(|e| format!("{host}: write: {e}"))?;
 

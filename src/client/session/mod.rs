@@ -5,6 +5,7 @@ pub(crate) mod connect;
 pub(crate) mod sasl;
 pub(crate) mod shared;
 pub(crate) mod task;
+pub(crate) mod transport;
 
 use std::sync::Arc;
 

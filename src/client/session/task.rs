@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::Decoder;
@@ -21,6 +20,7 @@ use tracing::{debug, info, trace, warn};
 use super::config::{SessionConfig, Timers};
 use super::connect::{self, AttemptError, Established, Handshake};
 use super::shared::Shared;
+use super::transport::Transport;
 use crate::client::command::{Command, OnReply, Reply, Request};
 use crate::client::state::{SessionId, SessionPassword, SessionState};
 use crate::client::watch::{WatchKind, WatchRegistry, WatchedEvent};
@@ -54,6 +54,20 @@ impl From<Error> for Exit {
     }
 }
 
+/// What woke the serving loop.
+enum Wake {
+    /// A read completed (0 bytes: the server closed the connection).
+    Read(std::io::Result<usize>),
+    /// A command from a handle (`None`: every handle is gone).
+    Command(Option<Command>),
+    /// The socket can take more of the send buffer.
+    Writable,
+    /// The connection failed (over TLS: reading or writing).
+    Failed(String),
+    /// A timer: read timeout or ping.
+    Timer,
+}
+
 /// A request written to the server, waiting for its reply.
 struct Pending {
     xid: i32,
@@ -84,7 +98,7 @@ enum Held {
 
 /// One live connection.
 struct Conn {
-    stream: TcpStream,
+    stream: Transport,
     rbuf: BytesMut,
     wbuf: BytesMut,
     codec: FrameCodec,
@@ -111,10 +125,14 @@ impl Conn {
         }
     }
 
-    /// Writes as much of the send buffer as the socket takes without blocking.
+    /// Writes as much of the send buffer as the socket takes without blocking. (A TLS stream
+    /// writes while the serving loop waits instead: see [`transport::tls_io`].)
     fn flush(&mut self) -> Result<(), Exit> {
+        let Some(stream) = self.stream.as_plain() else {
+            return Ok(());
+        };
         while !self.wbuf.is_empty() {
-            match self.stream.try_write(&self.wbuf) {
+            match stream.try_write(&self.wbuf) {
                 Ok(0) => return Err(Exit::Reconnect("socket accepted no bytes".into())),
                 Ok(n) => {
                     self.wbuf.advance(n);
@@ -226,8 +244,14 @@ impl SessionTask {
         }
     }
 
-    fn give_up_error(&self, last_error: &str) -> Error {
-        if self.session_id.0 == 0 {
+    fn give_up_error(&self, last_error: &str, tls_error: Option<&str>) -> Error {
+        if let (0, Some(reason)) = (self.session_id.0, tls_error) {
+            Error::Tls {
+                hosts: self.config.hosts.iter().map(ToString::to_string).collect(),
+                timeout_ms: self.config.connect_timeout.as_millis() as u64,
+                reason: reason.to_owned(),
+            }
+        } else if self.session_id.0 == 0 {
             Error::ConnectFailed {
                 hosts: self.config.hosts.iter().map(ToString::to_string).collect(),
                 timeout_ms: self.config.connect_timeout.as_millis() as u64,
@@ -243,6 +267,11 @@ impl SessionTask {
         let phase_start = Instant::now();
         let mut backoff = self.config.min_backoff;
         let mut last_error = String::from("no attempt made");
+        // A TLS refusal is a setting to fix, not an outage to wait out: if one happened in
+        // this phase, it is what a failure reports.
+        let mut last_tls_error: Option<String> = None;
+        // Cloned (reference counts) so attempts can run while commands are held.
+        let security = self.config.security.clone();
         loop {
             let mut order = self.config.hosts.clone();
             fastrand::shuffle(&mut order);
@@ -257,7 +286,7 @@ impl SessionTask {
                 let give_up = self.give_up_at(phase_start);
                 let now = Instant::now();
                 if now >= give_up {
-                    return Err(self.give_up_error(&last_error));
+                    return Err(self.give_up_error(&last_error, last_tls_error.as_deref()));
                 }
                 let budget = per_host.min(give_up - now);
                 let hs = Handshake {
@@ -270,7 +299,7 @@ impl SessionTask {
                     sasl: self.config.sasl.clone(),
                 };
                 debug!(%host, ?budget, session_id = %self.session_id, "connecting");
-                let attempt = tokio::time::timeout(budget, connect::attempt(host, &hs));
+                let attempt = tokio::time::timeout(budget, connect::attempt(host, &hs, &security));
                 tokio::pin!(attempt);
                 let outcome = loop {
                     tokio::select! {
@@ -294,6 +323,11 @@ impl SessionTask {
                     Ok(Err(AttemptError::Failed(reason))) => {
                         debug!(%reason, "connection attempt failed");
                         last_error = reason;
+                    }
+                    Ok(Err(AttemptError::Tls(reason))) => {
+                        warn!(%reason, "TLS refused");
+                        last_error.clone_from(&reason);
+                        last_tls_error = Some(reason);
                     }
                     Err(_) => {
                         last_error = format!("{host}: no handshake within {budget:?}");
@@ -639,39 +673,67 @@ impl SessionTask {
             if let Err(exit) = conn.flush() {
                 return exit;
             }
-            let want_write = !conn.wbuf.is_empty();
             if conn.rbuf.capacity() - conn.rbuf.len() < READ_CHUNK / 4 {
                 conn.rbuf.reserve(READ_CHUNK);
             }
-            // Read through AsyncRead rather than `try_read`: after a short read tokio knows the
-            // socket is drained and waits for the next readiness event, instead of making us
-            // find out with a read that returns EAGAIN (one syscall per wake-up saved).
-            let (mut reader, writer) = conn.stream.split();
-            let rbuf = &mut conn.rbuf;
-            tokio::select! {
-                biased;
-                read = reader.read_buf(rbuf) => {
-                    match read {
-                        Ok(0) => {
-                            // Replies that arrived before the close still count.
-                            if let Err(exit) = self.process_frames(conn) {
-                                return exit;
-                            }
-                            return Exit::Reconnect("server closed the connection".into());
-                        }
-                        Ok(_) => {
-                            let now = Instant::now();
-                            conn.last_recv = now;
-                            self.last_heard = now;
-                            self.shared.heard_at(now);
-                            if let Err(exit) = self.process_frames(conn) {
-                                return exit;
-                            }
-                        }
-                        Err(e) => return Exit::Reconnect(format!("read failed: {e}")),
+            let wake = match &mut conn.stream {
+                Transport::Plain(stream) => {
+                    let want_write = !conn.wbuf.is_empty();
+                    // Read through AsyncRead rather than `try_read`: after a short read tokio
+                    // knows the socket is drained and waits for the next readiness event,
+                    // instead of making us find out with a read that returns EAGAIN (one
+                    // syscall per wake-up saved).
+                    let (mut reader, writer) = stream.split();
+                    tokio::select! {
+                        biased;
+                        read = reader.read_buf(&mut conn.rbuf) => Wake::Read(read),
+                        command = self.commands.recv(), if commands_open => Wake::Command(command),
+                        ready = writer.as_ref().writable(), if want_write => match ready {
+                            Ok(()) => Wake::Writable,
+                            Err(e) => Wake::Failed(format!("socket error: {e}")),
+                        },
+                        () = &mut sleep => Wake::Timer,
                     }
                 }
-                command = self.commands.recv(), if commands_open => {
+                #[cfg(feature = "tls")]
+                Transport::Tls(stream) => {
+                    let io = super::transport::tls_io(
+                        stream,
+                        &mut conn.wbuf,
+                        &mut conn.rbuf,
+                        &mut conn.last_send,
+                    );
+                    tokio::select! {
+                        biased;
+                        read = io => match read {
+                            Ok(n) => Wake::Read(Ok(n)),
+                            Err(e) => Wake::Failed(format!("TLS connection failed: {e}")),
+                        },
+                        command = self.commands.recv(), if commands_open => Wake::Command(command),
+                        () = &mut sleep => Wake::Timer,
+                    }
+                }
+            };
+            match wake {
+                Wake::Read(Ok(0)) => {
+                    // Replies that arrived before the close still count.
+                    if let Err(exit) = self.process_frames(conn) {
+                        return exit;
+                    }
+                    return Exit::Reconnect("server closed the connection".into());
+                }
+                Wake::Read(Ok(_)) => {
+                    let now = Instant::now();
+                    conn.last_recv = now;
+                    self.last_heard = now;
+                    self.shared.heard_at(now);
+                    if let Err(exit) = self.process_frames(conn) {
+                        return exit;
+                    }
+                }
+                Wake::Read(Err(e)) => return Exit::Reconnect(format!("read failed: {e}")),
+                Wake::Failed(reason) => return Exit::Reconnect(reason),
+                Wake::Command(command) => {
                     commands_open = command.is_some();
                     if let Err(exit) = self.handle_command(conn, command) {
                         return exit;
@@ -688,12 +750,8 @@ impl SessionTask {
                         }
                     }
                 }
-                ready = writer.as_ref().writable(), if want_write => {
-                    if let Err(e) = ready {
-                        return Exit::Reconnect(format!("socket error: {e}"));
-                    }
-                }
-                () = &mut sleep => {
+                Wake::Writable => {}
+                Wake::Timer => {
                     let now = Instant::now();
                     if now >= conn.last_recv + timers.read {
                         return Exit::Reconnect(format!(
