@@ -271,6 +271,17 @@ pub async fn close_session(
     password: &SessionPassword,
     timeout: Duration,
 ) -> Result<super::SessionEnd> {
+    close_session_allowing_read_only(connect_string, session_id, password, timeout, false).await
+}
+
+/// [`close_session`], also through servers in read-only mode when `read_only` is set.
+pub(crate) async fn close_session_allowing_read_only(
+    connect_string: &str,
+    session_id: SessionId,
+    password: &SessionPassword,
+    timeout: Duration,
+    read_only: bool,
+) -> Result<super::SessionEnd> {
     let parsed = super::connect_string::ConnectString::parse(connect_string)?;
     super::session::connect::close_session(
         &parsed.hosts,
@@ -278,6 +289,7 @@ pub async fn close_session(
         password,
         timeout,
         crate::proto::DEFAULT_MAX_FRAME_LEN,
+        read_only,
     )
     .await
     .map_err(|last_error| Error::ConnectFailed {

@@ -14,6 +14,7 @@ mod state;
 mod watch;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
+pub(crate) use handle::close_session_allowing_read_only;
 pub use handle::{Client, close_session};
 pub use ops::{CreateOptions, MultiReadOp, Op};
 pub use session::SessionEnd;
