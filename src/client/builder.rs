@@ -90,7 +90,25 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether a server in read-only mode may serve this client.
+    /// Whether a server in read-only mode may serve this client (default `false`).
+    ///
+    /// A server that lost its quorum and runs with `readonlymode.enabled=true` serves reads
+    /// to such clients: the state is then [`SessionState::ConnectedReadOnly`](crate::SessionState::ConnectedReadOnly),
+    /// reads work and writes (and `sync`) fail with [`Error::NotReadOnly`](crate::Error::NotReadOnly).
+    /// Meanwhile the client asks the other hosts in the background whether they are
+    /// read-write (four-letter word `isro`, pauses from 100 ms doubling up to 60 s) and
+    /// moves to the first that is; requests in flight on the read-only server then fail
+    /// with `ConnectionLoss`.
+    ///
+    /// Sessions follow ZooKeeper's own client: a session a read-write server has known is
+    /// offered to every server, and a session made by a read-only server is never offered
+    /// again: the next connection asks for a new session (the state goes to `Connected` or
+    /// `ConnectedReadOnly` with a new [`session_id`](crate::Client::session_id)); the
+    /// client's watches are restored on it. Servers since 3.7 make only local sessions in
+    /// read-only mode (`localSessionsEnabled=true` is needed) and refuse or expire sessions
+    /// the quorum made, so a session that was on the quorum ends (`Expired`) when only
+    /// read-only servers are left; a [`Warden`](crate::Warden) then builds a read-only
+    /// session in its place.
     pub fn read_only(mut self, allowed: bool) -> Self {
         self.read_only = allowed;
         self
@@ -181,6 +199,7 @@ impl ClientBuilder {
             timeout,
             self.max_frame_len,
             &security,
+            self.read_only,
         )
         .await
         .map_err(|last_error| Error::ConnectFailed {

@@ -73,6 +73,13 @@ impl ZkEnsembleBuilder {
 
     /// Lets members that lost the quorum keep serving reads to clients that allow it
     /// (`-Dreadonlymode.enabled=true`). Off by default.
+    ///
+    /// Also sets `localSessionsEnabled=true` (replaceable with
+    /// [`extra_config`](Self::extra_config)): since ZooKeeper 3.7 a read-only server creates
+    /// only local sessions and refuses to resume a global one, so without local sessions it
+    /// would serve nobody. With them, a session stays local to the member that made it until
+    /// it creates an ephemeral node. The `isro` four-letter word clients use to find a
+    /// read-write member again is allowed, as every other one.
     pub fn read_only_mode(mut self, enabled: bool) -> Self {
         self.read_only = enabled;
         self
@@ -266,6 +273,23 @@ impl ZkEnsemble {
         Ok(())
     }
 
+    /// Waits until member `i` serves in read-only mode (it lost the quorum, and the ensemble
+    /// has [read-only mode](ZkEnsembleBuilder::read_only_mode)), up to the start timeout.
+    /// A member that just lost its quorum may still serve read-write for a moment, and then
+    /// takes a few ticks to open read-only: wait for this before expecting a client to get a
+    /// read-only session.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::NoSuchMember`] when `i` is out of range; [`TestingError::Exited`] or
+    /// [`TestingError::Timeout`] when the member does not get there in time.
+    pub fn wait_read_only(&self, i: usize) -> Result<(), TestingError> {
+        let deadline = Instant::now() + self.opts.start_timeout;
+        self.member(i)?
+            .wait_ready(Ready::Mode(READ_ONLY), deadline)
+            .map(|_| ())
+    }
+
     /// True while member `i` runs (false for an index out of range).
     pub fn is_running(&self, i: usize) -> bool {
         self.members.get(i).is_some_and(Node::is_running)
@@ -328,6 +352,9 @@ impl ZkEnsemble {
                 kv("reconfigEnabled", "false"),
                 kv("standaloneEnabled", "false"),
             ]);
+            if read_only {
+                cfg.push(kv("localSessionsEnabled", "true"));
+            }
             cfg.extend(peers.iter().cloned());
             cfg.extend(node.tls_config(&opts));
             node.write_file("zoo.cfg", &opts.render(cfg))?;

@@ -176,7 +176,14 @@ pub struct WardenConfig {
     /// (`sasl = { mechanism = "digest-md5", username = "bob", password = "..." }`).
     #[serde(default)]
     pub sasl: Option<SaslConfig>,
-    /// Whether a read-only server may serve this warden.
+    /// Whether a read-only server may serve this warden (see
+    /// [`ClientBuilder::read_only`](crate::ClientBuilder::read_only)). While one does, the
+    /// state is [`ConnectionState::ReadOnly`](super::ConnectionState::ReadOnly): reads work,
+    /// writes fail with `NotReadOnly` at once (never retried). When a read-write server takes
+    /// over, the state is `Reconnected` for the same session, or `Lost` then `Reconnected`
+    /// with the next generation when the read-only session had to be replaced (always, with
+    /// servers since 3.7). With this set, a lost session whose close cannot be confirmed (no
+    /// quorum) is not waited for: the new session is built at once.
     #[serde(default)]
     pub read_only: bool,
     /// Largest frame sent or accepted, in bytes.

@@ -210,8 +210,9 @@ impl Warden {
         inner
             .slot
             .send_modify(|slot| slot.client = Some(client.clone()));
-        inner.emit(ConnectionState::Connected, session_id, 1);
-        tokio::spawn(supervisor::supervise(inner.clone(), client, 1));
+        let first = supervisor::arrival_state(&client, ConnectionState::Connected);
+        inner.emit(first, session_id, 1);
+        tokio::spawn(supervisor::supervise(inner.clone(), client, 1, first));
         let guard = Arc::new(DropGuard {
             shutdown: inner.shutdown.clone(),
         });

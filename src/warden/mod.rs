@@ -9,6 +9,8 @@
 //! | disconnected | `Suspended`; in-flight ops fail with ConnectionLoss and are retried by policy once reconnected |
 //! | connected again, same session | `Reconnected`; one-shot watches were kept by SetWatches |
 //! | expired, or no server heard for the session timeout | `Lost`; the old session is closed on the server if it may still live; a new one is built with the same settings and credentials; resilient watches re-arm and resync; `Reconnected` with the new session id and a higher generation |
+//! | connected to a read-only server (with [`WardenConfig::read_only`]) | `ReadOnly`; reads work, writes fail with NotReadOnly at once |
+//! | the client left a read-only server for a read-write one | `Reconnected` for the same session; for a session the read-only server made, `Lost` then `Reconnected` with the new session id and a higher generation |
 //! | ConnectionLoss / OperationTimeout / SessionMoved / Throttled | retried by the policy |
 //! | NoNode, NodeExists, BadVersion, NoAuth, ... | returned at once |
 

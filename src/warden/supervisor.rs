@@ -25,11 +25,28 @@ enum Followed {
     Ended,
 }
 
+/// The state to report for a session that has just connected: `ReadOnly` when a read-only
+/// server serves it, else `fresh`.
+pub(crate) fn arrival_state(client: &Client, fresh: ConnectionState) -> ConnectionState {
+    if client.session_state() == SessionState::ConnectedReadOnly {
+        ConnectionState::ReadOnly
+    } else {
+        fresh
+    }
+}
+
 /// Runs until the warden closes: follows `client`, then each session built after it.
-pub(crate) async fn supervise(inner: Arc<Inner>, mut client: Client, mut generation: u64) {
+/// `reported` is the state already reported for `client`.
+pub(crate) async fn supervise(
+    inner: Arc<Inner>,
+    mut client: Client,
+    mut generation: u64,
+    mut reported: ConnectionState,
+) {
     let mut shutdown = inner.shutdown.subscribe();
     loop {
-        match follow(&inner, &client, generation, &mut shutdown).await {
+        let read_only = reported == ConnectionState::ReadOnly;
+        match follow(&inner, &client, &mut generation, read_only, &mut shutdown).await {
             Followed::Shutdown => break,
             Followed::Ended => {
                 let lost_id = client.session_id();
@@ -49,7 +66,8 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut client: Client, mut generat
                             slot.session_id = id;
                             slot.generation = generation;
                         });
-                        inner.emit(ConnectionState::Reconnected, id, generation);
+                        reported = arrival_state(&client, ConnectionState::Reconnected);
+                        inner.emit(reported, id, generation);
                     }
                     None => break,
                 }
@@ -61,23 +79,47 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut client: Client, mut generat
     inner.emit(ConnectionState::Closed, client.session_id(), generation);
 }
 
-/// Reports the states of one session until it ends or the warden closes.
+/// Reports the states of one client until its session ends or the warden closes.
+///
+/// A client may replace its session without ending: one made by a read-only server is not
+/// known to the quorum, so the client asks for a new session when it reaches a read-write
+/// server. That is reported like a rebuilt session: `Lost` for the old id, then the new id
+/// under the next generation (advanced in `generation`).
 async fn follow(
     inner: &Inner,
     client: &Client,
-    generation: u64,
+    generation: &mut u64,
+    mut read_only: bool,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Followed {
     let mut states = client.state();
     let mut suspended = false;
-    let mut read_only = false;
     let mut connections = states.borrow().connections;
+    let mut known_id = states.borrow().session_id;
+    // Set when the client replaced its session: the next connected state is not a reconnect.
+    let mut replaced = false;
     loop {
         if *shutdown.borrow_and_update() {
             return Followed::Shutdown;
         }
         let status = *states.borrow_and_update();
         let id = status.session_id;
+        if status.state.is_connected() && id != known_id {
+            if known_id.0 != 0 {
+                if !suspended {
+                    inner.emit(ConnectionState::Suspended, known_id, *generation);
+                }
+                inner.emit(ConnectionState::Lost, known_id, *generation);
+                Metrics::bump(&inner.metrics.rebuilds);
+                *generation += 1;
+                replaced = true;
+                info!(old = %known_id, new = %id, generation = *generation, "the client replaced its read-only session");
+                // Connected again, under a new session: reported below as such.
+                suspended = true;
+            }
+            known_id = id;
+        }
+        let generation = *generation;
         // A connection came and went between two looks: the loss still happened.
         if status.connections > connections && !suspended {
             inner.emit(ConnectionState::Suspended, id, generation);
@@ -93,7 +135,9 @@ async fn follow(
             }
             SessionState::Connected => {
                 if suspended || read_only {
-                    Metrics::bump(&inner.metrics.reconnects);
+                    if !std::mem::take(&mut replaced) {
+                        Metrics::bump(&inner.metrics.reconnects);
+                    }
                     inner.emit(ConnectionState::Reconnected, id, generation);
                 }
                 suspended = false;
@@ -103,6 +147,7 @@ async fn follow(
                 if suspended || !read_only {
                     inner.emit(ConnectionState::ReadOnly, id, generation);
                 }
+                replaced = false;
                 suspended = false;
                 read_only = true;
             }
@@ -142,11 +187,16 @@ async fn rebuild(
         if let Some((id, password)) = old_session.take() {
             match close_old_session(inner, id, password.clone()).await {
                 Ok(()) => {}
-                Err(Error::ConnectFailed { .. }) => {
+                Err(Error::ConnectFailed { .. }) if !inner.config.read_only => {
                     // No server reachable yet: try again before building the new session, so
                     // the old session's ephemerals are gone when the new one starts.
                     old_session = Some((id, password));
                 }
+                // With read-only mode allowed, a server without a quorum refuses the old
+                // session (read-only servers take only sessions they made) and may be all
+                // there is: build the new session now. The old one's ephemerals then go at
+                // the quorum's timeout, and the new session cannot make any until it reaches
+                // a read-write server.
                 Err(e) => warn!(session_id = %id, error = %e, "could not close the lost session"),
             }
         }

@@ -167,7 +167,9 @@ pub enum SessionEnd {
 
 /// Closes session `session_id` on the server from a new connection: the connect request
 /// and the close request go out in one write, so no other connection of the session can get
-/// in between. Tries one host at a time until `deadline`.
+/// in between. Tries one host at a time until `deadline`. With `read_only`, servers in
+/// read-only mode are asked too (they answer only for sessions they made, and call any other
+/// local session expired).
 pub(crate) async fn close_session(
     hosts: &[HostPort],
     session_id: SessionId,
@@ -175,6 +177,7 @@ pub(crate) async fn close_session(
     timeout: Duration,
     max_frame_len: usize,
     security: &Security,
+    read_only: bool,
 ) -> Result<SessionEnd, String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_error = String::from("no host tried");
@@ -186,7 +189,14 @@ pub(crate) async fn close_session(
             if now >= deadline {
                 return Err(last_error);
             }
-            let attempt = close_on_host(host, session_id, password, max_frame_len, security);
+            let attempt = close_on_host(
+                host,
+                session_id,
+                password,
+                max_frame_len,
+                security,
+                read_only,
+            );
             match tokio::time::timeout(deadline - now, attempt).await {
                 Ok(Ok(end)) => return Ok(end),
                 Ok(Err(e)) => last_error = e,
@@ -207,12 +217,21 @@ async fn close_on_host(
     password: &SessionPassword,
     max_frame_len: usize,
     security: &Security,
+    read_only: bool,
 ) -> Result<SessionEnd, String> {
     let mut last = format!("{host}: resolved to no address");
     for addr in resolve(host).await? {
         match Transport::open(addr, host, security).await {
             Ok(mut stream) => {
-                return close_over(&mut stream, host, session_id, password, max_frame_len).await;
+                return close_over(
+                    &mut stream,
+                    host,
+                    session_id,
+                    password,
+                    max_frame_len,
+                    read_only,
+                )
+                .await;
             }
             Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e,
             Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
@@ -230,6 +249,7 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
     session_id: SessionId,
     password: &SessionPassword,
     max_frame_len: usize,
+    read_only: bool,
 ) -> Result<SessionEnd, String> {
     use crate::proto::OpCode;
     use crate::proto::records::RequestHeader;
@@ -240,7 +260,7 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
         timeout_ms: 30_000,
         session_id: session_id.0,
         password: Password(password.0.clone()),
-        read_only: false,
+        read_only,
     };
     let mut out = BytesMut::with_capacity(96);
     let start = begin_frame(&mut out);

@@ -19,6 +19,7 @@ use tracing::{debug, info, trace, warn};
 
 use super::config::{SessionConfig, Timers};
 use super::connect::{self, AttemptError, Established, Handshake};
+use super::rw_probe::Seeker;
 use super::shared::Shared;
 use super::transport::Transport;
 use crate::client::command::{Command, OnReply, Reply, Request};
@@ -66,6 +67,8 @@ enum Wake {
     Failed(String),
     /// A timer: read timeout or ping.
     Timer,
+    /// While read-only: the background probe found a read-write server.
+    ReadWriteFound(crate::client::connect_string::HostPort),
 }
 
 /// A request written to the server, waiting for its reply.
@@ -165,6 +168,14 @@ pub(crate) struct SessionTask {
     /// The host of the connection that just died: tried last in the next round, so a dead
     /// server does not eat the time the session has left before the healthy ones are tried.
     last_host: Option<crate::client::connect_string::HostPort>,
+    /// Whether a read-write server has ever accepted this session. A session a read-only
+    /// server created is known to that server alone: it is not offered to the next server
+    /// (a new session is asked for instead), as ZooKeeper's own client does.
+    seen_rw: bool,
+    /// A host found read-write while connected read-only: tried first on the next round.
+    prefer_host: Option<crate::client::connect_string::HostPort>,
+    /// Looks for a read-write server while the connection is read-only.
+    rw_seek: Seeker,
     next_xid: i32,
     watches: WatchRegistry,
     /// Credentials the server accepted, re-sent after every reconnect.
@@ -182,6 +193,8 @@ impl SessionTask {
     ) -> Self {
         let (session_id, password) = config.resume.clone().unwrap_or_default();
         let auth = config.auth.clone();
+        // A resumed session was made by some server; assume a read-write one.
+        let seen_rw = config.resume.is_some();
         SessionTask {
             timers: Timers::new(config.session_timeout),
             config,
@@ -193,6 +206,9 @@ impl SessionTask {
             last_heard: Instant::now(),
             ever_connected: false,
             last_host: None,
+            seen_rw,
+            prefer_host: None,
+            rw_seek: Seeker::idle(),
             next_xid: 1,
             watches: WatchRegistry::default(),
             auth,
@@ -281,6 +297,12 @@ impl SessionTask {
                     order.push(host);
                 }
             }
+            if let Some(preferred) = self.prefer_host.take() {
+                if let Some(i) = order.iter().position(|h| *h == preferred) {
+                    let host = order.remove(i);
+                    order.insert(0, host);
+                }
+            }
             let per_host = Timers::connect_per_host(self.timers.session, order.len());
             for host in &order {
                 let give_up = self.give_up_at(phase_start);
@@ -289,11 +311,12 @@ impl SessionTask {
                     return Err(self.give_up_error(&last_error, last_tls_error.as_deref()));
                 }
                 let budget = per_host.min(give_up - now);
+                let (session_id, password) = self.session_to_offer();
                 let hs = Handshake {
                     last_zxid: self.last_zxid,
                     timeout: self.config.session_timeout,
-                    session_id: self.session_id,
-                    password: self.password.clone(),
+                    session_id,
+                    password,
                     read_only: self.config.read_only,
                     max_frame_len: self.config.max_frame_len,
                     sasl: self.config.sasl.clone(),
@@ -353,6 +376,16 @@ impl SessionTask {
         }
     }
 
+    /// The session id and password the next handshake offers: ours, or zeros (a new session)
+    /// while only read-only servers have known it.
+    fn session_to_offer(&self) -> (SessionId, SessionPassword) {
+        if self.seen_rw {
+            (self.session_id, self.password.clone())
+        } else {
+            (SessionId(0), SessionPassword::default())
+        }
+    }
+
     /// Handles a command while no connection is up.
     fn hold(&mut self, command: Option<Command>) -> Result<(), Error> {
         match command {
@@ -406,6 +439,10 @@ impl SessionTask {
 
     async fn serve(&mut self, est: Established) -> Exit {
         let new_session = self.session_id != est.session_id;
+        if new_session && self.session_id.0 != 0 {
+            // Only a session no read-write server knew is replaced this way; see `seen_rw`.
+            info!(old_session_id = %self.session_id, new_session_id = %est.session_id, "read-only session replaced by a new session");
+        }
         self.session_id = est.session_id;
         self.password = est.password.clone();
         self.timers = Timers::new(est.negotiated);
@@ -414,6 +451,7 @@ impl SessionTask {
         self.ever_connected = true;
         let addr = est.addr;
         let read_only = est.read_only;
+        self.seen_rw |= !read_only;
         self.shared.update(|d| {
             d.session_id = est.session_id;
             d.password = est.password.clone();
@@ -435,7 +473,14 @@ impl SessionTask {
             },
             self.session_id,
         );
-        match self.serve_loop(&mut conn).await {
+        self.rw_seek = if read_only {
+            Seeker::start(&self.config.hosts, self.last_host.as_ref())
+        } else {
+            Seeker::idle()
+        };
+        let exit = self.serve_loop(&mut conn).await;
+        self.rw_seek = Seeker::idle();
+        match exit {
             Exit::Reconnect(reason) => {
                 // The state changes before anyone hears of a failed request, so whoever gets a
                 // ConnectionLoss already sees Disconnected.
@@ -693,6 +738,7 @@ impl SessionTask {
                             Err(e) => Wake::Failed(format!("socket error: {e}")),
                         },
                         () = &mut sleep => Wake::Timer,
+                        host = self.rw_seek.found() => Wake::ReadWriteFound(host),
                     }
                 }
                 #[cfg(feature = "tls")]
@@ -711,6 +757,7 @@ impl SessionTask {
                         },
                         command = self.commands.recv(), if commands_open => Wake::Command(command),
                         () = &mut sleep => Wake::Timer,
+                        host = self.rw_seek.found() => Wake::ReadWriteFound(host),
                     }
                 }
             };
@@ -764,6 +811,14 @@ impl SessionTask {
                         conn.last_send = now;
                     }
                     sleep.as_mut().reset(conn.next_deadline(&timers));
+                }
+                Wake::ReadWriteFound(host) => {
+                    // Requests still in flight on the read-only server fail with
+                    // ConnectionLoss (as on any reconnect); the next round tries `host` first.
+                    let reason =
+                        format!("read-write server {host} found; leaving the read-only server");
+                    self.prefer_host = Some(host);
+                    return Exit::Reconnect(reason);
                 }
             }
         }
