@@ -18,7 +18,7 @@ CORPUS = FUZZ / "corpus"
 REPLY_HEADER, CONNECT_RESPONSE, CREATE, CREATE2, STAT_RESPONSE, GET_DATA, GET_ACL = range(7)
 GET_CHILDREN, GET_CHILDREN2, ALL_CHILDREN_NUMBER, GET_EPHEMERALS, SYNC, WHO_AM_I = range(7, 13)
 CLIENT_INFO, WATCHER_EVENT, ERROR_RESPONSE, SET_WATCHES2 = range(13, 17)
-MULTI_HEADER, STAT, ACL, ID = range(17, 21)
+MULTI_HEADER, STAT, ACL, ID, SET_SASL = range(17, 22)
 
 # requests selectors (RECORDS in fuzz_targets/requests.rs).
 CONNECT_REQUEST, REQUEST_HEADER, CREATE_REQ, CREATE_TTL_REQ, DELETE_REQ = range(5)
@@ -153,6 +153,11 @@ def main():
     reply_decoders.add("id", bytes([ID]) + acl[4:])
     reply_decoders.add("client_info", bytes([CLIENT_INFO]) + replies["who_am_i_anonymous"][20:])
     reply_decoders.add("set_watches2-record", bytes([SET_WATCHES2]) + requests["set_watches2"][8:])
+    # A DIGEST-MD5 challenge in the shape the JDK's server mechanism sends (written by hand, not
+    # captured), and an empty token.
+    challenge = b'realm="zk-sasl-md5",nonce="OA6MG9tEQGm2hh",qop="auth",charset=utf-8,algorithm=md5-sess'
+    reply_decoders.add("set_sasl-challenge", bytes([SET_SASL]) + struct.pack(">i", len(challenge)) + challenge)
+    reply_decoders.add("set_sasl-empty", bytes([SET_SASL]) + struct.pack(">i", -1))
 
     # requests: the bare ConnectRequest, and [selector | 0x80, RequestHeader + record].
     for name, frame in requests.items():

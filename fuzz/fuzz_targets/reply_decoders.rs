@@ -44,6 +44,7 @@ const RECORDS: &[&str] = &[
     "Stat",                         // 18
     "Acl",                          // 19
     "Id",                           // 20
+    "SetSaslResponse",              // 21
 ];
 
 /// A decoded buffer must share the frame's memory, not be a copy (or point elsewhere).
@@ -145,6 +146,11 @@ fn check_record(kind: usize, body: &Bytes) {
         }
         20 => {
             round_trip!(Id, body);
+        }
+        21 => {
+            if let Some(r) = round_trip!(SetSaslResponse, body) {
+                assert_sliced_from(&r.token, body);
+            }
         }
         _ => unreachable!("selector reduced modulo RECORDS.len()"),
     }
