@@ -29,13 +29,49 @@ pub const LOCK_NAME: &str = "lock-";
 /// assert_eq!(sequence_of("leader-0000000001"), None);
 /// ```
 pub fn sequence_of(name: &str) -> Option<i32> {
-    let at = name.rfind(LOCK_NAME)?;
-    let digits = &name[at + LOCK_NAME.len()..];
+    sequence_after(name, LOCK_NAME)
+}
+
+/// The sequence number after the last `marker` in `name`.
+pub(crate) fn sequence_after(name: &str, marker: &str) -> Option<i32> {
+    let at = name.rfind(marker)?;
+    parse_sequence(&name[at + marker.len()..])
+}
+
+/// A sequence number as the server writes it: an optional `-` and decimal digits.
+fn parse_sequence(digits: &str) -> Option<i32> {
     // `i32::from_str` accepts a leading `+`, which the server never writes.
     if digits.starts_with('+') {
         return None;
     }
     digits.parse().ok()
+}
+
+/// The read lock's marker in a read/write lock node name (Curator's `__READ__`).
+pub const READ_NAME: &str = "__READ__";
+/// The write lock's marker in a read/write lock node name (Curator's `__WRIT__`).
+pub const WRITE_NAME: &str = "__WRIT__";
+
+/// What a node under a read/write lock path asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+/// The kind and sequence number of a read/write lock node: the text after the last of
+/// either marker decides, as in Curator (which sorts by that text).
+pub(crate) fn rw_node(name: &str) -> Option<(Access, i32)> {
+    let read = name.rfind(READ_NAME);
+    let write = name.rfind(WRITE_NAME);
+    let (access, at) = match (read, write) {
+        (Some(r), Some(w)) if r > w => (Access::Read, r),
+        (_, Some(w)) => (Access::Write, w),
+        (Some(r), None) => (Access::Read, r),
+        (None, None) => return None,
+    };
+    // Both markers are eight characters long.
+    parse_sequence(&name[at + READ_NAME.len()..]).map(|seq| (access, seq))
 }
 
 /// Compares two sequence numbers with wrap-around: `Less` when `a` was issued before `b`.
@@ -77,18 +113,40 @@ pub fn sort_contenders(names: Vec<String>) -> Vec<String> {
 /// with the contender immediately before it otherwise, `Err(())` when `own` is not among
 /// them (its node is gone).
 pub(crate) fn predecessor_of<'a>(children: &'a [String], own: &str) -> Result<Option<&'a str>, ()> {
-    let own_seq = sequence_of(own).ok_or(())?;
+    closest_ahead(children, own, sequence_of)
+}
+
+/// The nodes among `children` that come before `own` in `sequence` order, each with its
+/// offset (negative: the closer to zero, the closer to `own`). `Err(())` when `own` is not
+/// among `children` or has no sequence number.
+pub(crate) fn ahead_of<'a, F>(
+    children: &'a [String],
+    own: &str,
+    sequence: F,
+) -> Result<impl Iterator<Item = (i32, &'a str)> + use<'a, F>, ()>
+where
+    F: Fn(&str) -> Option<i32>,
+{
+    let own_seq = sequence(own).ok_or(())?;
     if !children.iter().any(|c| c == own) {
         return Err(());
     }
-    // Relative to our own number, predecessors are exactly the negative offsets; the closest
-    // one is the largest of them.
-    let best = children
+    let own = own.to_owned();
+    // Relative to our own number, the nodes ahead are exactly the negative offsets.
+    Ok(children
         .iter()
-        .filter(|c| c.as_str() != own)
-        .filter_map(|c| sequence_of(c).map(|seq| (seq.wrapping_sub(own_seq), c.as_str())))
-        .filter(|(offset, _)| *offset < 0)
-        .max_by_key(|(offset, _)| *offset);
+        .filter(move |c| **c != own)
+        .filter_map(move |c| sequence(c).map(|seq| (seq.wrapping_sub(own_seq), c.as_str())))
+        .filter(|(offset, _)| *offset < 0))
+}
+
+/// The node immediately before `own` (`Ok(None)` when `own` is first); see [`ahead_of`].
+pub(crate) fn closest_ahead<'a>(
+    children: &'a [String],
+    own: &str,
+    sequence: impl Fn(&str) -> Option<i32>,
+) -> Result<Option<&'a str>, ()> {
+    let best = ahead_of(children, own, sequence)?.max_by_key(|(offset, _)| *offset);
     Ok(best.map(|(_, name)| name))
 }
 

@@ -78,3 +78,5 @@ pub async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
         Err(_) => panic!("timed out: {what}"),
     }
 }
+
+pub mod java_peer;
