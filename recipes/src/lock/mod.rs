@@ -9,6 +9,18 @@
 //! recipe here hands out such guards (a [`Lease`] dereferences to one, a [`MultiGuard`]
 //! holds several), and every recipe checks a node's ephemeral owner against the current
 //! session before it calls the node its own.
+//!
+//! # Other clients on the same path
+//!
+//! * **Apache Curator**: same node names (`_c_<uuid>-lock-<seq>`, `__READ__`, `__WRIT__`,
+//!   `leases/`), same order, so Rust and Java contenders exclude each other.
+//! * **go-zookeeper** (`_c_<32 hex>-lock-<seq>`): ordered correctly, since only the text after
+//!   the last `lock-` counts.
+//! * **kazoo**: its `Lock` names nodes `<32 hex>__lock__<seq>`. [`Mutex::with_kazoo_contenders`]
+//!   makes our mutex queue behind them. **Unmodified kazoo does not exclude Curator-format
+//!   contenders**: a kazoo `Lock` only looks at `__lock__` nodes and walks in while one of ours
+//!   (or Curator's) holds the lock. Build kazoo's lock with `extra_lock_patterns=["-lock-"]`
+//!   for exclusion both ways (`recipes/tests/kazoo_lock.rs` shows both).
 
 mod guard;
 mod internals;
@@ -24,7 +36,8 @@ pub use lost::LostReason;
 pub use multi::{Lockable, MultiGuard, MultiLock};
 pub use mutex::Mutex;
 pub use naming::{
-    LOCK_NAME, READ_NAME, WRITE_NAME, compare_sequences, sequence_of, sort_contenders,
+    KAZOO_LOCK_NAME, LOCK_NAME, READ_NAME, WRITE_NAME, compare_sequences, sequence_of,
+    sequence_of_any, sort_contenders,
 };
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 pub use semaphore::{Lease, Semaphore};

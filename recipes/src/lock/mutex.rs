@@ -9,7 +9,7 @@ use zkwarden::{Error, Result, Warden};
 
 use super::guard::LockGuard;
 use super::internals::{Driver, LockInternals};
-use super::naming::{LOCK_NAME, predecessor_of};
+use super::naming::{LOCK_NAME, predecessor_among_any, predecessor_of};
 
 /// A mutual-exclusion lock on a ZooKeeper path, compatible with Curator's
 /// `InterProcessMutex` on the same path.
@@ -42,6 +42,7 @@ use super::naming::{LOCK_NAME, predecessor_of};
 #[derive(Clone)]
 pub struct Mutex {
     internals: LockInternals,
+    driver: Exclusive,
 }
 
 impl fmt::Debug for Mutex {
@@ -50,16 +51,25 @@ impl fmt::Debug for Mutex {
             .field("path", &self.internals.path)
             .field("payload_len", &self.internals.payload.len())
             .field("safety", &self.internals.safety)
+            .field("with_kazoo", &self.driver.with_kazoo)
             .finish_non_exhaustive()
     }
 }
 
 /// The mutex's rule: the first node holds the lock; every other watches the one before it.
-pub(crate) struct Exclusive;
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Exclusive {
+    /// Whether kazoo's `__lock__` nodes count as contenders.
+    with_kazoo: bool,
+}
 
 impl Driver for Exclusive {
     fn standing<'a>(&self, children: &'a [String], own: &str) -> Result<Option<&'a str>, ()> {
-        predecessor_of(children, own)
+        if self.with_kazoo {
+            predecessor_among_any(children, own)
+        } else {
+            predecessor_of(children, own)
+        }
     }
 }
 
@@ -69,7 +79,20 @@ impl Mutex {
     pub fn new(warden: &Warden, path: impl Into<String>) -> Mutex {
         Mutex {
             internals: LockInternals::new(warden, path.into(), LOCK_NAME),
+            driver: Exclusive::default(),
         }
+    }
+
+    /// Also queues behind nodes of kazoo's `Lock` recipe (`<hex>__lock__<sequence>`) on the
+    /// same path, ordered with the Curator-format nodes by sequence number. Off by default.
+    ///
+    /// This makes *our* contenders wait for kazoo holders. It does not make kazoo wait for
+    /// ours: an unmodified kazoo `Lock` only looks at `__lock__` nodes, so a kazoo contender
+    /// can enter while a Curator-format holder (ours or Curator's) holds the lock. For mutual
+    /// exclusion both ways, construct kazoo's lock with `extra_lock_patterns=["-lock-"]`.
+    pub fn with_kazoo_contenders(mut self, recognise: bool) -> Mutex {
+        self.driver.with_kazoo = recognise;
+        self
     }
 
     /// Sets the data every lock node of this mutex carries (Curator reads it as the
@@ -124,6 +147,6 @@ impl Mutex {
         deadline: Option<Instant>,
         wait: bool,
     ) -> Result<Option<LockGuard>> {
-        self.internals.acquire(&Exclusive, deadline, wait).await
+        self.internals.acquire(&self.driver, deadline, wait).await
     }
 }

@@ -32,6 +32,21 @@ pub fn sequence_of(name: &str) -> Option<i32> {
     sequence_after(name, LOCK_NAME)
 }
 
+/// The lock name in the nodes of kazoo's `Lock` recipe (`<32 hex>__lock__<sequence>`).
+pub const KAZOO_LOCK_NAME: &str = "__lock__";
+
+/// Like [`sequence_of`], but also takes kazoo's `__lock__` nodes as contenders.
+///
+/// ```
+/// use zkwarden_recipes::lock::sequence_of_any;
+///
+/// assert_eq!(sequence_of_any("0f3e9a1c5b7d4e2f8a6b1c3d5e7f9a0b__lock__0000000012"), Some(12));
+/// assert_eq!(sequence_of_any("_c_6f1d2a4e-0b1c-4d2e-8f3a-5b6c7d8e9f00-lock-0000000007"), Some(7));
+/// ```
+pub fn sequence_of_any(name: &str) -> Option<i32> {
+    sequence_of(name).or_else(|| sequence_after(name, KAZOO_LOCK_NAME))
+}
+
 /// The sequence number after the last `marker` in `name`.
 pub(crate) fn sequence_after(name: &str, marker: &str) -> Option<i32> {
     let at = name.rfind(marker)?;
@@ -116,6 +131,14 @@ pub(crate) fn predecessor_of<'a>(children: &'a [String], own: &str) -> Result<Op
     closest_ahead(children, own, sequence_of)
 }
 
+/// [`predecessor_of`], counting kazoo's `__lock__` nodes as contenders too.
+pub(crate) fn predecessor_among_any<'a>(
+    children: &'a [String],
+    own: &str,
+) -> Result<Option<&'a str>, ()> {
+    closest_ahead(children, own, sequence_of_any)
+}
+
 /// The nodes among `children` that come before `own` in `sequence` order, each with its
 /// offset (negative: the closer to zero, the closer to `own`). `Err(())` when `own` is not
 /// among `children` or has no sequence number.
@@ -153,6 +176,23 @@ pub(crate) fn closest_ahead<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kazoo_nodes_count_only_when_asked() {
+        let children: Vec<String> = [
+            "_c_6f1d2a4e-0b1c-4d2e-8f3a-5b6c7d8e9f00-lock-0000000004",
+            "0f3e9a1c5b7d4e2f8a6b1c3d5e7f9a0b__lock__0000000003",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let own = children[0].as_str();
+        assert_eq!(predecessor_of(&children, own), Ok(None));
+        assert_eq!(
+            predecessor_among_any(&children, own),
+            Ok(Some(children[1].as_str()))
+        );
+    }
 
     #[test]
     fn predecessor_is_the_closest_earlier_node() {
