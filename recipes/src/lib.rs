@@ -11,4 +11,5 @@ pub mod lock;
 pub mod persistent_node;
 
 pub mod barrier;
+pub mod cache;
 pub mod counter;

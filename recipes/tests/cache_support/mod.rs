@@ -1,0 +1,161 @@
+//! Helpers shared by the cache tests: reading the server's truth and waiting on caches.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use zkwarden::warden::ConnectionState;
+use zkwarden::{Error, Warden};
+use zkwarden_recipes::cache::{CacheEvent, CacheEvents, Snapshot};
+
+use crate::common::PATIENCE;
+
+/// What the comparison looks at for one node: creation and modification zxids and data.
+pub type Truth = BTreeMap<String, (i64, i64, Bytes)>;
+
+/// A fresh listing of the subtree at `root` on the server (empty if the root is missing).
+pub async fn server_tree(warden: &Warden, root: &str) -> Truth {
+    let mut out = Truth::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(path) = todo.pop() {
+        match warden.get_data(&path).await {
+            Ok((data, stat)) => {
+                out.insert(path.clone(), (stat.czxid, stat.mzxid, data));
+            }
+            Err(Error::NoNode) => continue,
+            Err(e) => panic!("reading {path}: {e}"),
+        }
+        match warden.get_children(&path).await {
+            Ok(children) => todo.extend(children.iter().map(|c| join(&path, c))),
+            Err(Error::NoNode) => {
+                out.remove(&path);
+            }
+            Err(e) => panic!("listing {path}: {e}"),
+        }
+    }
+    out
+}
+
+/// The same view of a cache snapshot.
+pub fn truth_of(snapshot: &Snapshot) -> Truth {
+    snapshot
+        .iter()
+        .map(|(path, node)| {
+            (
+                path.clone(),
+                (node.stat.czxid, node.stat.mzxid, node.data.clone()),
+            )
+        })
+        .collect()
+}
+
+/// `parent/child`.
+pub fn join(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+/// Polls `check` until it holds, failing the test after [`PATIENCE`].
+pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check() {
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next event that `pick` accepts, with every event read on the way (it included).
+pub async fn events_until(
+    events: &mut CacheEvents,
+    what: &str,
+    mut pick: impl FnMut(&CacheEvent) -> bool,
+) -> Vec<CacheEvent> {
+    let mut seen = Vec::new();
+    let result = tokio::time::timeout(PATIENCE, async {
+        while let Some(event) = events.next().await {
+            let done = pick(&event);
+            seen.push(event);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    match result {
+        Ok(true) => seen,
+        Ok(false) => panic!("event stream ended waiting for {what}; saw {seen:?}"),
+        Err(_) => panic!("timed out waiting for {what}; saw {seen:?}"),
+    }
+}
+
+/// Waits for the warden to report `state`.
+pub async fn wait_for_state(
+    events: &mut zkwarden::warden::ConnectionEvents,
+    state: ConnectionState,
+) {
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(event) = events.next_event().await {
+            if event.state == state {
+                return;
+            }
+        }
+        panic!("warden events ended waiting for {state:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {state:?}"))
+}
+
+/// Expires the warden's session on the server and waits until the warden runs a newer
+/// one. Expiring races with the client's own reconnection (the client can re-attach to the
+/// session before the close is processed, and the session then lives on), so the expiry is
+/// repeated until the warden's generation moves.
+pub async fn expire_and_wait(warden: &Warden, connect: &str) {
+    for _ in 0..5 {
+        let generation = warden.generation();
+        let mut events = warden.events();
+        let client = warden.client().expect("a connected client");
+        zkwarden::testing::expire_session(connect, client.session_id(), &client.session_password())
+            .await
+            .expect("expire the session");
+        if new_session(warden, &mut events, generation).await {
+            return;
+        }
+    }
+    panic!("the warden never moved to a new session after repeated expiries");
+}
+
+/// Whether the warden moved past `generation` within [`PATIENCE`] / 3 (lag in the event
+/// stream is no obstacle: the warden's own generation then decides).
+async fn new_session(
+    warden: &Warden,
+    events: &mut zkwarden::warden::ConnectionEvents,
+    generation: u64,
+) -> bool {
+    use zkwarden::warden::ConnectionUpdate;
+    let waited = tokio::time::timeout(PATIENCE / 3, async {
+        loop {
+            match events.next().await {
+                Some(ConnectionUpdate::Event(event))
+                    if event.state == ConnectionState::Reconnected
+                        && event.generation > generation =>
+                {
+                    return;
+                }
+                Some(ConnectionUpdate::Lagged { .. }) if warden.generation() > generation => {
+                    return;
+                }
+                Some(_) => {}
+                None => panic!("warden events ended waiting for a new session"),
+            }
+        }
+    })
+    .await;
+    waited.is_ok() || warden.generation() > generation
+}
