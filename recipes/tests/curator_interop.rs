@@ -5,122 +5,22 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::java_peer::{self, Scratch, wall_nanos};
 use common::{start_server, unique_path, warden, within};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use zkwarden::Error;
 use zkwarden_recipes::lock::Mutex;
 
-const JAR_DIR: &str = "/usr/share/java";
-/// Without these the peer cannot run at all.
-const REQUIRED_JARS: &[&str] = &[
-    "curator-framework",
-    "curator-client",
-    "curator-recipes",
-    "zookeeper",
-    "zookeeper-jute",
-    "slf4j-api",
-    "guava",
-];
-/// Used when present (logging quietened, optional dependencies of the above).
-const OPTIONAL_JARS: &[&str] = &[
-    "slf4j-nop",
-    "failureaccess",
-    "netty-buffer",
-    "netty-codec",
-    "netty-common",
-    "netty-handler",
-    "netty-resolver",
-    "netty-transport",
-    "netty-transport-native-epoll",
-    "netty-transport-native-unix-common",
-    "commons-io",
-    "commons-lang3",
-];
 const JAVA_ROUNDS: usize = 20;
 const RUST_HOLDERS: usize = 2;
 const RUST_MIN_ROUNDS: usize = 20;
-
-/// The class path of the Java peer, or why it cannot be built.
-fn classpath() -> Result<String, String> {
-    let mut jars = Vec::new();
-    for name in REQUIRED_JARS {
-        let jar = Path::new(JAR_DIR).join(format!("{name}.jar"));
-        if !jar.exists() {
-            return Err(format!(
-                "{} is missing (scripts/install-zookeeper.sh --with-peers installs Curator)",
-                jar.display()
-            ));
-        }
-        jars.push(jar);
-    }
-    for name in OPTIONAL_JARS {
-        let jar = Path::new(JAR_DIR).join(format!("{name}.jar"));
-        if jar.exists() {
-            jars.push(jar);
-        }
-    }
-    Ok(jars
-        .iter()
-        .map(|j| j.display().to_string())
-        .collect::<Vec<_>>()
-        .join(":"))
-}
-
-/// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("zkwarden-curator-{}-{nanos:x}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Compiles the peer into `dir`; `Err` says why it could not (the test is then skipped).
-async fn compile_peer(classpath: &str, dir: &Path) -> Result<(), String> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java/CuratorLockPeer.java");
-    let output = Command::new("javac")
-        .arg("-d")
-        .arg(dir)
-        .arg("-cp")
-        .arg(classpath)
-        .arg(&source)
-        .output()
-        .await
-        .map_err(|e| format!("javac not runnable: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        // The jars are there but the source does not compile: that is our bug, not a skip.
-        panic!("javac failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    }
-}
-
-fn wall_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
 
 /// Appends one line with a single write (the file is opened for appending, so lines from
 /// all holders land whole and in order).
@@ -162,18 +62,8 @@ fn parse_log(text: &str) -> Vec<Entry> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_curator_holders_never_overlap() {
-    let classpath = match classpath() {
-        Ok(cp) => cp,
-        Err(why) => {
-            println!("SKIPPED rust_and_curator_holders_never_overlap: {why}");
-            return;
-        }
-    };
-    let scratch = Scratch::new();
-    if let Err(why) = compile_peer(&classpath, &scratch.0).await {
-        println!("SKIPPED rust_and_curator_holders_never_overlap: {why}");
-        return;
-    }
+    let scratch = Scratch::new("curator-mutex");
+    let classpath = java_peer::prepare("CuratorLockPeer.java", &scratch).await;
     let server = start_server().await;
     let path = unique_path("curator-mutex");
     let log = scratch.0.join("holders.log");

@@ -26,21 +26,11 @@ const RW_HOLD: Duration = Duration::from_millis(2);
 /// How long a lease is held: long enough for the semaphore to fill, so hand-offs show.
 const LEASE_HOLD: Duration = Duration::from_millis(20);
 
-/// Compiles the peer, or says why the test is skipped.
-async fn prepare(test: &str) -> Option<(String, Scratch)> {
-    let classpath = match java_peer::classpath() {
-        Ok(cp) => cp,
-        Err(why) => {
-            println!("SKIPPED {test}: {why}");
-            return None;
-        }
-    };
-    let scratch = Scratch::new();
-    if let Err(why) = java_peer::compile(&classpath, &format!("{PEER}.java"), &scratch.0).await {
-        println!("SKIPPED {test}: {why}");
-        return None;
-    }
-    Some((classpath, scratch))
+/// Compiles the peer into a fresh scratch directory.
+async fn prepare(test: &str) -> (String, Scratch) {
+    let scratch = Scratch::new(test);
+    let classpath = java_peer::prepare(&format!("{PEER}.java"), &scratch).await;
+    (classpath, scratch)
 }
 
 /// Waits for the peer to finish successfully (it gives up on its own after 60 s a round).
@@ -91,9 +81,7 @@ fn print_handoffs(what: &str, handoffs: &mut BTreeMap<(&'static str, &'static st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_curator_readers_and_writers_share_one_lock() {
     const TEST: &str = "rust_and_curator_readers_and_writers_share_one_lock";
-    let Some((classpath, scratch)) = prepare(TEST).await else {
-        return;
-    };
+    let (classpath, scratch) = prepare(TEST).await;
     let server = start_server().await;
     let path = unique_path("curator-rwlock");
     let log = scratch.0.join("holders.log");
@@ -226,9 +214,7 @@ async fn rust_and_curator_readers_and_writers_share_one_lock() {
 async fn rust_and_curator_leases_never_exceed_the_limit() {
     const TEST: &str = "rust_and_curator_leases_never_exceed_the_limit";
     const MAX: usize = 2;
-    let Some((classpath, scratch)) = prepare(TEST).await else {
-        return;
-    };
+    let (classpath, scratch) = prepare(TEST).await;
     let server = start_server().await;
     let path = unique_path("curator-semaphore");
     let log = scratch.0.join("holders.log");

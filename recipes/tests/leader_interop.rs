@@ -14,8 +14,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::java_peer::{self, Scratch, wall_nanos};
 use common::{SESSION_TIMEOUT, blocking, start_server, unique_path, warden, within};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -25,108 +26,8 @@ use zkwarden::testing::{FaultProxy, ZkEnsemble, connect_string_of};
 use zkwarden::{SessionId, SessionPassword, Warden};
 use zkwarden_recipes::leader::LeaderLatch;
 
-const JAR_DIR: &str = "/usr/share/java";
-/// Without these the peer cannot run at all.
-const REQUIRED_JARS: &[&str] = &[
-    "curator-framework",
-    "curator-client",
-    "curator-recipes",
-    "zookeeper",
-    "zookeeper-jute",
-    "slf4j-api",
-    "guava",
-];
-/// Used when present (logging quietened, optional dependencies of the above).
-const OPTIONAL_JARS: &[&str] = &[
-    "slf4j-nop",
-    "failureaccess",
-    "netty-buffer",
-    "netty-codec",
-    "netty-common",
-    "netty-handler",
-    "netty-resolver",
-    "netty-transport",
-    "netty-transport-native-epoll",
-    "netty-transport-native-unix-common",
-    "commons-io",
-    "commons-lang3",
-];
 const RUST_PARTICIPANTS: usize = 3;
 const JAVA_PARTICIPANTS: usize = 2;
-
-/// The class path of the Java peer, or why it cannot be built.
-fn classpath() -> Result<String, String> {
-    let mut jars = Vec::new();
-    for name in REQUIRED_JARS {
-        let jar = Path::new(JAR_DIR).join(format!("{name}.jar"));
-        if !jar.exists() {
-            return Err(format!(
-                "{} is missing (scripts/install-zookeeper.sh --with-peers installs Curator)",
-                jar.display()
-            ));
-        }
-        jars.push(jar);
-    }
-    for name in OPTIONAL_JARS {
-        let jar = Path::new(JAR_DIR).join(format!("{name}.jar"));
-        if jar.exists() {
-            jars.push(jar);
-        }
-    }
-    Ok(jars
-        .iter()
-        .map(|j| j.display().to_string())
-        .collect::<Vec<_>>()
-        .join(":"))
-}
-
-/// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "zkwarden-latch-{}-{:x}",
-            std::process::id(),
-            wall_nanos()
-        ));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Compiles the peer into `dir`; `Err` says why it could not (the test is then skipped).
-async fn compile_peer(classpath: &str, dir: &Path) -> Result<(), String> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java/CuratorLatchPeer.java");
-    let output = Command::new("javac")
-        .arg("-d")
-        .arg(dir)
-        .arg("-cp")
-        .arg(classpath)
-        .arg(&source)
-        .output()
-        .await
-        .map_err(|e| format!("javac not runnable: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        // The jars are there but the source does not compile: that is our bug, not a skip.
-        panic!("javac failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    }
-}
-
-fn wall_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
 
 /// Appends `<who> <what> <nanos>[ <extra>]` with a single write (the file is opened for
 /// appending, so lines from all participants land whole and in order). Returns the nanos.
@@ -730,9 +631,7 @@ struct Servers {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_curator_latches_elect_one_leader_through_faults() {
-    let Some((classpath, scratch)) = java_peer("through_faults").await else {
-        return;
-    };
+    let (classpath, scratch) = latch_peer("through_faults").await;
     let server = start_server().await;
     let servers = Servers {
         upstreams: vec![server.addr()],
@@ -755,9 +654,7 @@ const ENSEMBLE_SCHEDULE: &[(Fault, Target)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_curator_latches_elect_one_leader_while_ensemble_members_die() {
-    let Some((classpath, scratch)) = java_peer("ensemble").await else {
-        return;
-    };
+    let (classpath, scratch) = latch_peer("ensemble").await;
     common::init_tracing();
     let ensemble = blocking(|| {
         ZkEnsemble::builder()
@@ -774,22 +671,11 @@ async fn rust_and_curator_latches_elect_one_leader_while_ensemble_members_die() 
     elect_through_faults(&servers, ENSEMBLE_SCHEDULE, &classpath, &scratch).await;
 }
 
-/// The Java peer's class path and a scratch directory holding its compiled class, or
-/// `None` (after saying why) when it cannot be built here.
-async fn java_peer(test: &str) -> Option<(String, Scratch)> {
-    let classpath = match classpath() {
-        Ok(cp) => cp,
-        Err(why) => {
-            println!("SKIPPED {test}: {why}");
-            return None;
-        }
-    };
-    let scratch = Scratch::new();
-    if let Err(why) = compile_peer(&classpath, &scratch.0).await {
-        println!("SKIPPED {test}: {why}");
-        return None;
-    }
-    Some((classpath, scratch))
+/// The Java peer's class path and a scratch directory holding its compiled class.
+async fn latch_peer(test: &str) -> (String, Scratch) {
+    let scratch = Scratch::new(&format!("latch-{test}"));
+    let classpath = java_peer::prepare("CuratorLatchPeer.java", &scratch).await;
+    (classpath, scratch)
 }
 
 /// Three Rust and two Curator participants elect on one path through `schedule`; checks

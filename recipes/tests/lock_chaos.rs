@@ -67,13 +67,7 @@ fn lost_margins(all: &[common::chaos::Section]) -> Vec<Duration> {
 async fn expired_holders_stop_before_the_next_holder_enters() {
     const EXPIRIES: usize = 4;
     let scratch = Scratch::new("chaos-expire");
-    let classpath = match compile_curator_peer(&scratch.0).await {
-        Ok(classpath) => Some(classpath),
-        Err(why) => {
-            println!("Curator is not installed ({why}): Rust holders only");
-            None
-        }
-    };
+    let classpath = Some(compile_curator_peer(&scratch).await);
     let server = start_server().await;
     let connect = server.connect_string();
     let path = unique_path("chaos-expire");
@@ -446,13 +440,7 @@ fn signed_margins_ms(all: &[common::chaos::Section], who: &str) -> Vec<f64> {
 async fn an_expired_curator_holder_is_measured() {
     const EXPIRIES: usize = 3;
     let scratch = Scratch::new("chaos-curator");
-    let classpath = match compile_curator_peer(&scratch.0).await {
-        Ok(classpath) => classpath,
-        Err(why) => {
-            println!("SKIPPED an_expired_curator_holder_is_measured: {why}");
-            return;
-        }
-    };
+    let classpath = compile_curator_peer(&scratch).await;
     let server = start_server().await;
     let connect = server.connect_string();
     let path = unique_path("chaos-curator");

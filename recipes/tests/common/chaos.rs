@@ -44,32 +44,7 @@ pub fn worker_binary() -> PathBuf {
     binary
 }
 
-/// A scratch directory removed when dropped.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    /// A fresh directory under the system's temporary directory.
-    pub fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "zkwarden-{tag}-{}-{:x}",
-            std::process::id(),
-            unix_nanos()
-        ));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
-    /// A path inside the directory.
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use super::java_peer::Scratch;
 
 /// One event a worker printed, tagged with who printed it.
 pub type Event = Value;
@@ -438,67 +413,11 @@ pub fn describe_handoffs(sections: &[Section]) -> String {
 // ---------------------------------------------------------------------------------------
 // The Curator peer.
 
-const JAR_DIR: &str = "/usr/share/java";
-/// Without these the peer cannot run at all.
-const REQUIRED_JARS: &[&str] = &[
-    "curator-framework",
-    "curator-client",
-    "curator-recipes",
-    "zookeeper",
-    "zookeeper-jute",
-    "slf4j-api",
-    "guava",
-];
-/// Used when present.
-const OPTIONAL_JARS: &[&str] = &[
-    "slf4j-nop",
-    "failureaccess",
-    "netty-buffer",
-    "netty-codec",
-    "netty-common",
-    "netty-handler",
-    "netty-resolver",
-    "netty-transport",
-    "netty-transport-native-epoll",
-    "netty-transport-native-unix-common",
-    "commons-io",
-    "commons-lang3",
-];
-
-/// Compiles `tests/java/CuratorLockPeer.java` into `dir`; returns the class path to run it
-/// with, or why Curator is not installed.
-pub async fn compile_curator_peer(dir: &Path) -> Result<String, String> {
-    let mut jars = Vec::new();
-    for name in REQUIRED_JARS {
-        let jar = Path::new(JAR_DIR).join(format!("{name}.jar"));
-        if !jar.exists() {
-            return Err(format!("{} is missing", jar.display()));
-        }
-        jars.push(jar.display().to_string());
-    }
-    for name in OPTIONAL_JARS {
-        let jar = Path::new(JAR_DIR).join(format!("{name}.jar"));
-        if jar.exists() {
-            jars.push(jar.display().to_string());
-        }
-    }
-    let classpath = jars.join(":");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java/CuratorLockPeer.java");
-    let output = Command::new("javac")
-        .arg("-d")
-        .arg(dir)
-        .arg("-cp")
-        .arg(&classpath)
-        .arg(&source)
-        .output()
-        .await
-        .map_err(|e| format!("javac not runnable: {e}"))?;
-    assert!(
-        output.status.success(),
-        "javac failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(format!("{}:{classpath}", dir.display()))
+/// Compiles `tests/java/CuratorLockPeer.java` into `scratch`; returns the class path to run
+/// it with (the scratch directory first).
+pub async fn compile_curator_peer(scratch: &Scratch) -> String {
+    let classpath = super::java_peer::prepare("CuratorLockPeer.java", scratch).await;
+    format!("{}:{classpath}", scratch.0.display())
 }
 
 /// Starts the Curator peer and waits until it is connected. With `chaos`, the peer writes

@@ -38,7 +38,7 @@ const OPTIONAL_JARS: &[&str] = &[
     "commons-lang3",
 ];
 
-/// The class path of a Curator peer, or why it cannot be built (the test is then skipped).
+/// The class path of a Curator peer, or why it cannot be built.
 pub fn classpath() -> Result<String, String> {
     let mut jars = Vec::new();
     for name in REQUIRED_JARS {
@@ -68,15 +68,20 @@ pub fn classpath() -> Result<String, String> {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
-    /// A fresh directory under the system's temporary directory.
-    pub fn new() -> Scratch {
+    /// A fresh directory under the system's temporary directory, named after `tag`.
+    pub fn new(tag: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!(
-            "zkwarden-curator-{}-{:x}",
+            "zkwarden-{tag}-{}-{:x}",
             std::process::id(),
             wall_nanos()
         ));
         std::fs::create_dir_all(&dir).expect("scratch dir");
         Scratch(dir)
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 
@@ -86,8 +91,8 @@ impl Drop for Scratch {
     }
 }
 
-/// Compiles `tests/java/<source>` into `dir`; `Err` says why it could not (skip). A source
-/// that does not compile against present jars is our bug: that panics.
+/// Compiles `tests/java/<source>` into `dir`; `Err` says why it could not. A source that
+/// does not compile against present jars is our bug: that panics.
 pub async fn compile(classpath: &str, source: &str, dir: &Path) -> Result<(), String> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/java")
@@ -106,6 +111,17 @@ pub async fn compile(classpath: &str, source: &str, dir: &Path) -> Result<(), St
     } else {
         panic!("javac failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
+}
+
+/// Compiles `tests/java/<source>` into `scratch` and returns the class path to run it with.
+/// Curator and a JDK are part of the test setup (`scripts/install-zookeeper.sh
+/// --with-peers`): without them the test fails rather than passing without its peer.
+pub async fn prepare(source: &str, scratch: &Scratch) -> String {
+    let classpath = classpath().unwrap_or_else(|why| panic!("the Curator peer needs: {why}"));
+    if let Err(why) = compile(&classpath, source, &scratch.0).await {
+        panic!("cannot compile the Curator peer {source}: {why}");
+    }
+    classpath
 }
 
 /// A started Java peer that said `ready`.
