@@ -6,67 +6,15 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::znodes::{await_children_where, await_state, children_of, name_of};
 use common::{start_server, unique_path, warden, within};
 use futures_util::FutureExt;
 use futures_util::future::select_all;
 use tokio::sync::mpsc;
 use zkwarden::testing::FaultProxy;
 use zkwarden::warden::LockSafety;
-use zkwarden::{ConnectionState, CreateMode, Error, ErrorCode, Op, Warden};
+use zkwarden::{ConnectionState, CreateMode, Error, ErrorCode, Op};
 use zkwarden_recipes::leader::{LeaderLatch, LeaderSelector, Leadership, LostReason};
-
-/// The children of `path` (none if it is gone).
-async fn children(w: &Warden, path: &str) -> Vec<String> {
-    match w.get_children(path).await {
-        Ok(children) => children,
-        Err(Error::NoNode) => Vec::new(),
-        Err(e) => panic!("list {path}: {e}"),
-    }
-}
-
-/// Waits, by child watches, until the children of `path` satisfy `done`; returns them.
-async fn await_children(
-    w: &Warden,
-    path: &str,
-    what: &str,
-    done: impl Fn(&[String]) -> bool,
-) -> Vec<String> {
-    within(what, async {
-        loop {
-            let (children, watcher) = match w.get_children_and_watch(path).await {
-                Ok(found) => found,
-                Err(Error::NoNode) => {
-                    let (_, watcher) = w.exists_and_watch(path).await.expect("exists");
-                    let _ = watcher.await;
-                    continue;
-                }
-                Err(e) => panic!("list {path}: {e}"),
-            };
-            if done(&children) {
-                return children;
-            }
-            let _ = watcher.await;
-        }
-    })
-    .await
-}
-
-/// Waits for `state` on `w` (from now on, or already current).
-async fn await_state(w: &Warden, state: ConnectionState) {
-    let mut events = w.events();
-    if w.connection().state == state {
-        return;
-    }
-    within(&format!("state {state:?}"), async {
-        while let Some(event) = events.next_event().await {
-            if event.state == state {
-                return;
-            }
-        }
-        panic!("warden went away");
-    })
-    .await;
-}
 
 /// Waits until one of `latches` leads; returns its index and term.
 async fn await_any_leader(latches: &[&LeaderLatch]) -> (usize, Leadership) {
@@ -75,10 +23,6 @@ async fn await_any_leader(latches: &[&LeaderLatch]) -> (usize, Leadership) {
         .map(|latch| Box::pin(latch.await_leadership(None)));
     let (result, index, _) = within("a leader", select_all(waits)).await;
     (index, result.expect("leadership"))
-}
-
-fn name_of(path: &str) -> String {
-    path.rsplit('/').next().expect("a name").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +39,7 @@ async fn one_leader_among_five_latches_and_everybody_is_listed() {
         );
     }
     let observer = warden(&server.connect_string()).await;
-    await_children(&observer, &path, "five latch nodes", |c| c.len() == 5).await;
+    await_children_where(&observer, &path, "five latch nodes", |c| c.len() == 5).await;
     let refs: Vec<&LeaderLatch> = latches.iter().collect();
     let (leader, term) = await_any_leader(&refs).await;
 
@@ -137,7 +81,10 @@ async fn one_leader_among_five_latches_and_everybody_is_listed() {
     for latch in latches {
         latch.close().await.expect("close");
     }
-    assert!(children(&observer, &path).await.is_empty(), "no node left");
+    assert!(
+        children_of(&observer, &path).await.is_empty(),
+        "no node left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +145,7 @@ async fn an_expired_leader_loses_and_queues_again_with_a_new_node() {
     let b = LeaderLatch::builder(&wb, &path).id("b").start();
     let old_node = term.node_path().to_owned();
     let old_name = name_of(&old_node);
-    await_children(&wb, &path, "both nodes", |c| c.len() == 2).await;
+    await_children_where(&wb, &path, "both nodes", |c| c.len() == 2).await;
 
     wa.multi(&term.fence(vec![Op::set_data(&resource, b"v1".to_vec(), None)]))
         .await
@@ -230,7 +177,7 @@ async fn an_expired_leader_loses_and_queues_again_with_a_new_node() {
     assert!(b_term.fencing_token() > term.fencing_token());
 
     // A queues again behind b, with a new node of its new session; the old one is gone.
-    let now = await_children(&wb, &path, "a's new node", |c| {
+    let now = await_children_where(&wb, &path, "a's new node", |c| {
         c.len() == 2 && !c.contains(&old_name)
     })
     .await;
@@ -376,7 +323,7 @@ async fn selectors_take_turns_requeue_and_never_overlap() {
         handle.close().await.expect("close");
     }
     let w = warden(&server.connect_string()).await;
-    assert!(children(&w, &path).await.is_empty(), "no node left");
+    assert!(children_of(&w, &path).await.is_empty(), "no node left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +358,7 @@ async fn a_selector_without_requeue_leads_once_and_hands_over() {
                 cancel.cancelled().await;
             }
         });
-    await_children(&wb, &path, "both queued", |c| c.len() == 2).await;
+    await_children_where(&wb, &path, "both queued", |c| c.len() == 2).await;
     let leader = a.leader().await.expect("leader").expect("a leader");
     assert_eq!(leader.id, "once");
     let listed = b.participants().await.expect("participants");
@@ -488,7 +435,7 @@ async fn a_selector_queues_with_mutex_holders_as_curators_does() {
                 cancel.cancelled().await;
             }
         });
-    await_children(&w, &path, "both queued", |c| c.len() == 2).await;
+    await_children_where(&w, &path, "both queued", |c| c.len() == 2).await;
     let listed = LeaderSelector::participants_on(&w, &path)
         .await
         .expect("participants");

@@ -8,19 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::znodes::children_of;
 use common::{start_server, unique_path, warden, within};
 use tokio::time::Instant;
 use zkwarden::{AddWatchMode, CreateMode, Error, EventType, Op, Warden};
 use zkwarden_recipes::lock::{LostReason, MultiLock, Mutex, ReadWriteLock, Semaphore};
-
-/// The children of `path` (none if it is gone).
-async fn contenders(w: &Warden, path: &str) -> Vec<String> {
-    match w.get_children(path).await {
-        Ok(children) => children,
-        Err(Error::NoNode) => Vec::new(),
-        Err(e) => panic!("list {path}: {e}"),
-    }
-}
 
 /// Waits, by child watches, until `path` has no children.
 async fn await_empty(w: &Warden, path: &str) {
@@ -69,8 +61,12 @@ async fn all_or_none_and_released_in_reverse_order() {
         .await;
     assert!(matches!(outcome, Err(Error::Timeout)), "{outcome:?}");
     await_empty(&b, &format!("{base}/a")).await;
-    assert_eq!(contenders(&b, &format!("{base}/b")).await.len(), 1);
-    assert!(contenders(&b, &format!("{base}/c/leases")).await.is_empty());
+    assert_eq!(children_of(&b, &format!("{base}/b")).await.len(), 1);
+    assert!(
+        children_of(&b, &format!("{base}/c/leases"))
+            .await
+            .is_empty()
+    );
     blocker.release().await.expect("release blocker");
 
     let guard = within("all three", multi.lock()).await.expect("multi");

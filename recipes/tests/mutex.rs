@@ -8,65 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use common::znodes::{await_children, await_state, children_of};
 use common::{PATIENCE, blocking, start_server, unique_path, warden, within};
 use futures_util::FutureExt;
 use tokio::time::Instant;
 use zkwarden::testing::ZkServer;
 use zkwarden::warden::LockSafety;
-use zkwarden::{ConnectionState, CreateMode, Error, ErrorCode, Op, Warden};
+use zkwarden::{ConnectionState, CreateMode, Error, ErrorCode, Op};
 use zkwarden_recipes::lock::{LostReason, Mutex, compare_sequences, sequence_of, sort_contenders};
-
-/// The children of `path` (none if it is gone).
-async fn contenders(w: &Warden, path: &str) -> Vec<String> {
-    match w.get_children(path).await {
-        Ok(children) => children,
-        Err(Error::NoNode) => Vec::new(),
-        Err(e) => panic!("list {path}: {e}"),
-    }
-}
-
-/// Waits, by child watches, until `path` has exactly `n` children; returns them.
-async fn await_children(w: &Warden, path: &str, n: usize) -> Vec<String> {
-    within(&format!("{n} children under {path}"), async {
-        loop {
-            let (children, watcher) = match w.get_children_and_watch(path).await {
-                Ok(found) => found,
-                Err(Error::NoNode) => {
-                    if n == 0 {
-                        return Vec::new();
-                    }
-                    // Not there yet: wait for it to appear.
-                    let (_, watcher) = w.exists_and_watch(path).await.expect("exists");
-                    let _ = watcher.await;
-                    continue;
-                }
-                Err(e) => panic!("list {path}: {e}"),
-            };
-            if children.len() == n {
-                return children;
-            }
-            let _ = watcher.await;
-        }
-    })
-    .await
-}
-
-/// Waits for a connection event with `state` on `w` (from now on, or already current).
-async fn await_state(w: &Warden, state: ConnectionState) {
-    let mut events = w.events();
-    if w.connection().state == state {
-        return;
-    }
-    within(&format!("state {state:?}"), async {
-        while let Some(event) = events.next_event().await {
-            if event.state == state {
-                return;
-            }
-        }
-        panic!("warden went away");
-    })
-    .await;
-}
 
 async fn stop(mut server: ZkServer) -> ZkServer {
     blocking(move || {
@@ -202,7 +151,7 @@ async fn five_tasks_never_overlap_and_tokens_grow() {
         "fencing tokens must grow with every acquisition: {tokens:?}"
     );
     let w = warden(&server.connect_string()).await;
-    assert!(contenders(&w, &path).await.is_empty());
+    assert!(children_of(&w, &path).await.is_empty());
 }
 
 /// Per session (hex id as the server prints it), the paths it watches (`wchc`).
@@ -260,7 +209,7 @@ async fn each_waiter_watches_only_its_predecessor_and_the_queue_is_fifo() {
         // One at a time, so the queue order is known.
         await_children(&holder_warden, &path, i + 2).await;
     }
-    let queue = sort_contenders(contenders(&holder_warden, &path).await);
+    let queue = sort_contenders(children_of(&holder_warden, &path).await);
     assert_eq!(queue.len(), 6);
     let expected: BTreeMap<String, BTreeSet<String>> = sessions
         .iter()
@@ -315,7 +264,7 @@ async fn try_lock_fails_while_held_and_leaves_no_node() {
     let other = Mutex::new(&b, &path);
     assert!(other.try_lock().await.expect("try b").is_none());
     assert_eq!(
-        contenders(&a, &path).await,
+        children_of(&a, &path).await,
         [held.node_path().rsplit('/').next().unwrap_or("").to_owned()]
     );
     held.release().await.expect("release");
@@ -339,7 +288,7 @@ async fn a_deadline_passes_with_timeout_and_no_node() {
     assert!(matches!(outcome, Err(Error::Timeout)), "{outcome:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
-        contenders(&a, &path).await.len(),
+        children_of(&a, &path).await.len(),
         1,
         "only the holder's node"
     );

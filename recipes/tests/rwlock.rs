@@ -9,73 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use common::znodes::{await_children, await_new_session, children_of, expire, name_of};
 use common::{PATIENCE, start_server, unique_path, warden, within};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use zkwarden::Error;
 use zkwarden::testing::ZkServer;
 use zkwarden::warden::LockSafety;
-use zkwarden::{ConnectionState, Error, Warden};
 use zkwarden_recipes::lock::{LostReason, Mutex, ReadWriteLock};
-
-/// The children of `path` (none if it is gone).
-async fn contenders(w: &Warden, path: &str) -> Vec<String> {
-    match w.get_children(path).await {
-        Ok(children) => children,
-        Err(Error::NoNode) => Vec::new(),
-        Err(e) => panic!("list {path}: {e}"),
-    }
-}
-
-/// Waits, by child watches, until `path` has exactly `n` children; returns them.
-async fn await_children(w: &Warden, path: &str, n: usize) -> Vec<String> {
-    within(&format!("{n} children under {path}"), async {
-        loop {
-            let (children, watcher) = match w.get_children_and_watch(path).await {
-                Ok(found) => found,
-                Err(Error::NoNode) => {
-                    if n == 0 {
-                        return Vec::new();
-                    }
-                    let (_, watcher) = w.exists_and_watch(path).await.expect("exists");
-                    let _ = watcher.await;
-                    continue;
-                }
-                Err(e) => panic!("list {path}: {e}"),
-            };
-            if children.len() == n {
-                return children;
-            }
-            let _ = watcher.await;
-        }
-    })
-    .await
-}
-
-async fn expire(server: &ZkServer, w: &Warden) {
-    let client = w.client().expect("client");
-    zkwarden::testing::expire_session(
-        &server.connect_string(),
-        w.session_id(),
-        &client.session_password(),
-    )
-    .await
-    .expect("expire");
-}
-
-/// Waits until `w` runs a session other than generation `old` and is connected.
-async fn await_new_session(w: &Warden, old: u64) {
-    within("a new session", async {
-        let mut events = w.events();
-        while w.generation() == old || w.connection().state == ConnectionState::Lost {
-            events.next().await;
-        }
-    })
-    .await;
-}
-
-fn name_of(path: &str) -> String {
-    path.rsplit('/').next().unwrap_or("").to_owned()
-}
 
 /// Who is inside the critical section, as the holders report it.
 #[derive(Default)]
@@ -156,7 +97,7 @@ async fn readers_overlap_and_writers_are_exclusive() {
         "write fencing tokens must grow: {tokens:?}"
     );
     let w = warden(&server.connect_string()).await;
-    assert!(contenders(&w, &path).await.is_empty());
+    assert!(children_of(&w, &path).await.is_empty());
 }
 
 /// Per session (hex id as the server prints it), the paths it watches (`wchc`).
@@ -221,7 +162,11 @@ async fn a_reader_queues_behind_the_first_writer_ahead_of_it() {
 
     // A reader arriving now may not pass the waiting writer.
     assert!(lock.read().try_lock().await.expect("try read").is_none());
-    assert_eq!(contenders(&a, &path).await.len(), 3, "try_lock left a node");
+    assert_eq!(
+        children_of(&a, &path).await.len(),
+        3,
+        "try_lock left a node"
+    );
     let reader_warden = warden(&server.connect_string()).await;
     let reader_session = format!("0x{:x}", reader_warden.session_id().0);
     let (reader_in, mut reader_in_rx) = mpsc::unbounded_channel();
@@ -354,7 +299,7 @@ async fn deadlines_and_tries_leave_no_node() {
     assert!(lock.write().try_lock().await.expect("try write").is_none());
     assert!(lock.read().try_lock().await.expect("try read").is_none());
     assert_eq!(
-        contenders(&a, &path).await,
+        children_of(&a, &path).await,
         [name_of(held.node_path())],
         "only the holder's node"
     );
@@ -443,7 +388,7 @@ async fn an_expired_session_loses_its_guard_and_contends_with_the_new_one() {
     assert_eq!(stat.ephemeral_owner, w.session_id().0);
     assert_ne!(w.session_id(), old_session);
     assert_eq!(w.exists(&old_node).await.expect("exists"), None);
-    assert_eq!(contenders(&w, &path).await, [name_of(write.node_path())]);
+    assert_eq!(children_of(&w, &path).await, [name_of(write.node_path())]);
     read.release().await.expect("releasing a gone node is fine");
 }
 
@@ -493,5 +438,5 @@ async fn a_waiter_whose_session_expires_queues_again_with_the_new_one() {
         .expect("node");
     assert_eq!(stat.ephemeral_owner, b.session_id().0);
     assert_ne!(name_of(guard.node_path()), first_node);
-    assert_eq!(contenders(&a, &path).await, [name_of(guard.node_path())]);
+    assert_eq!(children_of(&a, &path).await, [name_of(guard.node_path())]);
 }

@@ -7,57 +7,12 @@ mod common;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use common::znodes::{await_children, children_of, expire};
 use common::{start_server, unique_path, warden, within};
 use tokio::time::Instant;
-use zkwarden::testing::ZkServer;
 use zkwarden::warden::LockSafety;
-use zkwarden::{ConnectionState, Error, Warden};
+use zkwarden::{ConnectionState, Error};
 use zkwarden_recipes::lock::{LostReason, Semaphore};
-
-/// The children of `path` (none if it is gone).
-async fn contenders(w: &Warden, path: &str) -> Vec<String> {
-    match w.get_children(path).await {
-        Ok(children) => children,
-        Err(Error::NoNode) => Vec::new(),
-        Err(e) => panic!("list {path}: {e}"),
-    }
-}
-
-/// Waits, by child watches, until `path` has exactly `n` children; returns them.
-async fn await_children(w: &Warden, path: &str, n: usize) -> Vec<String> {
-    within(&format!("{n} children under {path}"), async {
-        loop {
-            let (children, watcher) = match w.get_children_and_watch(path).await {
-                Ok(found) => found,
-                Err(Error::NoNode) => {
-                    if n == 0 {
-                        return Vec::new();
-                    }
-                    let (_, watcher) = w.exists_and_watch(path).await.expect("exists");
-                    let _ = watcher.await;
-                    continue;
-                }
-                Err(e) => panic!("list {path}: {e}"),
-            };
-            if children.len() == n {
-                return children;
-            }
-            let _ = watcher.await;
-        }
-    })
-    .await
-}
-
-async fn expire(server: &ZkServer, w: &Warden) {
-    let client = w.client().expect("client");
-    zkwarden::testing::expire_session(
-        &server.connect_string(),
-        w.session_id(),
-        &client.session_password(),
-    )
-    .await
-    .expect("expire");
-}
 
 fn soon() -> Instant {
     Instant::now() + Duration::from_millis(300)
@@ -117,8 +72,8 @@ async fn never_more_than_n_leases() {
     assert_eq!(sections, 60);
     assert_eq!(over, 0);
     let w = warden(&server.connect_string()).await;
-    assert!(contenders(&w, &format!("{path}/leases")).await.is_empty());
-    assert!(contenders(&w, &format!("{path}/locks")).await.is_empty());
+    assert!(children_of(&w, &format!("{path}/leases")).await.is_empty());
+    assert!(children_of(&w, &format!("{path}/locks")).await.is_empty());
 }
 
 #[tokio::test]
@@ -335,6 +290,6 @@ async fn a_waiter_whose_session_expires_waits_again_with_the_new_one() {
         .expect("exists")
         .expect("node");
     assert_eq!(stat.ephemeral_owner, b.session_id().0);
-    assert_eq!(contenders(&a, &leases).await.len(), 1);
+    assert_eq!(children_of(&a, &leases).await.len(), 1);
     await_children(&a, &format!("{path}/locks"), 0).await;
 }

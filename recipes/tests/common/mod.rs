@@ -80,3 +80,4 @@ pub async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
 }
 
 pub mod java_peer;
+pub mod znodes;
