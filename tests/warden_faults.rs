@@ -83,6 +83,16 @@ where
     .await;
 }
 
+/// Waits until `proxy` has discarded at least a create reply for `path` (reply header and
+/// the returned path) since its counter stood at `before`: more than any ping reply.
+async fn await_dropped_reply(proxy: &FaultProxy, before: u64, path: &str) {
+    let create_reply = (16 + 4 + path.len()) as u64;
+    eventually("the create's reply is discarded", || async {
+        proxy.stats().bytes_dropped - before >= create_reply
+    })
+    .await;
+}
+
 /// The time from `fault` to `event`, for the report.
 fn since(fault: Instant, event: &ConnectionEvent) -> Duration {
     event.at.saturating_duration_since(fault)
@@ -385,6 +395,7 @@ async fn a_create_whose_reply_is_lost_never_makes_two_nodes() {
 
     // A plain, non-sequential create: the server applies it, the reply vanishes.
     let node = format!("{parent}/plain");
+    let dropped_before = proxy.stats().bytes_dropped;
     proxy.drop_replies();
     let fault = Instant::now();
     let create = tokio::spawn({
@@ -396,6 +407,9 @@ async fn a_create_whose_reply_is_lost_never_makes_two_nodes() {
         direct.exists(&node).await.unwrap().is_some()
     })
     .await;
+    // The node can be seen before its reply reaches the proxy; leaving drop-replies before
+    // the proxy has discarded that reply would let it through.
+    await_dropped_reply(&proxy, dropped_before, &node).await;
     // Leaving drop-replies resets the connection whose reply stream broke off.
     proxy.pass_through();
     let plain_events = expect_events(&mut events, &[(Suspended, 1), (Reconnected, 1)]).await;
@@ -418,6 +432,7 @@ async fn a_create_whose_reply_is_lost_never_makes_two_nodes() {
         .create(&sequential_parent, b"", CreateMode::Persistent)
         .await
         .unwrap();
+    let dropped_before = proxy.stats().bytes_dropped;
     proxy.drop_replies();
     let fault_seq = Instant::now();
     let create = tokio::spawn({
@@ -438,6 +453,11 @@ async fn a_create_whose_reply_is_lost_never_makes_two_nodes() {
             .is_empty()
     })
     .await;
+    let made = format!(
+        "{sequential_parent}/{}",
+        direct.get_children(&sequential_parent).await.unwrap()[0]
+    );
+    await_dropped_reply(&proxy, dropped_before, &made).await;
     proxy.pass_through();
     let seq_events = expect_events(&mut events, &[(Suspended, 1), (Reconnected, 1)]).await;
     assert!(seq_events.iter().all(|e| e.session_id == session));
