@@ -41,6 +41,9 @@ pub(crate) struct Inner {
     pub shutdown: watch::Sender<bool>,
     /// Deletes still being tried in the background ([`Warden::delete_guaranteed`]).
     pub guaranteed: super::guaranteed::PendingDeletes,
+    /// Whether the servers take persistent recursive watches (tree watches fall back to
+    /// one-shot watches when they do not).
+    pub watch_support: super::watches::WatchSupport,
     /// TLS settings loaded from `config.tls` at start.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::client::TlsConfig>,
@@ -199,6 +202,7 @@ impl Warden {
             metrics: Metrics::default(),
             shutdown,
             guaranteed: Default::default(),
+            watch_support: Default::default(),
             #[cfg(feature = "tls")]
             tls,
         });

@@ -15,10 +15,13 @@
 
 mod children;
 mod data;
+mod fallback;
 mod feed;
+mod support;
 mod tree;
 
 pub use children::{ChildrenEvent, ChildrenWatch};
 pub use data::{DataEvent, DataWatch};
 pub use feed::WatchStream;
+pub(crate) use support::WatchSupport;
 pub use tree::{TreeEvent, TreeWatch};

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
+use super::fallback;
 use super::feed::{self, Feed, Pause, WatchStream};
 use crate::client::{Client, PersistentWatcher, SessionId, SessionStatus, WatchedEvent};
 use crate::error::{Error, Result};
@@ -71,6 +72,15 @@ impl Warden {
     ///
     /// Failing reads, closing and dropping behave as for [`Warden::watch_data`].
     ///
+    /// On servers before 3.6, which answer `addWatch` with `Unimplemented`, the watch falls
+    /// back to one-shot watches: a data watch and a child watch on every node of the subtree,
+    /// re-armed after each firing. The stream carries the same events (children found
+    /// through a child watch arrive as `Created`, with everything already below them), and
+    /// the warden remembers the answer, so its later tree watches start in that mode. Changes
+    /// made while a node's watch is being re-armed arrive folded together (several writes as
+    /// one `Changed`; a child created and deleted again not at all), and the mode costs two
+    /// watches per node on the server.
+    ///
     /// Servers before 3.9 keep one watch mode per path and session, so on them do not combine
     /// this with a [`watch_data`](Warden::watch_data) or
     /// [`watch_children`](Warden::watch_children) of the same warden on the root path: the
@@ -92,16 +102,36 @@ async fn follow(warden: Warden, root: String, feed: Feed<TreeEvent>) {
         zxids_known: true,
     };
     loop {
+        let support = &tree.warden.inner.watch_support;
+        if support.recursive_unsupported() {
+            return fallback::follow(tree.warden, tree.root, tree.feed).await;
+        }
+        let pretending = support.pretending();
         let armed = tree
             .warden
             .read_on_session("watch_tree", &tree.root, |client| {
                 let status = client.state();
-                let adding = client.add_watch(&tree.root, AddWatchMode::PersistentRecursive);
-                async move { Ok((adding.await?, status)) }
+                // Under the test hook nothing is sent, and the answer is what a server
+                // before 3.6 gives.
+                let adding = (!pretending)
+                    .then(|| client.add_watch(&tree.root, AddWatchMode::PersistentRecursive));
+                async move {
+                    match adding {
+                        Some(adding) => Ok((adding.await?, status)),
+                        None => Err(Error::Unimplemented),
+                    }
+                }
             })
             .await;
         let (session, (watcher, mut status)) = match armed {
             Ok(armed) => armed,
+            Err(Error::Unimplemented) => {
+                info!(
+                    "server does not take persistent recursive watches (before 3.6); following the tree with one-shot watches"
+                );
+                tree.warden.inner.watch_support.mark_recursive_unsupported();
+                continue;
+            }
             Err(error) => {
                 if tree.pause.after(&tree.warden, &error).await {
                     continue;
@@ -276,7 +306,7 @@ async fn list(client: &Client, root: &str) -> Result<BTreeMap<String, Stat>> {
     Ok(nodes)
 }
 
-fn join(parent: &str, child: &str) -> String {
+pub(super) fn join(parent: &str, child: &str) -> String {
     if parent == "/" {
         format!("/{child}")
     } else {
