@@ -2,8 +2,14 @@
 
 use std::time::Duration;
 
-use crate::client::{ClientBuilder, SessionId, SessionPassword, close_session};
-use crate::error::Result;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::client::{ClientBuilder, SessionEnd, SessionId, SessionPassword};
+use crate::error::{Error, Result};
+
+/// How long [`expire_session`] keeps trying before it gives up.
+const EXPIRY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Ends session `session_id` on the server behind `connect_string`: a second connection
 /// resumes the session with its id and password and closes it in the same write. The server
@@ -11,23 +17,20 @@ use crate::error::Result;
 /// finds out exactly as it would after a real expiry (its next handshake is refused as
 /// expired).
 ///
-/// Succeeds too when the session had already expired.
+/// Returns only once the server has said the session is expired: after a close it attaches
+/// once more with the id and password (again with a close in the same write, so this check
+/// cannot revive the session) and expects an expired handshake. Succeeds too when the session
+/// had already expired.
 ///
 /// # Errors
-/// `InvalidConnectString`; `ConnectFailed` if no server answers within ten seconds.
+/// `InvalidConnectString`; `ConnectFailed` if no server answers, or the session is not
+/// confirmed gone, within ten seconds.
 pub async fn expire_session(
     connect_string: &str,
     session_id: SessionId,
     password: &SessionPassword,
 ) -> Result<()> {
-    close_session(
-        connect_string,
-        session_id,
-        password,
-        Duration::from_secs(10),
-    )
-    .await?;
-    Ok(())
+    expire_session_with(&ClientBuilder::new(connect_string), session_id, password).await
 }
 
 /// As [`expire_session`], connecting with `builder`'s settings (its connect string, and TLS
@@ -35,14 +38,36 @@ pub async fn expire_session(
 ///
 /// # Errors
 /// `InvalidConnectString`, `InvalidArgument` for bad settings; `ConnectFailed` if no server
-/// answers within ten seconds.
+/// answers, or the session is not confirmed gone, within ten seconds.
 pub async fn expire_session_with(
     builder: &ClientBuilder,
     session_id: SessionId,
     password: &SessionPassword,
 ) -> Result<()> {
-    builder
-        .close_session(session_id, password, Duration::from_secs(10))
-        .await?;
-    Ok(())
+    let deadline = Instant::now() + EXPIRY_TIMEOUT;
+    let mut closes = 0u32;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::ConnectFailed {
+                hosts: Vec::new(),
+                timeout_ms: EXPIRY_TIMEOUT.as_millis() as u64,
+                last_error: format!(
+                    "session {session_id} still alive after {closes} confirmed closes"
+                ),
+            });
+        }
+        match builder.close_session(session_id, password, left).await? {
+            SessionEnd::AlreadyExpired => {
+                debug!(%session_id, closes, "the server confirms the session expired");
+                return Ok(());
+            }
+            SessionEnd::Closed => {
+                closes += 1;
+                if closes > 1 {
+                    warn!(%session_id, closes, "a confirmed close left the session alive");
+                }
+            }
+        }
+    }
 }

@@ -6,13 +6,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
+use tracing::debug;
 
 use super::transport::{Security, Transport, io_failure};
 use crate::client::connect_string::HostPort;
 use crate::client::state::{SessionId, SessionPassword};
 use crate::proto::FrameCodec;
 use crate::proto::frame::{begin_frame, finish_frame};
-use crate::proto::jute::{Jute, decode_exact};
+use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::records::{ConnectRequest, ConnectResponse, Password};
 
 /// A connection that completed its handshake.
@@ -199,7 +200,10 @@ pub(crate) async fn close_session(
             );
             match tokio::time::timeout(deadline - now, attempt).await {
                 Ok(Ok(end)) => return Ok(end),
-                Ok(Err(e)) => last_error = e,
+                Ok(Err(e)) => {
+                    debug!(%session_id, error = %e, "close attempt failed");
+                    last_error = e;
+                }
                 Err(_) => last_error = format!("{host}: no answer in time"),
             }
         }
@@ -251,8 +255,8 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
     max_frame_len: usize,
     read_only: bool,
 ) -> Result<SessionEnd, String> {
-    use crate::proto::OpCode;
-    use crate::proto::records::RequestHeader;
+    use crate::proto::records::{ReplyHeader, RequestHeader};
+    use crate::proto::{ErrorCode, OpCode};
 
     let request = ConnectRequest {
         protocol_version: 0,
@@ -284,17 +288,31 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
 
     let mut codec = FrameCodec::new(max_frame_len + super::config::READ_SLACK);
     let mut buf = BytesMut::with_capacity(1024);
-    let mut frames = Vec::new();
-    while frames.len() < 2 {
+    let mut handshake_done = false;
+    loop {
         if let Some(frame) = codec.decode(&mut buf).map_err(|e| e.to_string())? {
-            frames.push(frame);
-            if frames.len() == 1 {
-                let reply: ConnectResponse = decode_exact(&frames[0]).map_err(|e| e.to_string())?;
+            if !handshake_done {
+                let reply: ConnectResponse = decode_exact(&frame).map_err(|e| e.to_string())?;
                 if reply.timeout_ms <= 0 {
                     return Ok(SessionEnd::AlreadyExpired);
                 }
+                handshake_done = true;
+                continue;
             }
-            continue;
+            // Only the answer to our close (xid 1) says how it went; anything else (a
+            // notification, say) is not a confirmation.
+            let header = ReplyHeader::read(&mut Reader::new(&frame))
+                .map_err(|e| format!("{host}: bad reply header: {e}"))?;
+            if header.xid != 1 {
+                continue;
+            }
+            return match ErrorCode::from_code(header.err) {
+                ErrorCode::Ok => Ok(SessionEnd::Closed),
+                ErrorCode::SessionExpired | ErrorCode::UnknownSession => {
+                    Ok(SessionEnd::AlreadyExpired)
+                }
+                code => Err(format!("{host}: close refused: {code:?}")),
+            };
         }
         let n = stream
             .read_buf(&mut buf)
@@ -309,5 +327,4 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
             ));
         }
     }
-    Ok(SessionEnd::Closed)
 }

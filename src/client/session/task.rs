@@ -849,8 +849,18 @@ impl SessionTask {
             warn!(session_id = %self.session_id, "server requires SASL authentication");
             return Err(Exit::Terminal(Error::AuthFailed));
         }
+        let session_gone = matches!(
+            ErrorCode::from_code(header.err),
+            ErrorCode::SessionExpired | ErrorCode::UnknownSession
+        );
         match header.xid {
             XID_NOTIFICATION => self.handle_notification(header.zxid, &body),
+            // As for a request's reply (see handle_reply): the server no longer knows the
+            // session, though this connection is still open. Nothing else would tell us.
+            XID_PING | XID_SET_WATCHES if session_gone => {
+                warn!(session_id = %self.session_id, xid = header.xid, "server answered with session expired");
+                Err(Exit::Terminal(Error::SessionExpired))
+            }
             XID_PING => Ok(()),
             XID_AUTH => self.handle_auth_reply(conn, header.err),
             XID_SET_WATCHES => {
