@@ -22,6 +22,10 @@ const EXPIRY_TIMEOUT: Duration = Duration::from_secs(10);
 /// cannot revive the session) and expects an expired handshake. Succeeds too when the session
 /// had already expired.
 ///
+/// On ZooKeeper 3.8, a client that re-attaches at the very moment the session is closed can be
+/// left on a connection the server neither answers nor closes; that client then learns of the
+/// expiry at its read timeout (two thirds of the session timeout), not at once.
+///
 /// # Errors
 /// `InvalidConnectString`; `ConnectFailed` if no server answers, or the session is not
 /// confirmed gone, within ten seconds.
