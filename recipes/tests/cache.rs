@@ -5,9 +5,8 @@
 mod cache_support;
 mod common;
 
-use cache_support::{
-    events_until, expire_and_wait, server_tree, truth_of, wait_for_state, wait_until,
-};
+use cache_support::{events_until, server_tree, truth_of, wait_for_state, wait_until};
+use common::znodes::expire_and_await_new_session;
 use common::{start_server, unique_path, warden, within};
 use zkwarden::testing::FaultProxy;
 use zkwarden::warden::ConnectionState;
@@ -340,7 +339,7 @@ async fn an_expired_session_is_resynced() {
     let (start, mut events) = cache.subscribe();
     let generation = w.generation();
 
-    expire_and_wait(&w, &server.connect_string()).await;
+    expire_and_await_new_session(&server.connect_string(), &w).await;
     writer
         .create(&format!("{root}/new"), b"n")
         .await

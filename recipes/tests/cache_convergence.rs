@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use cache_support::{Truth, expire_and_wait, join, server_tree, truth_of, wait_for_state};
+use cache_support::{Truth, join, server_tree, truth_of, wait_for_state};
+use common::znodes::expire_and_await_new_session;
 use common::{PATIENCE, blocking, init_tracing, unique_path, warden, within};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -340,7 +341,7 @@ async fn converges_through_cut_connections_and_expired_sessions() {
                         wait_for_state(&mut connection, ConnectionState::Reconnected).await;
                     }
                     _ => {
-                        expire_and_wait(w, &server.connect_string()).await;
+                        expire_and_await_new_session(&server.connect_string(), w).await;
                     }
                 }
             },

@@ -8,7 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use cache_support::{Truth, expire_and_wait, join, server_tree, truth_of, wait_for_state};
+use cache_support::{Truth, join, server_tree, truth_of, wait_for_state};
+use common::znodes::expire_and_await_new_session;
 use common::{PATIENCE, unique_path, warden, within};
 use zkwarden::testing::{FaultProxy, ZkServer};
 use zkwarden::warden::ConnectionState;
@@ -120,7 +121,7 @@ async fn tree_cache_on_oneshot_watches_equals_the_server() {
     converged(&cache, &server_tree(&writer, &root).await, "a reset").await;
 
     // Writes across an expired session.
-    expire_and_wait(&w, &server.connect_string()).await;
+    expire_and_await_new_session(&server.connect_string(), &w).await;
     random_writes(&writer, &root, 31, 150).await;
     converged(&cache, &server_tree(&writer, &root).await, "an expiry").await;
 }

@@ -288,13 +288,7 @@ async fn a_change_during_the_session_rebuild_is_picked_up() {
     let mut connection = w.events();
     let generation = w.generation();
 
-    zkwarden::testing::expire_session(
-        &server.connect_string(),
-        w.session_id(),
-        &w.client().unwrap().session_password(),
-    )
-    .await
-    .unwrap();
+    common::znodes::expire(&server.connect_string(), &w).await;
     // The old session is gone: write while the warden notices and rebuilds.
     client
         .set_data(&path, br#"{"name":"during","limit":2}"#, None)

@@ -8,35 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
-use zkwarden::{Client, ConnectionState, CreateMode, CreateOptions, Warden};
+use zkwarden::{Client, CreateMode, CreateOptions};
 use zkwarden_recipes::counter::{AtomicLong, SharedCount, TICKET_PREFIX, VersionedValue};
 
 const TASKS: usize = 10;
 const INCREMENTS: usize = 1000;
-
-/// Expires `warden`'s current session on the server and waits until it runs a new one.
-async fn expire_and_wait(connect: &str, warden: &Warden) {
-    let mut events = warden.events();
-    let generation = warden.generation();
-    let client = warden.client().expect("a live session");
-    zkwarden::testing::expire_session(connect, warden.session_id(), &client.session_password())
-        .await
-        .expect("expire session");
-    common::within("a new session after expiry", async {
-        loop {
-            let event = events.next_event().await.expect("warden alive");
-            if event.generation > generation
-                && matches!(
-                    event.state,
-                    ConnectionState::Reconnected | ConnectionState::Connected
-                )
-            {
-                return;
-            }
-        }
-    })
-    .await;
-}
 
 /// A plain client, to read what the recipes stored byte for byte.
 async fn raw(connect: &str) -> Client {
@@ -82,7 +58,7 @@ async fn ten_tasks_of_a_thousand_increments_sum_exactly_through_expiries() {
         tokio::spawn(async move {
             for (at, warden) in [(1500, &a), (4000, &b), (6500, &a)] {
                 done.wait_for(|n| *n >= at).await.expect("progress");
-                expire_and_wait(&connect, warden).await;
+                common::znodes::expire_and_await_new_session(&connect, warden).await;
             }
         })
     };

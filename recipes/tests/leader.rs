@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::znodes::{await_children_where, await_state, children_of, name_of};
+use common::znodes::{await_children_where, await_state, children_of, expire, name_of};
 use common::{start_server, unique_path, warden, within};
 use futures_util::FutureExt;
 use futures_util::future::select_all;
@@ -151,14 +151,7 @@ async fn an_expired_leader_loses_and_queues_again_with_a_new_node() {
         .await
         .expect("a fenced write while leading");
     let old_generation = wa.generation();
-    let client = wa.client().expect("client");
-    zkwarden::testing::expire_session(
-        &server.connect_string(),
-        wa.session_id(),
-        &client.session_password(),
-    )
-    .await
-    .expect("expire");
+    expire(&server.connect_string(), &wa).await;
     let reason = within("a's lost()", term.lost()).await;
     assert!(
         matches!(

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use common::znodes::{await_children, await_state, children_of};
+use common::znodes::{
+    await_children, await_new_session, await_state, children_of, expire, watches_by_session,
+};
 use common::{PATIENCE, blocking, start_server, unique_path, warden, within};
 use futures_util::FutureExt;
 use tokio::time::Instant;
@@ -152,28 +154,6 @@ async fn five_tasks_never_overlap_and_tokens_grow() {
     );
     let w = warden(&server.connect_string()).await;
     assert!(children_of(&w, &path).await.is_empty());
-}
-
-/// Per session (hex id as the server prints it), the paths it watches (`wchc`).
-fn watches_by_session(server: &ZkServer) -> BTreeMap<String, BTreeSet<String>> {
-    let text = server.four_letter("wchc").expect("wchc");
-    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut session = None;
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        if line.starts_with(char::is_whitespace) {
-            if let Some(session) = &session {
-                map.entry(String::clone(session))
-                    .or_default()
-                    .insert(line.trim().to_owned());
-            }
-        } else {
-            session = Some(line.trim().to_owned());
-        }
-    }
-    map
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,14 +377,7 @@ async fn an_expired_session_loses_the_lock_and_fenced_writes_fail() {
         .expect("fenced write while held");
 
     let old_generation = w.generation();
-    let client = w.client().expect("client");
-    zkwarden::testing::expire_session(
-        &server.connect_string(),
-        w.session_id(),
-        &client.session_password(),
-    )
-    .await
-    .expect("expire");
+    expire(&server.connect_string(), &w).await;
     let reason = within("lost() after expiry", guard.lost()).await;
     assert!(
         matches!(
@@ -413,13 +386,7 @@ async fn an_expired_session_loses_the_lock_and_fenced_writes_fail() {
         ),
         "{reason:?}"
     );
-    within("a new session", async {
-        let mut events = w.events();
-        while w.generation() == old_generation || w.connection().state == ConnectionState::Lost {
-            events.next().await;
-        }
-    })
-    .await;
+    await_new_session(&w, old_generation).await;
 
     // The stale holder's write is refused by the server: the check on its node fails.
     let outcome = w
@@ -457,14 +424,7 @@ async fn expiry_resolves_lost_under_the_default_safety_too() {
     let path = unique_path("mutex-expire-default");
     let w = warden(&server.connect_string()).await;
     let guard = Mutex::new(&w, &path).lock().await.expect("lock");
-    let client = w.client().expect("client");
-    zkwarden::testing::expire_session(
-        &server.connect_string(),
-        w.session_id(),
-        &client.session_password(),
-    )
-    .await
-    .expect("expire");
+    expire(&server.connect_string(), &w).await;
     let reason = within("lost() after expiry", guard.lost()).await;
     assert_ne!(reason, LostReason::Released);
 }

@@ -7,35 +7,15 @@ mod common;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use common::znodes::expire_and_await_new_session;
 use common::{PATIENCE, start_server, unique_path, warden, within};
 use zkwarden::testing::expire_session;
-use zkwarden::{Client, ConnectionState, CreateMode, SessionId, Stat, Warden};
+use zkwarden::{Client, CreateMode, SessionId, Stat};
 use zkwarden_recipes::group::{Group, GroupMember};
 use zkwarden_recipes::persistent_node::{NodeEvent, NodeMode, PersistentNode};
 
 async fn plain(connect: &str) -> Client {
     Client::connect(connect).await.expect("plain client")
-}
-
-/// Expires `w`'s session on the server and waits for the warden's `Reconnected` on a new
-/// generation; returns the new session id.
-async fn expire_and_rebuild(connect: &str, w: &Warden) -> SessionId {
-    let mut connection = w.events();
-    let generation = w.generation();
-    let old = w.session_id();
-    expire_session(connect, old, &w.client().unwrap().session_password())
-        .await
-        .unwrap();
-    within("a new session", async {
-        loop {
-            let event = connection.next_event().await.expect("warden events");
-            if event.state == ConnectionState::Reconnected && event.generation > generation {
-                assert_ne!(event.session_id, old);
-                return event.session_id;
-            }
-        }
-    })
-    .await
 }
 
 /// Waits (on a watch) until `path` exists with `owner` as its ephemeral owner.
@@ -115,7 +95,7 @@ async fn ephemeral_node_survives_expiry_and_deletes_and_keeps_its_data() {
     // New data, kept through a session expiry.
     node.set_data("two").await.unwrap();
     assert_eq!(&client.get_data(&path).await.unwrap().0[..], b"two");
-    let session = expire_and_rebuild(&connect, &w).await;
+    let session = expire_and_await_new_session(&connect, &w).await;
     wait_owned(&client, &path, session).await;
     assert_eq!(&client.get_data(&path).await.unwrap().0[..], b"two");
 
@@ -180,7 +160,7 @@ async fn protected_sequential_node_never_has_two_copies() {
 
     // Session expiry: a new copy under a new name, the old one gone.
     node.set_data("kept").await.unwrap();
-    let session = expire_and_rebuild(&connect, &w).await;
+    let session = expire_and_await_new_session(&connect, &w).await;
     let second = wait_single_copy(&client, &parent, name, session).await;
     assert_ne!(second, first);
     assert_eq!(&client.get_data(&second).await.unwrap().0[..], b"kept");

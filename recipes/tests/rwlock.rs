@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use common::znodes::{await_children, await_new_session, children_of, expire, name_of};
+use common::znodes::{
+    await_children, await_new_session, children_of, expire, name_of, watches_by_session,
+};
 use common::{PATIENCE, start_server, unique_path, warden, within};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use zkwarden::Error;
-use zkwarden::testing::ZkServer;
 use zkwarden::warden::LockSafety;
 use zkwarden_recipes::lock::{LostReason, Mutex, ReadWriteLock};
 
@@ -98,28 +99,6 @@ async fn readers_overlap_and_writers_are_exclusive() {
     );
     let w = warden(&server.connect_string()).await;
     assert!(children_of(&w, &path).await.is_empty());
-}
-
-/// Per session (hex id as the server prints it), the paths it watches (`wchc`).
-fn watches_by_session(server: &ZkServer) -> BTreeMap<String, BTreeSet<String>> {
-    let text = server.four_letter("wchc").expect("wchc");
-    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut session = None;
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        if line.starts_with(char::is_whitespace) {
-            if let Some(session) = &session {
-                map.entry(String::clone(session))
-                    .or_default()
-                    .insert(line.trim().to_owned());
-            }
-        } else {
-            session = Some(line.trim().to_owned());
-        }
-    }
-    map
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,7 +344,7 @@ async fn an_expired_session_loses_its_guard_and_contends_with_the_new_one() {
     let read = lock.read().lock().await.expect("read");
     let (old_node, old_session) = (read.node_path().to_owned(), w.session_id());
     let generation = w.generation();
-    expire(&server, &w).await;
+    expire(&server.connect_string(), &w).await;
     let reason = within("lost() after expiry", read.lost()).await;
     assert!(
         matches!(
@@ -413,7 +392,7 @@ async fn a_waiter_whose_session_expires_queues_again_with_the_new_one() {
         .find(|c| c.contains("__READ__"))
         .expect("the waiter's node");
     let generation = b.generation();
-    expire(&server, &b).await;
+    expire(&server.connect_string(), &b).await;
     await_new_session(&b, generation).await;
     // The old node went with its session; the waiter queues again under the new one.
     within("the waiter to queue again", async {

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use common::znodes::{await_children, children_of, expire};
+use common::znodes::{await_children, await_new_session, children_of, expire};
 use common::{start_server, unique_path, warden, within};
 use tokio::time::Instant;
 use zkwarden::warden::LockSafety;
@@ -208,7 +208,7 @@ async fn an_expired_session_loses_its_lease_and_leases_again_with_the_new_one() 
     let lease = semaphore.acquire().await.expect("lease");
     let old_node = lease.node_path().to_owned();
     let generation = w.generation();
-    expire(&server, &w).await;
+    expire(&server.connect_string(), &w).await;
     let reason = within("lost() after expiry", lease.lost()).await;
     assert!(
         matches!(
@@ -217,13 +217,7 @@ async fn an_expired_session_loses_its_lease_and_leases_again_with_the_new_one() 
         ),
         "{reason:?}"
     );
-    within("a new session", async {
-        let mut events = w.events();
-        while w.generation() == generation || w.connection().state == ConnectionState::Lost {
-            events.next().await;
-        }
-    })
-    .await;
+    await_new_session(&w, generation).await;
     let again = semaphore
         .acquire()
         .await
@@ -256,7 +250,7 @@ async fn a_waiter_whose_session_expires_waits_again_with_the_new_one() {
     let waiter = tokio::spawn(async move { waiter_semaphore.acquire().await });
     let first = await_children(&a, &leases, 2).await;
     let generation = b.generation();
-    expire(&server, &b).await;
+    expire(&server.connect_string(), &b).await;
     within("a new session", async {
         let mut events = b.events();
         while b.generation() == generation || b.connection().state == ConnectionState::Lost {

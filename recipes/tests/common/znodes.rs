@@ -1,7 +1,10 @@
 //! Looking at znodes and connection states from lock and leader tests.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use zkwarden::testing::ZkServer;
-use zkwarden::{ConnectionState, Error, Warden};
+use zkwarden::warden::ConnectionUpdate;
+use zkwarden::{ConnectionState, Error, SessionId, Warden};
 
 use super::within;
 
@@ -70,16 +73,13 @@ pub async fn await_state(w: &Warden, state: ConnectionState) {
     .await;
 }
 
-/// Expires `w`'s current session on `server`.
-pub async fn expire(server: &ZkServer, w: &Warden) {
-    let client = w.client().expect("client");
-    zkwarden::testing::expire_session(
-        &server.connect_string(),
-        w.session_id(),
-        &client.session_password(),
-    )
-    .await
-    .expect("expire");
+/// Expires `w`'s current session on the server at `connect` (returns once the server has
+/// confirmed the expiry).
+pub async fn expire(connect: &str, w: &Warden) {
+    let client = w.client().expect("a connected client");
+    zkwarden::testing::expire_session(connect, client.session_id(), &client.session_password())
+        .await
+        .expect("expire the session");
 }
 
 /// Waits until `w` runs a session other than generation `old` and is connected.
@@ -91,6 +91,57 @@ pub async fn await_new_session(w: &Warden, old: u64) {
         }
     })
     .await;
+}
+
+/// Expires `w`'s current session and waits for the warden's `Reconnected` on a newer
+/// generation; returns the new session's id. Lag in the event stream is no obstacle: the
+/// warden's own generation then decides.
+pub async fn expire_and_await_new_session(connect: &str, w: &Warden) -> SessionId {
+    let generation = w.generation();
+    let old = w.session_id();
+    let mut events = w.events();
+    expire(connect, w).await;
+    within("a new session after a confirmed expiry", async {
+        loop {
+            match events.next().await {
+                Some(ConnectionUpdate::Event(event))
+                    if event.state == ConnectionState::Reconnected
+                        && event.generation > generation =>
+                {
+                    break;
+                }
+                Some(ConnectionUpdate::Lagged { .. }) if w.generation() > generation => break,
+                Some(_) => {}
+                None => panic!("warden events ended waiting for a new session"),
+            }
+        }
+    })
+    .await;
+    let new = w.session_id();
+    assert_ne!(new, old, "the warden kept the expired session");
+    new
+}
+
+/// Per session (hex id as the server prints it), the paths it watches (`wchc`).
+pub fn watches_by_session(server: &ZkServer) -> BTreeMap<String, BTreeSet<String>> {
+    let text = server.four_letter("wchc").expect("wchc");
+    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut session = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            if let Some(session) = &session {
+                map.entry(String::clone(session))
+                    .or_default()
+                    .insert(line.trim().to_owned());
+            }
+        } else {
+            session = Some(line.trim().to_owned());
+        }
+    }
+    map
 }
 
 /// The last segment of `path`.
