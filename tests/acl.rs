@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use zkwarden::acl::{digest_credentials, digest_id};
-use zkwarden::testing::{FaultProxy, expire_session};
+use zkwarden::testing::FaultProxy;
 use zkwarden::warden::ConnectionState;
 use zkwarden::{Acl, Client, CreateMode, CreateOptions, Error, Id, Perms, SessionState, Warden};
 
@@ -265,21 +265,7 @@ async fn warden_runtime_auth_survives_reconnects_and_rebuilt_sessions() {
 
     // A new session.
     let first = warden.client().expect("a connected session");
-    expire_session(
-        &server.connect_string(),
-        first.session_id(),
-        &first.session_password(),
-    )
-    .await
-    .unwrap();
-    loop {
-        let event = within("the warden's new session", events.next_event())
-            .await
-            .expect("event stream open");
-        if event.state == ConnectionState::Reconnected && event.generation >= 2 {
-            break;
-        }
-    }
+    expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await;
     let second = warden.client().expect("the rebuilt session");
     assert_ne!(second.session_id(), first.session_id());
     assert_eq!(&warden.get_data(&path).await.unwrap().0[..], b"w");

@@ -5,8 +5,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zkwarden::testing::expire_session;
-use zkwarden::{CreateMode, SessionState};
+use tokio::task::JoinHandle;
+use zkwarden::testing::{FaultProxy, expire_session};
+use zkwarden::warden::{ConnectionEvents, ConnectionState};
+use zkwarden::{CreateMode, SessionState, Warden};
 
 /// Expiries per run (override with `ZKWARDEN_EXPIRE_STRESS`).
 fn rounds() -> usize {
@@ -81,53 +83,14 @@ async fn every_expiry_of_a_busy_session_ends_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_expiry_of_a_busy_warden_moves_it_to_a_new_session() {
-    use zkwarden::Warden;
     let server = start_server().await;
     let connect_string = server.connect_string();
-    let path = unique_path("stress-warden");
-    let warden = Warden::builder(&connect_string)
-        .session_timeout(SESSION_TIMEOUT)
-        .connection_timeout(Duration::from_secs(20))
-        .start()
-        .await
-        .expect("start the warden");
-    warden.create(&path, b"x").await.unwrap();
-    let _tree = warden.watch_tree(&path);
-    let busy = {
-        let warden = warden.clone();
-        let path = path.clone();
-        tokio::spawn(async move {
-            loop {
-                let _ = warden.get_data(&path).await;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-    };
+    let (warden, busy) = busy_warden(&connect_string, "stress-warden").await;
     let mut failures = Vec::new();
     let n = rounds();
     for round in 0..n {
         let mut events = warden.events();
-        let generation = warden.generation();
-        let client = warden.client().expect("a client");
-        let id = client.session_id();
-        expire_session(&connect_string, id, &client.session_password())
-            .await
-            .expect("expire the session");
-        let moved = tokio::time::timeout(PATIENCE, async {
-            use zkwarden::warden::ConnectionState;
-            while let Some(event) = events.next_event().await {
-                if event.state == ConnectionState::Reconnected && event.generation > generation {
-                    return;
-                }
-            }
-        })
-        .await;
-        if moved.is_err() || warden.generation() == generation {
-            eprintln!(
-                "round {round}: warden still on {id:?} ({:?}), client {:?}",
-                warden.connection(),
-                client.session_state()
-            );
+        if !expiry_moves(&warden, &connect_string, &mut events, round).await {
             failures.push(round);
         }
     }
@@ -139,51 +102,14 @@ async fn every_expiry_of_a_busy_warden_moves_it_to_a_new_session() {
     );
 }
 
-/// Waits for `state` on the warden's event stream.
-async fn warden_state(
-    events: &mut zkwarden::warden::ConnectionEvents,
-    state: zkwarden::warden::ConnectionState,
-) {
-    within("warden state", async {
-        while let Some(event) = events.next_event().await {
-            if event.state == state {
-                return;
-            }
-        }
-        panic!("event stream ended");
-    })
-    .await;
-}
-
 /// As the cache convergence test does: the warden goes through a proxy that cuts, stalls and
 /// drops, and between those faults its session is expired directly on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiries_between_proxy_faults_move_the_warden() {
-    use zkwarden::Warden;
-    use zkwarden::testing::FaultProxy;
-    use zkwarden::warden::ConnectionState;
     let server = start_server().await;
     let connect_string = server.connect_string();
     let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
-    let path = unique_path("stress-proxy");
-    let warden = Warden::builder(proxy.connect_string())
-        .session_timeout(SESSION_TIMEOUT)
-        .connection_timeout(Duration::from_secs(20))
-        .start()
-        .await
-        .expect("start the warden");
-    warden.create(&path, b"x").await.unwrap();
-    let _tree = warden.watch_tree(&path);
-    let busy = {
-        let warden = warden.clone();
-        let path = path.clone();
-        tokio::spawn(async move {
-            loop {
-                let _ = warden.get_data(&path).await;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-    };
+    let (warden, busy) = busy_warden(&proxy.connect_string(), "stress-proxy").await;
     let mut failures = Vec::new();
     let n = rounds() / 8;
     for round in 0..n {
@@ -196,27 +122,7 @@ async fn expiries_between_proxy_faults_move_the_warden() {
         warden_state(&mut events, ConnectionState::Suspended).await;
         proxy.pass_through();
         warden_state(&mut events, ConnectionState::Reconnected).await;
-
-        let generation = warden.generation();
-        let client = warden.client().expect("a client");
-        let id = client.session_id();
-        expire_session(&connect_string, id, &client.session_password())
-            .await
-            .expect("expire the session");
-        let moved = tokio::time::timeout(PATIENCE, async {
-            while let Some(event) = events.next_event().await {
-                if event.state == ConnectionState::Reconnected && event.generation > generation {
-                    return;
-                }
-            }
-        })
-        .await;
-        if moved.is_err() || warden.generation() == generation {
-            eprintln!(
-                "round {round}: warden still on {id:?} ({:?}), client {:?}",
-                warden.connection(),
-                client.session_state()
-            );
+        if !expiry_moves(&warden, &connect_string, &mut events, round).await {
             failures.push(round);
         }
     }
@@ -226,4 +132,76 @@ async fn expiries_between_proxy_faults_move_the_warden() {
         "{} of {n} expiries did not move the warden: {failures:?}",
         failures.len()
     );
+}
+
+/// A warden on `connect` with a tree watch on a fresh node, and a task that keeps reading
+/// that node so every expiry lands on a busy session.
+async fn busy_warden(connect: &str, prefix: &str) -> (Warden, JoinHandle<()>) {
+    let path = unique_path(prefix);
+    let warden = Warden::builder(connect)
+        .session_timeout(SESSION_TIMEOUT)
+        .connection_timeout(Duration::from_secs(20))
+        .start()
+        .await
+        .expect("start the warden");
+    warden.create(&path, b"x").await.unwrap();
+    let tree = warden.watch_tree(&path);
+    let busy = {
+        let warden = warden.clone();
+        tokio::spawn(async move {
+            let _tree = tree;
+            loop {
+                let _ = warden.get_data(&path).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    (warden, busy)
+}
+
+/// Expires the warden's session on the server at `connect` and reports whether `events`
+/// then showed `Reconnected` on a newer generation within [`PATIENCE`] (and says why not on
+/// stderr).
+async fn expiry_moves(
+    warden: &Warden,
+    connect: &str,
+    events: &mut ConnectionEvents,
+    round: usize,
+) -> bool {
+    let generation = warden.generation();
+    let client = warden.client().expect("a client");
+    let id = client.session_id();
+    expire_session(connect, id, &client.session_password())
+        .await
+        .expect("expire the session");
+    let moved = tokio::time::timeout(PATIENCE, async {
+        while let Some(event) = events.next_event().await {
+            if event.state == ConnectionState::Reconnected && event.generation > generation {
+                return;
+            }
+        }
+    })
+    .await;
+    if moved.is_ok() && warden.generation() != generation {
+        return true;
+    }
+    eprintln!(
+        "round {round}: warden still on {id:?} ({:?}), client {:?}",
+        warden.connection(),
+        client.session_state()
+    );
+    false
+}
+
+/// Waits for `state` on the warden's event stream.
+async fn warden_state(events: &mut ConnectionEvents, state: ConnectionState) {
+    within("warden state", async {
+        while let Some(event) = events.next_event().await {
+            if event.state == state {
+                return;
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await;
 }

@@ -9,8 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zkwarden::testing::{FaultProxy, ZkServer, expire_session};
-use zkwarden::warden::ConnectionState;
+use zkwarden::testing::{FaultProxy, ZkServer};
 use zkwarden::{
     Acl, Client, CreateMode, CreateOptions, Error, Perms, SaslConfig, SessionState, Warden,
 };
@@ -249,21 +248,7 @@ async fn a_warden_authenticates_its_rebuilt_session() {
     let first = warden.client().expect("a connected session");
 
     let mut events = warden.events();
-    expire_session(
-        &server.connect_string(),
-        first.session_id(),
-        &first.session_password(),
-    )
-    .await
-    .unwrap();
-    loop {
-        let event = within("the warden's new session", events.next_event())
-            .await
-            .expect("event stream open");
-        if event.state == ConnectionState::Reconnected && event.generation >= 2 {
-            break;
-        }
-    }
+    expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await;
     let second = warden.client().expect("the rebuilt session");
     assert_ne!(second.session_id(), first.session_id());
     assert_eq!(sasl_users(&second).await, ["bob"]);

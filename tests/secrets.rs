@@ -22,7 +22,7 @@ use zkwarden::proto::records::{
     AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, Password, Secret,
 };
 use zkwarden::testing::{FaultProxy, ZkServer, expire_session};
-use zkwarden::warden::{AuthConfig, ConnectionState, WardenBuilder, WardenConfig};
+use zkwarden::warden::{AuthConfig, WardenBuilder, WardenConfig};
 use zkwarden::{
     Acl, Client, CreateMode, CreateOptions, Error, Perms, SaslConfig, SessionId, SessionPassword,
     SessionState, Warden,
@@ -301,21 +301,8 @@ async fn secrets_never_reach_debug_display_or_logs() {
     shown.debug(&warden);
 
     let mut events = warden.events();
-    expire_session(
-        &server.connect_string(),
-        first.session_id(),
-        &first.session_password(),
-    )
-    .await
-    .unwrap();
-    loop {
-        let event = within("the warden's new session", events.next_event())
-            .await
-            .expect("event stream open");
+    for event in expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await {
         shown.debug(&event);
-        if event.state == ConnectionState::Reconnected && event.generation >= 2 {
-            break;
-        }
     }
     let second = warden.client().expect("the rebuilt session");
     assert_ne!(second.session_id(), first.session_id());
@@ -496,23 +483,8 @@ async fn sasl_passwords_never_reach_debug_display_or_logs() {
     shown.debug(&config);
     shown.debug(&config.sasl);
     let warden = warden_builder.start().await.unwrap();
-    let first = warden.client().expect("a connected session");
     let mut events = warden.events();
-    expire_session(
-        &server.connect_string(),
-        first.session_id(),
-        &first.session_password(),
-    )
-    .await
-    .unwrap();
-    loop {
-        let event = within("the warden's new session", events.next_event())
-            .await
-            .expect("event stream open");
-        if event.state == ConnectionState::Reconnected && event.generation >= 2 {
-            break;
-        }
-    }
+    expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await;
     assert_eq!(&warden.get_data(&guarded).await.unwrap().0[..], b"erin's");
     shown.debug(&warden);
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use zkwarden::testing::{TlsClientAuth, TlsMaterial, ZkEnsemble, ZkServer};
-use zkwarden::warden::{ConnectionState, Warden, WardenConfig};
+use zkwarden::warden::{Warden, WardenConfig};
 use zkwarden::{Client, ClientBuilder, CreateMode, Error, EventType, SessionState};
 
 /// Connect timeout for clients that are expected to be refused: long enough for several
@@ -286,20 +286,13 @@ async fn warden_over_tls_from_a_config_file() {
 
     // A lost session is rebuilt over TLS too.
     let mut events = warden.events();
+    let generation = warden.generation();
     let old = warden.client().expect("a session");
     let closer = ClientBuilder::new(secure(&server)).tls(material.mutual_client_config());
     zkwarden::testing::expire_session_with(&closer, old.session_id(), &old.session_password())
         .await
         .expect("expire over TLS");
-    within("the session rebuilt over TLS", async {
-        loop {
-            let event = events.next_event().await.expect("warden alive");
-            if event.generation >= 2 && event.state == ConnectionState::Reconnected {
-                break;
-            }
-        }
-    })
-    .await;
+    await_rebuilt_session(&mut events, generation).await;
     assert_ne!(warden.session_id(), old.session_id());
     assert_eq!(&warden.get_data("/node").await.unwrap().0[..], b"x");
     warden.close().await.unwrap();

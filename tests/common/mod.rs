@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use zkwarden::testing::ZkServer;
-use zkwarden::{Client, SessionState, SessionStatus};
+use zkwarden::warden::{ConnectionEvent, ConnectionEvents, ConnectionState};
+use zkwarden::{Client, SessionState, SessionStatus, Warden};
 
 /// Generous bound for anything a test waits for; reaching it means the test failed.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -137,4 +138,41 @@ pub async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
         Ok(out) => out,
         Err(_) => panic!("timed out: {what}"),
     }
+}
+
+/// Reads `events` until the warden reports `Reconnected` on a generation after `generation`;
+/// returns every event read on the way, that one included.
+pub async fn await_rebuilt_session(
+    events: &mut ConnectionEvents,
+    generation: u64,
+) -> Vec<ConnectionEvent> {
+    within("the warden's new session", async {
+        let mut seen = Vec::new();
+        loop {
+            let event = events.next_event().await.expect("warden events open");
+            let rebuilt =
+                event.state == ConnectionState::Reconnected && event.generation > generation;
+            seen.push(event);
+            if rebuilt {
+                return seen;
+            }
+        }
+    })
+    .await
+}
+
+/// Expires `warden`'s current session on the server at `connect` (confirmed by the server),
+/// then waits on `events`, subscribed beforehand, for the rebuilt session; returns the events
+/// read on the way.
+pub async fn expire_and_await_rebuild(
+    connect: &str,
+    warden: &Warden,
+    events: &mut ConnectionEvents,
+) -> Vec<ConnectionEvent> {
+    let generation = warden.generation();
+    let client = warden.client().expect("a connected session");
+    zkwarden::testing::expire_session(connect, client.session_id(), &client.session_password())
+        .await
+        .expect("expire the session");
+    await_rebuilt_session(events, generation).await
 }
