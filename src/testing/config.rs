@@ -26,6 +26,75 @@ pub(crate) struct Options {
     pub(crate) tls: Option<super::tls::ServerTls>,
 }
 
+/// The builder methods [`ZkServerBuilder`](super::ZkServerBuilder) and
+/// [`ZkEnsembleBuilder`](super::ZkEnsembleBuilder) share, each setting a field of their
+/// `opts: Options`. Used inside each builder's `impl` block.
+macro_rules! option_setters {
+    () => {
+        /// The smallest session timeout the server grants (`minSessionTimeout`); every
+        /// member's, for an ensemble.
+        pub fn min_session_timeout(mut self, timeout: Duration) -> Self {
+            self.opts.min_session_timeout = Some(timeout);
+            self
+        }
+
+        /// The largest session timeout the server grants (`maxSessionTimeout`); every
+        /// member's, for an ensemble.
+        pub fn max_session_timeout(mut self, timeout: Duration) -> Self {
+            self.opts.max_session_timeout = Some(timeout);
+            self
+        }
+
+        /// Adds `key=value` to `zoo.cfg` (every member's, for an ensemble), replacing a line
+        /// the harness writes itself.
+        pub fn extra_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+            self.opts.extra_config.push((key.into(), value.into()));
+            self
+        }
+
+        /// Adds a flag to the JVM command line (every member's, for an ensemble), e.g.
+        /// `-Dzookeeper.extendedTypesEnabled=true`.
+        pub fn jvm_arg(mut self, arg: impl Into<String>) -> Self {
+            self.opts.jvm_args.push(arg.into());
+            self
+        }
+
+        /// Accepts SASL DIGEST-MD5 logins by `user` with `password` (repeat for more users):
+        /// writes a JAAS file with a `Server` section for ZooKeeper's `DigestLoginModule` and
+        /// enables the `sasl` ACL scheme. Sessions that do not authenticate are still served
+        /// unless [`require_sasl`](Self::require_sasl) is set.
+        pub fn sasl_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+            self.opts.sasl.users.push((user.into(), password.into()));
+            self
+        }
+
+        /// With [`sasl_user`](Self::sasl_user): refuse sessions that have not authenticated
+        /// with SASL (`zookeeper.sessionRequireClientSASLAuth=true`): their first request is
+        /// answered with `SessionClosedRequireSaslAuth` and the connection closed.
+        pub fn require_sasl(mut self, required: bool) -> Self {
+            self.opts.sasl.required = required;
+            self
+        }
+
+        /// Also serves TLS on a secure client port (Netty connection factory; on every member,
+        /// for an ensemble) with `material`'s server certificate, asking clients for
+        /// certificates as `client_auth` says. The plain port stays (the harness probes it);
+        /// the secure one is in `secure_connect_string()`.
+        pub fn tls(mut self, material: &TlsMaterial, client_auth: TlsClientAuth) -> Self {
+            self.opts.tls = Some(material.server_side(client_auth));
+            self
+        }
+
+        /// How long `start` and `restart` wait for the server (or each member) to serve
+        /// (default 60 s).
+        pub fn start_timeout(mut self, timeout: Duration) -> Self {
+            self.opts.start_timeout = timeout;
+            self
+        }
+    };
+}
+pub(crate) use option_setters;
+
 /// The SASL users a server accepts (written to a JAAS file). `Debug` leaves out the
 /// passwords.
 #[derive(Clone, Default)]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::config::{Options, kv};
+use super::config::{Options, kv, option_setters};
 use super::error::TestingError;
 use super::java::JavaSetup;
 use super::node::{Node, Ready};
@@ -47,29 +47,7 @@ impl ZkEnsembleBuilder {
         self
     }
 
-    /// The smallest session timeout the members grant (`minSessionTimeout`).
-    pub fn min_session_timeout(mut self, timeout: Duration) -> Self {
-        self.opts.min_session_timeout = Some(timeout);
-        self
-    }
-
-    /// The largest session timeout the members grant (`maxSessionTimeout`).
-    pub fn max_session_timeout(mut self, timeout: Duration) -> Self {
-        self.opts.max_session_timeout = Some(timeout);
-        self
-    }
-
-    /// Adds `key=value` to every member's `zoo.cfg`, replacing a line the harness writes.
-    pub fn extra_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.opts.extra_config.push((key.into(), value.into()));
-        self
-    }
-
-    /// Adds a flag to every member's JVM command line.
-    pub fn jvm_arg(mut self, arg: impl Into<String>) -> Self {
-        self.opts.jvm_args.push(arg.into());
-        self
-    }
+    option_setters!();
 
     /// Lets members that lost the quorum keep serving reads to clients that allow it
     /// (`-Dreadonlymode.enabled=true`). Off by default.
@@ -82,37 +60,6 @@ impl ZkEnsembleBuilder {
     /// read-write member again is allowed, as every other one.
     pub fn read_only_mode(mut self, enabled: bool) -> Self {
         self.read_only = enabled;
-        self
-    }
-
-    /// Accepts SASL DIGEST-MD5 logins by `user` with `password` (repeat for more users):
-    /// writes a JAAS file with a `Server` section for ZooKeeper's `DigestLoginModule` and
-    /// enables the `sasl` ACL scheme. Sessions that do not authenticate are still served
-    /// unless [`require_sasl`](Self::require_sasl) is set.
-    pub fn sasl_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
-        self.opts.sasl.users.push((user.into(), password.into()));
-        self
-    }
-
-    /// With [`sasl_user`](Self::sasl_user): refuse sessions that have not authenticated with
-    /// SASL (`zookeeper.sessionRequireClientSASLAuth=true`): their first request is answered
-    /// with `SessionClosedRequireSaslAuth` and the connection closed.
-    pub fn require_sasl(mut self, required: bool) -> Self {
-        self.opts.sasl.required = required;
-        self
-    }
-
-    /// Every member also serves TLS on a secure client port (Netty connection factory) with
-    /// `material`'s server certificate, asking clients for certificates as `client_auth`
-    /// says. See [`ZkEnsemble::secure_connect_string`].
-    pub fn tls(mut self, material: &TlsMaterial, client_auth: TlsClientAuth) -> Self {
-        self.opts.tls = Some(material.server_side(client_auth));
-        self
-    }
-
-    /// How long [`start`](Self::start) and [`ZkEnsemble::restart`] may take (default 60 s).
-    pub fn start_timeout(mut self, timeout: Duration) -> Self {
-        self.opts.start_timeout = timeout;
         self
     }
 
