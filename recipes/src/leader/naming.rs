@@ -23,19 +23,7 @@ pub(crate) fn sequence_after(name: &str, marker: &str) -> Option<i32> {
 /// Keeps the names that carry `marker` and sorts them into queue order (the leader first).
 /// Ordering is relative to one of the names, so it stays a total order across the wrap.
 pub(crate) fn sort_by_sequence(names: Vec<String>, marker: &str) -> Vec<String> {
-    let mut numbered: Vec<(i32, String)> = names
-        .into_iter()
-        .filter_map(|name| sequence_after(&name, marker).map(|seq| (seq, name)))
-        .collect();
-    let Some(anchor) = numbered.first().map(|(seq, _)| *seq) else {
-        return Vec::new();
-    };
-    numbered.sort_by(|(a, name_a), (b, name_b)| {
-        a.wrapping_sub(anchor)
-            .cmp(&b.wrapping_sub(anchor))
-            .then_with(|| name_a.cmp(name_b))
-    });
-    numbered.into_iter().map(|(_, name)| name).collect()
+    crate::lock::naming::sort_by_wrapping_sequence(names, |name| sequence_after(name, marker))
 }
 
 /// Where a contender stands in the queue.

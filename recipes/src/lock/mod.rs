@@ -27,7 +27,7 @@ mod internals;
 pub(crate) mod lost;
 pub mod multi;
 mod mutex;
-mod naming;
+pub(crate) mod naming;
 pub mod rwlock;
 pub mod semaphore;
 

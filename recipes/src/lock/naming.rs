@@ -109,9 +109,18 @@ pub fn compare_sequences(a: i32, b: i32) -> Ordering {
 /// assert_eq!(sorted, ["lock-2147483647", "lock--2147483647"]);
 /// ```
 pub fn sort_contenders(names: Vec<String>) -> Vec<String> {
+    sort_by_wrapping_sequence(names, sequence_of)
+}
+
+/// Keeps the names `sequence` finds a number in and sorts them by that number with
+/// wrap-around, relative to one of them (a total order across the wrap); equal numbers by name.
+pub(crate) fn sort_by_wrapping_sequence(
+    names: Vec<String>,
+    sequence: impl Fn(&str) -> Option<i32>,
+) -> Vec<String> {
     let mut numbered: Vec<(i32, String)> = names
         .into_iter()
-        .filter_map(|name| sequence_of(&name).map(|seq| (seq, name)))
+        .filter_map(|name| sequence(&name).map(|seq| (seq, name)))
         .collect();
     let Some(anchor) = numbered.first().map(|(seq, _)| *seq) else {
         return Vec::new();
