@@ -83,16 +83,6 @@ where
     .await;
 }
 
-/// Waits until `proxy` has discarded at least a create reply for `path` (reply header and
-/// the returned path) since its counter stood at `before`: more than any ping reply.
-async fn await_dropped_reply(proxy: &FaultProxy, before: u64, path: &str) {
-    let create_reply = (16 + 4 + path.len()) as u64;
-    eventually("the create's reply is discarded", || async {
-        proxy.stats().bytes_dropped - before >= create_reply
-    })
-    .await;
-}
-
 /// The time from `fault` to `event`, for the report.
 fn since(fault: Instant, event: &ConnectionEvent) -> Duration {
     event.at.saturating_duration_since(fault)
@@ -409,7 +399,7 @@ async fn a_create_whose_reply_is_lost_never_makes_two_nodes() {
     .await;
     // The node can be seen before its reply reaches the proxy; leaving drop-replies before
     // the proxy has discarded that reply would let it through.
-    await_dropped_reply(&proxy, dropped_before, &node).await;
+    await_dropped_reply(&proxy, dropped_before, create_reply_len(&node)).await;
     // Leaving drop-replies resets the connection whose reply stream broke off.
     proxy.pass_through();
     let plain_events = expect_events(&mut events, &[(Suspended, 1), (Reconnected, 1)]).await;
@@ -457,7 +447,7 @@ async fn a_create_whose_reply_is_lost_never_makes_two_nodes() {
         "{sequential_parent}/{}",
         direct.get_children(&sequential_parent).await.unwrap()[0]
     );
-    await_dropped_reply(&proxy, dropped_before, &made).await;
+    await_dropped_reply(&proxy, dropped_before, create_reply_len(&made)).await;
     proxy.pass_through();
     let seq_events = expect_events(&mut events, &[(Suspended, 1), (Reconnected, 1)]).await;
     assert!(seq_events.iter().all(|e| e.session_id == session));

@@ -331,6 +331,7 @@ async fn protected_create_finds_its_node_after_a_lost_reply() {
     let (_server, proxy, warden, client, root) = setup_proxied("lost-reply", |b| b).await;
     let session = warden.session_id();
 
+    let dropped_before = proxy.stats().bytes_dropped;
     proxy.drop_replies();
     let creator = warden.clone();
     let base = format!("{root}/lock-");
@@ -344,6 +345,7 @@ async fn protected_create_finds_its_node_after_a_lost_reply() {
     let children = wait_for_children(&client, &root, "the create to land", |c| !c.is_empty()).await;
     assert_eq!(children.len(), 1, "{children:?}");
     let made = format!("{root}/{}", children[0]);
+    await_dropped_reply(&proxy, dropped_before, create_reply_len(&made)).await;
     assert!(
         !create.is_finished(),
         "the reply was dropped, the create cannot be done"
@@ -379,6 +381,7 @@ async fn protected_create_finds_its_node_after_a_lost_reply() {
 async fn janitor_removes_the_node_of_an_abandoned_create() {
     let (_server, proxy, warden, client, root) = setup_proxied("janitor", |b| b).await;
 
+    let dropped_before = proxy.stats().bytes_dropped;
     proxy.drop_replies();
     let creator = warden.clone();
     let base = format!("{root}/orphan");
@@ -386,6 +389,7 @@ async fn janitor_removes_the_node_of_an_abandoned_create() {
     let children = wait_for_children(&client, &root, "the create to land", |c| !c.is_empty()).await;
     let orphan = format!("{root}/{}", children[0]);
     assert!(protected_parts(&children[0]).is_some(), "{orphan}");
+    await_dropped_reply(&proxy, dropped_before, create_reply_len(&orphan)).await;
 
     create.abort();
     let aborted = within("the create task to end", create).await;
@@ -501,6 +505,7 @@ async fn idempotent_versioned_set_data_whose_reply_was_lost_succeeds() {
     // connection loss, the repeat fails BadVersion, and the node shows our data at the next
     // version: that was our write.
     let (_, changed) = client.exists_and_watch(&node).await.unwrap();
+    let dropped_before = proxy.stats().bytes_dropped;
     proxy.drop_replies();
     let write = tokio::spawn({
         let warden = warden.clone();
@@ -515,6 +520,7 @@ async fn idempotent_versioned_set_data_whose_reply_was_lost_succeeds() {
     within("the write lands on the server", changed)
         .await
         .unwrap();
+    await_dropped_reply(&proxy, dropped_before, SET_DATA_REPLY_LEN).await;
     proxy.pass_through();
     let stat = within("the idempotent write completes", write)
         .await

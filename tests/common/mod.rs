@@ -8,7 +8,7 @@ use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
-use zkwarden::testing::ZkServer;
+use zkwarden::testing::{FaultProxy, ZkServer};
 use zkwarden::warden::{ConnectionEvent, ConnectionEvents, ConnectionState};
 use zkwarden::{Client, SessionState, SessionStatus, Warden};
 
@@ -175,4 +175,25 @@ pub async fn expire_and_await_rebuild(
         .await
         .expect("expire the session");
     await_rebuilt_session(events, generation).await
+}
+
+/// Bytes a create reply for `path` takes on the wire at the least: length prefix, reply
+/// header and the returned path. More than a ping reply for any path of 5 bytes or more.
+pub fn create_reply_len(path: &str) -> u64 {
+    (4 + 16 + 4 + path.len()) as u64
+}
+
+/// Bytes a `set_data` reply takes on the wire: length prefix, reply header and a stat.
+pub const SET_DATA_REPLY_LEN: u64 = 4 + 16 + 68;
+
+/// Waits until `proxy`, in drop-replies mode, has discarded at least `reply_len` bytes since
+/// its counter stood at `before`. A write can be seen on the server before its reply reaches
+/// the proxy; leaving drop-replies before the reply was discarded would let it through.
+pub async fn await_dropped_reply(proxy: &FaultProxy, before: u64, reply_len: u64) {
+    within("the reply to be discarded", async {
+        while proxy.stats().bytes_dropped.saturating_sub(before) < reply_len {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 }
