@@ -113,6 +113,12 @@ impl ErrorCode {
         }
     }
 
+    /// The server no longer knows the session: `SessionExpired`, or `UnknownSession` (its
+    /// word for a session it has already closed).
+    pub fn means_session_gone(self) -> bool {
+        matches!(self, ErrorCode::SessionExpired | ErrorCode::UnknownSession)
+    }
+
     /// The wire value.
     pub fn code(self) -> i32 {
         use ErrorCode::*;

@@ -308,9 +308,7 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
             }
             return match ErrorCode::from_code(header.err) {
                 ErrorCode::Ok => Ok(SessionEnd::Closed),
-                ErrorCode::SessionExpired | ErrorCode::UnknownSession => {
-                    Ok(SessionEnd::AlreadyExpired)
-                }
+                code if code.means_session_gone() => Ok(SessionEnd::AlreadyExpired),
                 code => Err(format!("{host}: close refused: {code:?}")),
             };
         }

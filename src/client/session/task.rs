@@ -849,15 +849,11 @@ impl SessionTask {
             warn!(session_id = %self.session_id, "server requires SASL authentication");
             return Err(Exit::Terminal(Error::AuthFailed));
         }
-        let session_gone = matches!(
-            ErrorCode::from_code(header.err),
-            ErrorCode::SessionExpired | ErrorCode::UnknownSession
-        );
         match header.xid {
             XID_NOTIFICATION => self.handle_notification(header.zxid, &body),
             // As for a request's reply (see handle_reply): the server no longer knows the
             // session, though this connection is still open. Nothing else would tell us.
-            XID_PING | XID_SET_WATCHES if session_gone => {
+            XID_PING | XID_SET_WATCHES if ErrorCode::from_code(header.err).means_session_gone() => {
                 warn!(session_id = %self.session_id, xid = header.xid, "server answered with session expired");
                 Err(Exit::Terminal(Error::SessionExpired))
             }
@@ -949,7 +945,7 @@ impl SessionTask {
             }
             return Err(Exit::Terminal(Error::Closed));
         }
-        if matches!(code, ErrorCode::SessionExpired | ErrorCode::UnknownSession) {
+        if code.means_session_gone() {
             // The quorum no longer knows this session, though this server let the connection
             // in (a follower can finish a reconnect that the leader validated just before the
             // session was closed). Such a connection is never closed by the server: end here.
