@@ -21,7 +21,7 @@ use std::future::Future;
 use tokio::task::JoinSet;
 use tracing::{debug, trace, warn};
 
-use super::feed::{Feed, Pause};
+use super::feed::{Feed, Pause, Reconnection, reconnection};
 use super::tree::{TreeEvent, join};
 use crate::client::{Client, OneshotWatcher, WatchedEvent};
 use crate::error::{Error, Result};
@@ -316,19 +316,6 @@ impl Armed {
     }
 }
 
-/// Whether `error` means only that the connection or session went away (a new listing
-/// follows at once).
-fn connection_gone(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::ConnectionLoss
-            | Error::OperationTimeout
-            | Error::SessionExpired
-            | Error::SessionMoved
-            | Error::Closed
-    )
-}
-
 /// The tree watch's task in one-shot mode: list the subtree while arming every node's
 /// watches, report it as a `Resync`, answer firings; list again after a reconnection, on a
 /// new session, or when a read fails.
@@ -387,22 +374,20 @@ pub(super) async fn follow(warden: Warden, root: String, feed: Feed<TreeEvent>) 
                         }
                         Err(error) => {
                             debug!(%error, "one-shot tree watch lost track; listing again");
-                            if !connection_gone(&error) && !pause.after(&warden, &error).await {
+                            // A lost connection or session needs no pause: the new
+                            // listing waits for the warden's next session anyway.
+                            let connection_gone = error.is_retryable() || error.is_session_terminal();
+                            if !connection_gone && !pause.after(&warden, &error).await {
                                 return;
                             }
                             break;
                         }
                     }
                 }
-                changed = status.changed(), if status_open => {
-                    if changed.is_err() {
-                        status_open = false;
-                        continue;
-                    }
-                    let now = *status.borrow_and_update();
-                    if now.state.is_connected() && now.connections > connections {
-                        debug!("reconnected; listing the subtree again");
-                        break;
+                reconnected = reconnection(&mut status, connections), if status_open => {
+                    match reconnected {
+                        Reconnection::Reconnected => break,
+                        Reconnection::ClientGone => status_open = false,
                     }
                 }
                 else => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, warn};
 
-use crate::client::{Client, SessionId};
+use crate::client::{Client, SessionId, SessionStatus};
 use crate::error::{Error, Result};
 use crate::warden::handle::{Inner, Warden};
 use crate::warden::retry_loop::OpClass;
@@ -247,5 +247,34 @@ impl Warden {
         })
         .await;
         waited.unwrap_or_else(|_| self.generation())
+    }
+}
+
+/// What became of the connection a watch was listed on.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Reconnection {
+    /// Connected again after more than the given number of connections: notifications may
+    /// have been missed in between, so the watch lists again.
+    Reconnected,
+    /// The session's client is gone (its watches end with it).
+    ClientGone,
+}
+
+/// Waits on `status` until the session connects again after `connections` connections, or
+/// its client goes away. Cancel-safe: status changes it consumed are only those that are
+/// neither.
+pub(super) async fn reconnection(
+    status: &mut watch::Receiver<SessionStatus>,
+    connections: u64,
+) -> Reconnection {
+    loop {
+        if status.changed().await.is_err() {
+            return Reconnection::ClientGone;
+        }
+        let now = *status.borrow_and_update();
+        if now.state.is_connected() && now.connections > connections {
+            debug!("reconnected; listing the subtree again");
+            return Reconnection::Reconnected;
+        }
     }
 }

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::fallback;
-use super::feed::{self, Feed, Pause, WatchStream};
+use super::feed::{self, Feed, Pause, Reconnection, WatchStream};
 use crate::client::{Client, PersistentWatcher, SessionId, SessionStatus, WatchedEvent};
 use crate::error::{Error, Result};
 use crate::proto::{AddWatchMode, EventType, Stat};
@@ -221,16 +221,11 @@ impl Tree {
                         }
                         forwarded += 1;
                     }
-                    changed = status.changed(), if status_open => {
-                        if changed.is_err() {
-                            // The session's client is gone; the watch's stream ends with it.
-                            status_open = false;
-                            continue;
-                        }
-                        let now = *status.borrow_and_update();
-                        if now.state.is_connected() && now.connections > connections {
-                            debug!("reconnected; listing the subtree again");
-                            break;
+                    reconnected = feed::reconnection(status, connections), if status_open => {
+                        match reconnected {
+                            Reconnection::Reconnected => break,
+                            // The watch's stream ends with the client.
+                            Reconnection::ClientGone => status_open = false,
                         }
                     }
                 }
