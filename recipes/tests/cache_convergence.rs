@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use cache_support::{Truth, join, server_tree, truth_of, wait_for_state};
+use cache_support::{Rng, Truth, join, server_tree, truth_of, wait_for_state};
 use common::znodes::expire_and_await_new_session;
 use common::{PATIENCE, blocking, init_tracing, unique_path, warden, within};
 use tokio::sync::Mutex;
@@ -54,22 +54,6 @@ zk.stop()
 zk.close()
 print("applied", done)
 "#;
-
-/// A small deterministic generator, so a failing run can be told apart by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Writes through a warden until told to stop; returns how many writes were applied.
 fn rust_writer(w: Warden, root: String, seed: u64, stop: Arc<AtomicBool>) -> JoinHandle<u64> {

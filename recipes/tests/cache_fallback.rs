@@ -8,29 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use cache_support::{Truth, join, server_tree, truth_of, wait_for_state};
+use cache_support::{Rng, Truth, join, server_tree, truth_of, wait_for_state, wait_until};
 use common::znodes::expire_and_await_new_session;
-use common::{PATIENCE, unique_path, warden, within};
+use common::{unique_path, warden, within};
 use zkwarden::testing::{FaultProxy, ZkServer};
 use zkwarden::warden::ConnectionState;
 use zkwarden::{Error, Warden};
 use zkwarden_recipes::cache::TreeCache;
-
-/// A small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// `ops` random creates, writes and deletes under `root`, names on three levels.
 async fn random_writes(w: &Warden, root: &str, seed: u64, ops: u32) {
@@ -56,24 +40,12 @@ async fn random_writes(w: &Warden, root: &str, seed: u64, ops: u32) {
     }
 }
 
-/// Waits until the cache equals `truth` (nothing to await: the cache is polled).
+/// Waits until the cache equals `truth`.
 async fn converged(cache: &TreeCache, truth: &Truth, what: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let cached = truth_of(&cache.snapshot());
-        if &cached == truth {
-            return;
-        }
-        if tokio::time::Instant::now() > deadline {
-            let differ: Vec<_> = truth
-                .keys()
-                .chain(cached.keys())
-                .filter(|p| truth.get(*p) != cached.get(*p))
-                .collect();
-            panic!("cache differs from the server after {what}: {differ:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(&format!("the cache equals the server after {what}"), || {
+        truth_of(&cache.snapshot()) == *truth
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,6 +59,24 @@ pub fn join(parent: &str, child: &str) -> String {
     }
 }
 
+/// A small deterministic generator, so a failing run can be told apart by its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number (xorshift).
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
 /// Polls `check` until it holds, failing the test after [`PATIENCE`].
 pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
