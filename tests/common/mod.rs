@@ -178,7 +178,7 @@ pub async fn expire_and_await_rebuild(
 }
 
 /// Bytes a create reply for `path` takes on the wire at the least: length prefix, reply
-/// header and the returned path. More than a ping reply for any path of 5 bytes or more.
+/// header and the returned path; always more than a ping reply (20 bytes).
 pub fn create_reply_len(path: &str) -> u64 {
     (4 + 16 + 4 + path.len()) as u64
 }
