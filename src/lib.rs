@@ -73,6 +73,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod backoff;
 pub mod client;
 pub mod error;
 pub mod proto;
@@ -80,6 +81,7 @@ pub mod proto;
 pub mod testing;
 pub mod warden;
 
+pub use backoff::Backoff;
 pub use client::{
     Client, ClientBuilder, CreateOptions, MultiReadOp, OneshotWatcher, Op, PersistentWatcher,
     SaslConfig, SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
