@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::within;
 
@@ -36,6 +36,11 @@ const OPTIONAL_JARS: &[&str] = &[
     "netty-transport-native-unix-common",
     "commons-io",
     "commons-lang3",
+    // The discovery peer: curator-x-discovery and the JSON library it serializes with.
+    "curator-x-discovery",
+    "jackson-databind",
+    "jackson-core",
+    "jackson-annotations",
 ];
 
 /// The class path of a Curator peer, or why it cannot be built.
@@ -130,6 +135,27 @@ pub struct Peer {
     pub child: Child,
     /// Its remaining standard output.
     pub lines: Lines<BufReader<ChildStdout>>,
+    /// Its standard input (for peers that take commands).
+    pub stdin: ChildStdin,
+}
+
+impl Peer {
+    /// Sends one command line.
+    pub async fn send(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write to the Java peer");
+        self.stdin.flush().await.expect("flush to the Java peer");
+    }
+
+    /// The peer's next output line (within the tests' patience).
+    pub async fn line(&mut self) -> String {
+        within("a line from the Java peer", self.lines.next_line())
+            .await
+            .expect("read from the Java peer")
+            .expect("the Java peer ended")
+    }
 }
 
 /// Starts `class` from `dir` with `args` and waits for its `ready` line.
@@ -139,12 +165,14 @@ pub async fn start(classpath: &str, dir: &Path, class: &str, args: &[String]) ->
         .arg(format!("{}:{classpath}", dir.display()))
         .arg(class)
         .args(args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .expect("start the Java peer");
     let mut lines = BufReader::new(child.stdout.take().expect("peer stdout")).lines();
+    let stdin = child.stdin.take().expect("peer stdin");
     within("the Java peer to connect", async {
         while let Some(line) = lines.next_line().await.expect("peer stdout") {
             if line == "ready" {
@@ -154,7 +182,11 @@ pub async fn start(classpath: &str, dir: &Path, class: &str, args: &[String]) ->
         panic!("the Java peer ended before it was ready");
     })
     .await;
-    Peer { child, lines }
+    Peer {
+        child,
+        lines,
+        stdin,
+    }
 }
 
 /// Nanoseconds since the epoch (the clock the Java peer logs with, too).
