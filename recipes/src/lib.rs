@@ -11,6 +11,7 @@ pub mod lock;
 pub mod persistent_node;
 pub mod ttl_node;
 
+pub mod atomic;
 pub mod barrier;
 pub mod cache;
 pub mod counter;
