@@ -311,11 +311,7 @@ async fn attempt(
             return Ok(Round::Done { pre, post });
         }
     }
-    let mut last = None;
     loop {
-        if limit.is_some_and(|n| *tries >= n) {
-            return Ok(Round::Exhausted { pre: last });
-        }
         let (pre, version) = match warden.get_data(path).await {
             Ok((data, stat)) => (Some(data.to_vec()), Some(stat.version)),
             Err(Error::NoNode) => (None, None),
@@ -327,8 +323,11 @@ async fn attempt(
             create_if_missing(warden, path, b"").await?;
             continue;
         }
+        if limit.is_some_and(|n| *tries >= n) {
+            // Out of tries: report the value as it is now.
+            return Ok(Round::Exhausted { pre });
+        }
         *tries += 1;
-        last = pre.clone();
         let Some(post) = change(pre.as_deref())? else {
             return Ok(Round::Refused { pre });
         };
