@@ -26,7 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("services: {:?}", discovery.query_for_names().await?);
     for instance in discovery.query_for_instances("api").await? {
-        println!("{} at {}: {}", instance.id, instance.uri(), String::from_utf8(instance.to_json(false)?)?);
+        println!(
+            "{} at {}: {}",
+            instance.id,
+            instance.uri(),
+            String::from_utf8(instance.to_json(false)?)?
+        );
     }
 
     let provider = discovery.service_provider("api", ProviderStrategy::round_robin())?;

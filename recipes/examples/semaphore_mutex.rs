@@ -23,9 +23,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("worker {worker} holds the mutex (round {round})");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 // A lease is not tied to the task that took it.
-                tokio::spawn(async move { lease.release().await }).await.map_err(|e| {
-                    zkwarden::Error::InvalidArgument(format!("release task: {e}"))
-                })??;
+                tokio::spawn(async move { lease.release().await })
+                    .await
+                    .map_err(|e| {
+                        zkwarden::Error::InvalidArgument(format!("release task: {e}"))
+                    })??;
             }
             Ok::<_, zkwarden::Error>(())
         }));

@@ -35,7 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let _ = gone.await;
     }
-    println!("deleted by the server {:?} after it was left", left.elapsed());
+    println!(
+        "deleted by the server {:?} after it was left",
+        left.elapsed()
+    );
     warden.close().await?;
     Ok(())
 }

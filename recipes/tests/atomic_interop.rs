@@ -109,7 +109,11 @@ async fn rust_and_curator_increments_on_one_counter_sum_exactly() {
     assert_eq!(&data[..], &(total as i32).to_be_bytes());
     assert!(children(&w, &long_path).await.is_empty());
     assert!(children(&w, &int_path).await.is_empty());
-    assert!(children(&w, &format!("{long_path}-tickets")).await.is_empty());
+    assert!(
+        children(&w, &format!("{long_path}-tickets"))
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +130,10 @@ async fn atomic_values_follow_curators_rules_and_a_promotion_can_time_out() {
     assert!(!value.initialize(b"z").await.unwrap());
     let r = value.compare_and_set(b"x", b"y").await.unwrap();
     assert!(!r.succeeded);
-    assert_eq!((r.pre.as_deref(), r.post.as_deref()), (Some(&b"a"[..]), Some(&b"a"[..])));
+    assert_eq!(
+        (r.pre.as_deref(), r.post.as_deref()),
+        (Some(&b"a"[..]), Some(&b"a"[..]))
+    );
     let r = value.compare_and_set(b"a", b"b").await.unwrap();
     assert!(r.succeeded);
     assert_eq!(r.post.as_deref(), Some(&b"b"[..]));
@@ -142,7 +149,10 @@ async fn atomic_values_follow_curators_rules_and_a_promotion_can_time_out() {
     let bad = format!("{base}/bad");
     w.create(&bad, b"abc").await.unwrap();
     let int = DistributedAtomicInteger::new(&w, &bad);
-    assert!(matches!(int.increment().await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        int.increment().await,
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(int.get().await, Err(Error::InvalidArgument(_))));
     assert_eq!(&w.get_data(&bad).await.unwrap().0[..], b"abc");
 

@@ -115,11 +115,18 @@ pub(crate) struct Engine {
 
 /// What one run of tries came to.
 enum Round {
-    Done { pre: Option<Vec<u8>>, post: Vec<u8> },
+    Done {
+        pre: Option<Vec<u8>>,
+        post: Vec<u8>,
+    },
     /// The change wanted nothing written for this value.
-    Refused { pre: Option<Vec<u8>> },
+    Refused {
+        pre: Option<Vec<u8>>,
+    },
     /// The tries ran out; the last value read.
-    Exhausted { pre: Option<Vec<u8>> },
+    Exhausted {
+        pre: Option<Vec<u8>>,
+    },
 }
 
 /// The state of one run of tries, kept across the attempts of its retry loop.
@@ -211,7 +218,11 @@ impl Engine {
             Err(e) => return Err(e),
         };
         let second = self
-            .round(change, Some(promotion.tries.max(1)), &mut stats.promoted_tries)
+            .round(
+                change,
+                Some(promotion.tries.max(1)),
+                &mut stats.promoted_tries,
+            )
             .await;
         if let Err(error) = guard.release().await {
             tracing::debug!(path = %self.path, %error, "promotion mutex release pending");
@@ -244,7 +255,12 @@ impl Engine {
     }
 
     /// Up to `tries` reads-and-writes (all of them under one retry budget of the warden).
-    async fn round(&self, change: &Change<'_>, tries: Option<u32>, spent: &mut u32) -> Result<Round> {
+    async fn round(
+        &self,
+        change: &Change<'_>,
+        tries: Option<u32>,
+        spent: &mut u32,
+    ) -> Result<Round> {
         let ticket = self.ticket_parent.as_ref().map(|parent| {
             let pooled = self.tickets.lock().ok().and_then(|mut pool| pool.pop());
             pooled.unwrap_or_else(|| Ticket {

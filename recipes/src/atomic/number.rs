@@ -187,9 +187,8 @@ impl<N: AtomicNumber> DistributedAtomicNumber<N> {
     /// ticket so the outcome cannot be known; `Closed`.
     pub async fn add(&self, delta: N) -> Result<AtomicValue<N>> {
         let path = self.path();
-        let change = |found: Option<&[u8]>| {
-            Ok(Some(decode::<N>(path, found)?.wrapping_add(delta).encode()))
-        };
+        let change =
+            |found: Option<&[u8]>| Ok(Some(decode::<N>(path, found)?.wrapping_add(delta).encode()));
         self.finish(self.value.engine.modify(&change, None, true).await?)
     }
 

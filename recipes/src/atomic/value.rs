@@ -99,7 +99,13 @@ impl DistributedAtomicValue {
     /// # Errors
     /// `NoAuth`; connection errors once retries are spent; `Closed`.
     pub async fn initialize(&self, value: &[u8]) -> Result<bool> {
-        if self.engine.warden.exists(&self.engine.path).await?.is_some() {
+        if self
+            .engine
+            .warden
+            .exists(&self.engine.path)
+            .await?
+            .is_some()
+        {
             return Ok(false);
         }
         create_if_missing(&self.engine.warden, &self.engine.path, value).await?;
@@ -118,8 +124,7 @@ impl DistributedAtomicValue {
         expected: &[u8],
         new: &[u8],
     ) -> Result<AtomicValue<Option<Vec<u8>>>> {
-        let change =
-            |found: Option<&[u8]>| Ok((found == Some(expected)).then(|| new.to_vec()));
+        let change = |found: Option<&[u8]>| Ok((found == Some(expected)).then(|| new.to_vec()));
         self.engine.modify(&change, Some(Some(1)), false).await
     }
 

@@ -362,7 +362,10 @@ mod tests {
 
     #[test]
     fn json_is_curators_byte_for_byte() {
-        assert_eq!(String::from_utf8(sample().to_json(false).unwrap()).unwrap(), CURATOR);
+        assert_eq!(
+            String::from_utf8(sample().to_json(false).unwrap()).unwrap(),
+            CURATOR
+        );
         let compatible = CURATOR.replace(r#","enabled":true"#, "");
         assert_eq!(
             String::from_utf8(sample().to_json(true).unwrap()).unwrap(),
@@ -395,7 +398,10 @@ mod tests {
         ));
         for bad in ["", "a/b", "..", "."] {
             let instance = ServiceInstance::<String>::new("svc").with_id(bad);
-            assert!(matches!(instance.check_names(), Err(Error::InvalidArgument(_))));
+            assert!(matches!(
+                instance.check_names(),
+                Err(Error::InvalidArgument(_))
+            ));
         }
     }
 
@@ -411,7 +417,10 @@ mod tests {
         let vars = HashMap::from([("port".to_owned(), "9".to_owned())]);
         assert_eq!(spec.build(Some(&instance), &vars), "https://10.0.0.1:9/x{}");
         for bad in ["{a{b}}", "a}", "{open"] {
-            assert!(matches!(UriSpec::parse(bad), Err(Error::InvalidArgument(_))));
+            assert!(matches!(
+                UriSpec::parse(bad),
+                Err(Error::InvalidArgument(_))
+            ));
         }
         assert_eq!(
             ServiceInstance::<String>::new("s")

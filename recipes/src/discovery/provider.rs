@@ -81,7 +81,10 @@ impl ProviderStrategy {
     }
 
     /// Picks one of `instances`; `None` when there are none.
-    pub fn pick<'a, P>(&self, instances: &'a [ServiceInstance<P>]) -> Option<&'a ServiceInstance<P>> {
+    pub fn pick<'a, P>(
+        &self,
+        instances: &'a [ServiceInstance<P>],
+    ) -> Option<&'a ServiceInstance<P>> {
         if instances.is_empty() {
             return None;
         }

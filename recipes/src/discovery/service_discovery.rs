@@ -198,7 +198,12 @@ where
     /// # Errors
     /// As [`update`](Self::update).
     pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<()> {
-        let current = self.registered.lock().await.get(id).map(|r| r.instance.clone());
+        let current = self
+            .registered
+            .lock()
+            .await
+            .get(id)
+            .map(|r| r.instance.clone());
         let Some(mut instance) = current else {
             return Err(Error::InvalidArgument(format!(
                 "service instance {id} is not registered here"
@@ -236,7 +241,13 @@ where
     /// # Errors
     /// The first error of an unregistration (the others are still tried).
     pub async fn close(&self) -> Result<()> {
-        let all: Vec<Registration<P>> = self.registered.lock().await.drain().map(|(_, r)| r).collect();
+        let all: Vec<Registration<P>> = self
+            .registered
+            .lock()
+            .await
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
         let mut result = Ok(());
         for registration in all {
             if let Err(e) = registration.node.close().await {
@@ -301,7 +312,11 @@ where
         name: &str,
         id: &str,
     ) -> Result<Option<ServiceInstance<P>>> {
-        match self.warden.get_data(&self.path_for_instance(name, id)).await {
+        match self
+            .warden
+            .get_data(&self.path_for_instance(name, id))
+            .await
+        {
             Ok((data, _)) => ServiceInstance::from_json(&data).map(Some),
             Err(Error::NoNode) => Ok(None),
             Err(e) => Err(e),
