@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::java_peer::{self, Scratch};
+use common::znodes::children_of;
 use common::{start_server, unique_path, warden, within};
-use zkwarden::{Error, Warden};
+use zkwarden::Error;
 use zkwarden_recipes::atomic::{
     AtomicLong, DistributedAtomicInteger, DistributedAtomicValue, PromotedToLock,
 };
@@ -20,14 +21,6 @@ const PEER: &str = "CuratorAtomicPeer";
 const JAVA_THREADS: usize = 2;
 const RUST_TASKS: usize = 2;
 const INCREMENTS: usize = 100;
-
-async fn children(w: &Warden, path: &str) -> Vec<String> {
-    match w.get_children(path).await {
-        Ok(children) => children,
-        Err(Error::NoNode) => Vec::new(),
-        Err(e) => panic!("list {path}: {e}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_curator_increments_on_one_counter_sum_exactly() {
@@ -107,10 +100,10 @@ async fn rust_and_curator_increments_on_one_counter_sum_exactly() {
     assert_eq!(&data[..], &(total as i64).to_be_bytes());
     let (data, _) = w.get_data(&int_path).await.unwrap();
     assert_eq!(&data[..], &(total as i32).to_be_bytes());
-    assert!(children(&w, &long_path).await.is_empty());
-    assert!(children(&w, &int_path).await.is_empty());
+    assert!(children_of(&w, &long_path).await.is_empty());
+    assert!(children_of(&w, &int_path).await.is_empty());
     assert!(
-        children(&w, &format!("{long_path}-tickets"))
+        children_of(&w, &format!("{long_path}-tickets"))
             .await
             .is_empty()
     );
@@ -142,8 +135,8 @@ async fn atomic_values_follow_curators_rules_and_a_promotion_can_time_out() {
     assert!(r.succeeded);
     value.force_set(b"d").await.unwrap();
     assert_eq!(value.get().await.unwrap().as_deref(), Some(&b"d"[..]));
-    assert!(children(&w, &format!("{path}-tickets")).await.is_empty());
-    assert!(children(&w, &path).await.is_empty());
+    assert!(children_of(&w, &format!("{path}-tickets")).await.is_empty());
+    assert!(children_of(&w, &path).await.is_empty());
 
     // A node that is not a big-endian int is refused, and left alone.
     let bad = format!("{base}/bad");

@@ -41,37 +41,37 @@ async fn start_peer(test: &str, connect: &str, base: &str) -> (Peer, Scratch) {
     (peer, scratch)
 }
 
-/// The peer's answer to `instances <name>`: id → the JSON Curator wrote for it.
-async fn curator_instances(peer: &mut Peer, name: &str) -> BTreeMap<String, String> {
-    peer.send(&format!("instances {name}")).await;
-    let mut found = BTreeMap::new();
+/// The peer's answer lines to `command` up to its `end` line, each without `prefix`.
+async fn answers(peer: &mut Peer, command: &str, prefix: &str) -> Vec<String> {
+    peer.send(command).await;
+    let mut found = Vec::new();
     loop {
         let line = peer.line().await;
         if line == "end" {
             return found;
         }
-        let json = line
-            .strip_prefix("instance ")
-            .unwrap_or_else(|| panic!("peer said {line:?}"));
-        let instance = ServiceInstance::<JavaMap>::from_json(json.as_bytes()).unwrap();
-        found.insert(instance.id, json.to_owned());
+        let answer = line
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("peer said {line:?} to {command:?}"));
+        found.push(answer.to_owned());
     }
+}
+
+/// The peer's answer to `instances <name>`: id → the JSON Curator wrote for it.
+async fn curator_instances(peer: &mut Peer, name: &str) -> BTreeMap<String, String> {
+    answers(peer, &format!("instances {name}"), "instance ")
+        .await
+        .into_iter()
+        .map(|json| {
+            let instance = ServiceInstance::<JavaMap>::from_json(json.as_bytes()).unwrap();
+            (instance.id, json)
+        })
+        .collect()
 }
 
 /// The ids a Curator round-robin `ServiceProvider` picks, once it sees `count` instances.
 async fn curator_picks(peer: &mut Peer, name: &str, count: usize, picks: usize) -> Vec<String> {
-    peer.send(&format!("pick {name} {count} {picks}")).await;
-    let mut ids = Vec::new();
-    loop {
-        let line = peer.line().await;
-        if line == "end" {
-            return ids;
-        }
-        let id = line
-            .strip_prefix("picked ")
-            .unwrap_or_else(|| panic!("peer said {line:?}"));
-        ids.push(id.to_owned());
-    }
+    answers(peer, &format!("pick {name} {count} {picks}"), "picked ").await
 }
 
 /// Waits, by the cache's events, until the provider offers exactly `ids`.
