@@ -224,17 +224,33 @@ async fn a_rust_instance_comes_back_after_its_session_expires_and_curator_picks_
             .with_payload(java_map(id));
         discovery.register(instance).await.unwrap();
     }
+    // A static instance is a persistent node: the expiry does not touch it.
+    let fixed = ServiceInstance::new("api")
+        .with_id("static-1")
+        .with_address("10.0.0.4", 7000)
+        .with_type(ServiceType::Static);
+    discovery.register(fixed).await.unwrap();
+    let static_path = format!("{base}/api/static-1");
+    let static_before = w.exists(&static_path).await.unwrap().expect("static node");
+    assert_eq!(static_before.ephemeral_owner, 0);
     let before = w.session_id();
     assert_eq!(owner_of(&w, &format!("{base}/api/rust-1")).await, before.0);
 
     let after = expire_and_await_new_session(&connect, &w).await;
-    await_children(&w, &format!("{base}/api"), 2).await;
+    await_children(&w, &format!("{base}/api"), 3).await;
     for id in ["rust-1", "rust-2"] {
         assert_eq!(owner_of(&w, &format!("{base}/api/{id}")).await, after.0);
     }
-    let mut picks = curator_picks(&mut peer, "api", 2, 4).await;
+    let static_after = w.exists(&static_path).await.unwrap().expect("static node");
+    assert_eq!(static_after.czxid, static_before.czxid);
+    let mut picks = curator_picks(&mut peer, "api", 3, 6).await;
     picks.sort();
-    assert_eq!(picks, ["rust-1", "rust-1", "rust-2", "rust-2"]);
+    assert_eq!(
+        picks,
+        [
+            "rust-1", "rust-1", "rust-2", "rust-2", "static-1", "static-1"
+        ]
+    );
 
     // A sticky provider of ours keeps to one instance while it is there.
     let provider = discovery
@@ -242,8 +258,8 @@ async fn a_rust_instance_comes_back_after_its_session_expires_and_curator_picks_
         .unwrap();
     let mut events = provider.cache().events();
     provider.initialized().await.unwrap();
-    within("both instances cached", async {
-        while provider.all_instances().len() < 2 {
+    within("the instances cached", async {
+        while provider.all_instances().len() < 3 {
             events.next().await.expect("cache events");
         }
     })

@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use zkwarden::{Error, Result, Warden};
 
-use super::engine::{AtomicValue, Engine, PromotedToLock, create_if_missing};
+use zkwarden::warden::ParentMode;
+
+use super::engine::{AtomicValue, Engine, PromotedToLock};
 
 /// A byte array in one znode, changed atomically (Curator's `DistributedAtomicValue`); see
 /// the [module docs](super) for the modes.
@@ -83,7 +85,7 @@ impl DistributedAtomicValue {
             }
             match warden
                 .create(path, value)
-                .parents(zkwarden::warden::ParentMode::Container)
+                .parents(ParentMode::Container)
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -94,22 +96,23 @@ impl DistributedAtomicValue {
     }
 
     /// Creates the node holding `value` unless it exists; whether it was created (Curator's
-    /// `initialize`).
+    /// `initialize`). As in Curator, a create whose reply was lost and that landed before the
+    /// warden repeated it reads as `false`.
     ///
     /// # Errors
     /// `NoAuth`; connection errors once retries are spent; `Closed`.
     pub async fn initialize(&self, value: &[u8]) -> Result<bool> {
-        if self
+        match self
             .engine
             .warden
-            .exists(&self.engine.path)
-            .await?
-            .is_some()
+            .create(&self.engine.path, value)
+            .parents(ParentMode::Container)
+            .await
         {
-            return Ok(false);
+            Ok(_) => Ok(true),
+            Err(Error::NodeExists) => Ok(false),
+            Err(e) => Err(e),
         }
-        create_if_missing(&self.engine.warden, &self.engine.path, value).await?;
-        Ok(true)
     }
 
     /// Sets the value to `new` if it is `expected` now, with one read and one versioned

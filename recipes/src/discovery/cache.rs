@@ -32,7 +32,7 @@ impl<P: DeserializeOwned> ServiceCache<P> {
     }
 
     /// The instances now cached, in id order. A node whose data is not an instance is left
-    /// out (and logged).
+    /// out (and logged at debug level, since this runs on every pick of a provider).
     pub fn instances(&self) -> Vec<ServiceInstance<P>> {
         self.children
             .children()
@@ -40,7 +40,7 @@ impl<P: DeserializeOwned> ServiceCache<P> {
             .filter_map(|(id, node)| match ServiceInstance::from_json(&node.data) {
                 Ok(instance) => Some(instance),
                 Err(error) => {
-                    tracing::warn!(%id, %error, "cached node is not a service instance");
+                    tracing::debug!(%id, %error, "cached node is not a service instance");
                     None
                 }
             })

@@ -29,7 +29,9 @@ struct Registration<P> {
 /// each instance is a node `<base>/<service name>/<instance id>` holding the instance's JSON
 /// (see the [module docs](super)).
 ///
-/// Cloning gives another handle on the same registrations.
+/// Cloning gives another handle on the same registrations. [`close`](Self::close)
+/// unregisters them; dropping the last handle only stops keeping them (ephemeral instances
+/// then live until the session ends, persistent ones stay).
 pub struct ServiceDiscovery<P> {
     warden: Warden,
     base: String,
@@ -122,9 +124,13 @@ where
     /// [`Error::InvalidArgument`] for a name or id that cannot be a node name, or a payload
     /// that cannot be serialized; [`Error::NodeExists`] when another live session holds an
     /// ephemeral node at the instance's path; [`Error::Timeout`] when the node could not be
-    /// made within the register timeout (then nothing stays registered).
+    /// made within the register timeout (then nothing stays registered); `Closed` when the
+    /// warden is closed.
     pub async fn register(&self, instance: ServiceInstance<P>) -> Result<()> {
         instance.check_names()?;
+        if self.warden.is_closed() {
+            return Err(Error::Closed);
+        }
         let data = instance.to_json(self.compatible)?;
         let mode = match instance.service_type {
             ServiceType::Dynamic => NodeMode::Ephemeral,
