@@ -20,7 +20,7 @@ use zkwarden_recipes::lock::Mutex;
 const PEER: &str = "CuratorAtomicPeer";
 const JAVA_THREADS: usize = 2;
 const RUST_TASKS: usize = 2;
-const INCREMENTS: usize = 100;
+const INCREMENTS: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_curator_increments_on_one_counter_sum_exactly() {

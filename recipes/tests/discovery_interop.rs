@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::java_peer::{self, Peer, Scratch};
+use common::java_peer::{self, Peer};
 use common::znodes::{await_children, expire_and_await_new_session};
 use common::{start_server, unique_path, warden, within};
 use serde::{Deserialize, Serialize};
@@ -33,12 +33,10 @@ fn java_map(value: &str) -> JavaMap {
     }
 }
 
-async fn start_peer(test: &str, connect: &str, base: &str) -> (Peer, Scratch) {
-    let scratch = Scratch::new(test);
-    let classpath = java_peer::prepare(&format!("{PEER}.java"), &scratch).await;
+async fn start_peer(connect: &str, base: &str) -> Peer {
+    let (classpath, dir) = java_peer::prepare_shared(&format!("{PEER}.java")).await;
     let args = [connect.to_owned(), base.to_owned()];
-    let peer = java_peer::start(&classpath, &scratch.0, PEER, &args).await;
-    (peer, scratch)
+    java_peer::start(&classpath, &dir, PEER, &args).await
 }
 
 /// The peer's answer lines to `command` up to its `end` line, each without `prefix`.
@@ -100,7 +98,7 @@ async fn curator_and_rust_see_each_others_instances_with_equal_fields() {
     let connect = server.connect_string();
     let w = warden(&connect).await;
     let base = unique_path("discovery");
-    let (mut peer, _scratch) = start_peer("discovery-fields", &connect, &base).await;
+    let mut peer = start_peer(&connect, &base).await;
     let discovery = ServiceDiscovery::<JavaMap>::new(&w, &base);
 
     // Curator registers; the node holds what Curator's serializer wrote, and Rust reads it
@@ -215,7 +213,7 @@ async fn a_rust_instance_comes_back_after_its_session_expires_and_curator_picks_
     let connect = server.connect_string();
     let w = warden(&connect).await;
     let base = unique_path("discovery-expiry");
-    let (mut peer, _scratch) = start_peer("discovery-expiry", &connect, &base).await;
+    let mut peer = start_peer(&connect, &base).await;
     let discovery = ServiceDiscovery::<JavaMap>::new(&w, &base);
     for id in ["rust-1", "rust-2"] {
         let instance = ServiceInstance::new("api")

@@ -4,10 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::OnceCell;
 
 use super::within;
 
@@ -248,4 +250,40 @@ pub fn parse_log(text: &str) -> Vec<Entry> {
             }
         })
         .collect()
+}
+
+/// Compiles `tests/java/<source>` once per test binary, into a directory under cargo's
+/// per-target scratch space (`CARGO_TARGET_TMPDIR`, emptied by `cargo clean`), and returns
+/// the class path and that directory. Tests of one binary that run the same peer share the
+/// compilation instead of each running `javac`.
+pub async fn prepare_shared(source: &str) -> (String, PathBuf) {
+    type Compiled = Arc<OnceCell<(String, PathBuf)>>;
+    static PEERS: StdMutex<Vec<(String, Compiled)>> = StdMutex::new(Vec::new());
+    let cell = {
+        let mut peers = PEERS.lock().expect("peer table");
+        match peers.iter().find(|(name, _)| name == source) {
+            Some((_, cell)) => cell.clone(),
+            None => {
+                let cell = Compiled::default();
+                peers.push((source.to_owned(), cell.clone()));
+                cell
+            }
+        }
+    };
+    cell.get_or_init(|| async {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "java-peer-{}-{}-{:x}",
+            source.trim_end_matches(".java"),
+            std::process::id(),
+            wall_nanos()
+        ));
+        std::fs::create_dir_all(&dir).expect("peer class directory");
+        let classpath = classpath().unwrap_or_else(|why| panic!("the Curator peer needs: {why}"));
+        if let Err(why) = compile(&classpath, source, &dir).await {
+            panic!("cannot compile the Curator peer {source}: {why}");
+        }
+        (classpath, dir)
+    })
+    .await
+    .clone()
 }
