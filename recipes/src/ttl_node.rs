@@ -28,7 +28,11 @@
 //!
 //! The server must allow TTL nodes (`zookeeper.extendedTypesEnabled=true`); it looks for
 //! expired ones every `znode.container.checkIntervalMs` (a minute by default), so a node goes
-//! between one TTL and one TTL plus that interval after the last write.
+//! between one TTL and one TTL plus that interval after the last write. A server that does not
+//! allow them answers `Unimplemented`: the node is then never created, and
+//! [`events`](PersistentTtlNode::events) reports a [`NodeEvent::Failed`] for every try.
+//!
+//! [`NodeEvent::Failed`]: crate::persistent_node::NodeEvent::Failed
 //!
 //! # Suspended / Lost
 //!
@@ -43,7 +47,7 @@ use tokio::task::JoinHandle;
 use zkwarden::{CreateMode, Error, Warden};
 
 use crate::lock::internals::join;
-use crate::persistent_node::{NodeMode, PersistentNode};
+use crate::persistent_node::{NodeEvents, NodeMode, PersistentNode};
 
 /// The name of the child that is written to keep the node (Curator's
 /// `DEFAULT_CHILD_NODE_NAME`).
@@ -125,6 +129,11 @@ impl PersistentTtlNode {
     /// The data the node is kept with.
     pub fn data(&self) -> Bytes {
         self.node.data()
+    }
+
+    /// What the task keeping the node does from now on (see [`PersistentNode::events`]).
+    pub fn events(&self) -> NodeEvents {
+        self.node.events()
     }
 
     /// Stops keeping the node without deleting it (as Curator's `close`): the server

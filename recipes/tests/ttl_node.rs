@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::java_peer::{self, Scratch};
 use common::{start_ttl_server, unique_path, warden, within};
-use zkwarden::Warden;
 use zkwarden::warden::DataEvent;
+use zkwarden::{Error, Warden};
 use zkwarden_recipes::persistent_node::{NodeEvent, NodeMode, PersistentNode};
 use zkwarden_recipes::ttl_node::PersistentTtlNode;
 
@@ -126,4 +126,28 @@ async fn curators_ttl_node_keeps_ours_on_the_same_layout() {
     assert_eq!(peer.line().await, "closed");
     await_gone(&w, &touch).await;
     await_gone(&w, &path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_ttl_nodes_refuses_them_and_the_node_reports_it() {
+    let server = common::start_server().await;
+    let w = warden(&server.connect_string()).await;
+    let path = unique_path("ttl-refused");
+    let refused = w
+        .create(&path, b"")
+        .mode(zkwarden::CreateMode::PersistentWithTtl)
+        .ttl(Duration::from_secs(1))
+        .await;
+    assert_eq!(refused, Err(Error::Unimplemented));
+    let node = PersistentTtlNode::start(&w, &path, Duration::from_secs(1), "x");
+    let mut events = node.events();
+    let first = within("the node's first event", events.next()).await;
+    assert_eq!(
+        first,
+        Some(NodeEvent::Failed {
+            error: Error::Unimplemented.to_string()
+        })
+    );
+    assert!(w.exists(&path).await.unwrap().is_none());
+    node.close();
 }
