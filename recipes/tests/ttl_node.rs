@@ -9,25 +9,12 @@ mod common;
 use std::time::Duration;
 
 use common::java_peer::{self, Scratch};
+use common::znodes::await_gone;
 use common::{start_ttl_server, unique_path, warden, within};
 use zkwarden::warden::DataEvent;
 use zkwarden::{Error, Warden};
 use zkwarden_recipes::persistent_node::{NodeEvent, NodeMode, PersistentNode};
 use zkwarden_recipes::ttl_node::PersistentTtlNode;
-
-/// Waits, by exists watches, until `path` is gone.
-async fn await_gone(w: &Warden, path: &str) {
-    within(&format!("{path} to go"), async {
-        loop {
-            let (stat, watcher) = w.exists_and_watch(path).await.unwrap();
-            if stat.is_none() {
-                return;
-            }
-            let _ = watcher.await;
-        }
-    })
-    .await;
-}
 
 /// Waits for `n` writes of the child at `path`, all to one node (never reaped meanwhile).
 async fn await_touches_of_one_child(w: &Warden, path: &str, n: usize) {
