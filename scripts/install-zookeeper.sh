@@ -76,7 +76,7 @@ if [ "$WITH_PEERS" -eq 1 ]; then
     for pkg in libzookeeper-mt-dev python3-kazoo; do
         is_installed "$pkg" || missing+=("$pkg")
     done
-    for pkg in libcurator-framework-java libcurator-recipes-java; do
+    for pkg in libcurator-framework-java libcurator-recipes-java libcurator-discovery-java; do
         if is_installed "$pkg"; then
             continue
         fi

@@ -76,6 +76,13 @@ pub enum NodeMode {
     /// A persistent sequential node, created protected; a new one is made (under a new name)
     /// if someone deletes it.
     PersistentSequential,
+    /// A persistent node with a time to live: the server deletes it once it has had no
+    /// children and no change for that long, and it is then created again (the server needs
+    /// `zookeeper.extendedTypesEnabled=true`). Keep it alive by writing it or a child, as
+    /// [`PersistentTtlNode`](crate::ttl_node::PersistentTtlNode) does.
+    PersistentWithTtl(Duration),
+    /// As [`PersistentWithTtl`](Self::PersistentWithTtl), sequential, created protected.
+    PersistentSequentialWithTtl(Duration),
 }
 
 impl NodeMode {
@@ -85,6 +92,18 @@ impl NodeMode {
             NodeMode::EphemeralSequential => CreateMode::EphemeralSequential,
             NodeMode::Persistent => CreateMode::Persistent,
             NodeMode::PersistentSequential => CreateMode::PersistentSequential,
+            NodeMode::PersistentWithTtl(_) => CreateMode::PersistentWithTtl,
+            NodeMode::PersistentSequentialWithTtl(_) => CreateMode::PersistentSequentialWithTtl,
+        }
+    }
+
+    /// The time to live of the TTL modes.
+    pub fn ttl(self) -> Option<Duration> {
+        match self {
+            NodeMode::PersistentWithTtl(ttl) | NodeMode::PersistentSequentialWithTtl(ttl) => {
+                Some(ttl)
+            }
+            _ => None,
         }
     }
 
@@ -95,7 +114,9 @@ impl NodeMode {
     fn is_sequential(self) -> bool {
         matches!(
             self,
-            NodeMode::EphemeralSequential | NodeMode::PersistentSequential
+            NodeMode::EphemeralSequential
+                | NodeMode::PersistentSequential
+                | NodeMode::PersistentSequentialWithTtl(_)
         )
     }
 }
@@ -483,6 +504,9 @@ async fn ensure(
         .parents(ParentMode::Container);
     if mode.is_sequential() {
         create = create.protected();
+    }
+    if let Some(ttl) = mode.ttl() {
+        create = create.ttl(ttl);
     }
     let path = match create.await {
         Ok(path) => path,

@@ -97,6 +97,13 @@ async fn ten_tasks_of_a_thousand_increments_sum_exactly_through_expiries() {
         client.get_children(&path).await.unwrap(),
         Vec::<String>::new()
     );
+    assert_eq!(
+        client
+            .get_children(&format!("{path}-tickets"))
+            .await
+            .unwrap_or_default(),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -152,13 +159,21 @@ async fn atomic_long_reads_and_writes_curators_bytes() {
     assert_eq!(counter_empty.get().await.unwrap(), 0);
     assert_eq!(counter_empty.increment().await.unwrap().post, 1);
 
-    // Tickets live below the counter until closed.
-    let children = client.get_children(&path).await.unwrap();
-    assert_eq!(children.len(), 1);
-    assert!(children[0].starts_with(TICKET_PREFIX));
+    // Curator's layout: the counter has no children; the tickets live beside it until closed.
+    assert!(client.get_children(&path).await.unwrap().is_empty());
+    let ticket_parent = format!("{path}-tickets");
+    let tickets = client.get_children(&ticket_parent).await.unwrap();
+    assert_eq!(tickets.len(), 1);
+    assert!(tickets[0].starts_with(TICKET_PREFIX));
     counter.close().await.unwrap();
     counter_empty.close().await.unwrap();
-    assert!(client.get_children(&path).await.unwrap().is_empty());
+    assert!(
+        client
+            .get_children(&ticket_parent)
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

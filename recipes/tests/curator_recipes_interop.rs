@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::java_peer::{self, Entry, Scratch, note, parse_log};
 use common::{start_server, unique_path, warden, within};
 use zkwarden::{Error, Warden};
-use zkwarden_recipes::lock::{ReadWriteLock, Semaphore};
+use zkwarden_recipes::lock::{Lockable, ReadWriteLock, Semaphore, SemaphoreMutex};
 
 const PEER: &str = "CuratorRecipesPeer";
 const JAVA_ROUNDS: usize = 15;
@@ -212,20 +212,55 @@ async fn rust_and_curator_readers_and_writers_share_one_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_curator_leases_never_exceed_the_limit() {
-    const TEST: &str = "rust_and_curator_leases_never_exceed_the_limit";
-    const MAX: usize = 2;
-    let (classpath, scratch) = prepare(TEST).await;
+    leases_beside_curator(
+        "rust_and_curator_leases_never_exceed_the_limit",
+        "sem",
+        2,
+        JAVA_ROUNDS,
+        |w: &Warden, path: &str, who: &str| -> Arc<dyn Lockable> {
+            Arc::new(Semaphore::new(w, path, 2).payload(who))
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_and_curator_semaphore_mutexes_exclude_each_other() {
+    leases_beside_curator(
+        "rust_and_curator_semaphore_mutexes_exclude_each_other",
+        "semmutex",
+        1,
+        // One holder at a time: fewer rounds keep the test as quick as the semaphore's.
+        JAVA_ROUNDS / 2,
+        |w: &Warden, path: &str, who: &str| -> Arc<dyn Lockable> {
+            Arc::new(SemaphoreMutex::new(w, path).payload(who))
+        },
+    )
+    .await;
+}
+
+/// Three Curator threads (peer mode `kind`, `rounds` leases each) and three Rust holders
+/// made by `make` (at least `rounds` each, and on until Curator is done) take leases of one
+/// path; the log shows never more than `max` at once, and the limit reached.
+async fn leases_beside_curator(
+    test: &str,
+    kind: &str,
+    max: usize,
+    rounds: usize,
+    make: fn(&Warden, &str, &str) -> Arc<dyn Lockable>,
+) {
+    let (classpath, scratch) = prepare(test).await;
     let server = start_server().await;
     let path = unique_path("curator-semaphore");
     let log = scratch.0.join("holders.log");
     let args = [
-        "sem".to_owned(),
+        kind.to_owned(),
         server.connect_string(),
         path.clone(),
         log.display().to_string(),
-        MAX.to_string(),
+        max.to_string(),
         "3".to_owned(),
-        JAVA_ROUNDS.to_string(),
+        rounds.to_string(),
         LEASE_HOLD.as_millis().to_string(),
     ];
     let peer = java_peer::start(&classpath, &scratch.0, PEER, &args).await;
@@ -239,10 +274,11 @@ async fn rust_and_curator_leases_never_exceed_the_limit() {
         let (java_done, rust_sections) = (java_done.clone(), rust_sections.clone());
         holders.push(tokio::spawn(async move {
             let who = format!("rust-s{holder}");
-            let semaphore = Semaphore::new(&w, &path, MAX).payload(who.clone());
+            let lock = make(&w, &path, &who);
+            let min_rounds = rounds;
             let mut rounds = 0;
-            while rounds < RUST_MIN_ROUNDS || !java_done.load(Ordering::SeqCst) {
-                let lease = semaphore.acquire().await.expect("rust lease");
+            while rounds < min_rounds || !java_done.load(Ordering::SeqCst) {
+                let lease = lock.lock_until(None).await.expect("rust lease");
                 note(&log, &who, "lease", "enter");
                 tokio::time::sleep(LEASE_HOLD).await;
                 note(&log, &who, "lease", "exit");
@@ -259,19 +295,19 @@ async fn rust_and_curator_leases_never_exceed_the_limit() {
     }
 
     let entries = parse_log(&std::fs::read_to_string(&log).expect("read log"));
-    let (over, most, sections, mut handoffs) = check_leases(&entries, MAX);
-    assert_eq!(over, 0, "more than {MAX} leases were held at once");
-    assert_eq!(most, MAX, "the semaphore should have been full at times");
-    assert_eq!(sections.get("curator"), Some(&(3 * JAVA_ROUNDS)));
+    let (over, most, sections, mut handoffs) = check_leases(&entries, max);
+    assert_eq!(over, 0, "more than {max} leases were held at once");
+    assert_eq!(most, max, "the limit should have been reached at times");
+    assert_eq!(sections.get("curator"), Some(&(3 * rounds)));
     assert_eq!(
         sections.get("rust"),
         Some(&rust_sections.load(Ordering::SeqCst))
     );
     println!(
-        "{} leases checked {sections:?}, at most {most} held together (limit {MAX}), {over} over the limit",
+        "{kind}: {} leases checked {sections:?}, at most {most} held together (limit {max}), {over} over the limit",
         sections.values().sum::<usize>()
     );
-    print_handoffs("semaphore", &mut handoffs);
+    print_handoffs(kind, &mut handoffs);
 
     let w = warden(&server.connect_string()).await;
     assert_no_children(&w, &format!("{path}/leases")).await;

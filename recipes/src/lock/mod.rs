@@ -1,7 +1,7 @@
 //! Locks that share their znodes with Apache Curator: [`Mutex`] (`InterProcessMutex`),
 //! [`ReadWriteLock`] (`InterProcessReadWriteLock`), [`Semaphore`]
-//! (`InterProcessSemaphoreV2`), and [`MultiLock`] over any of them
-//! (`InterProcessMultiLock`).
+//! (`InterProcessSemaphoreV2`), [`SemaphoreMutex`] (`InterProcessSemaphoreMutex`), and
+//! [`MultiLock`] over any of them (`InterProcessMultiLock`).
 //!
 //! A [`LockGuard`] tells the truth about the lock: [`LockGuard::lost`] resolves when the lock
 //! can no longer be trusted, [`LockGuard::fencing_token`] grows with every acquisition, and
@@ -23,13 +23,14 @@
 //!   for exclusion both ways (`recipes/tests/kazoo_lock.rs` shows both).
 
 mod guard;
-mod internals;
+pub(crate) mod internals;
 pub(crate) mod lost;
 pub mod multi;
 mod mutex;
 pub(crate) mod naming;
 pub mod rwlock;
 pub mod semaphore;
+mod semaphore_mutex;
 
 pub use guard::LockGuard;
 pub use lost::LostReason;
@@ -41,3 +42,4 @@ pub use naming::{
 };
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 pub use semaphore::{Lease, Semaphore};
+pub use semaphore_mutex::SemaphoreMutex;

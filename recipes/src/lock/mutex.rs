@@ -24,8 +24,19 @@ use super::naming::{LOCK_NAME, predecessor_among_any, predecessor_of};
 /// contender sets a data watch on the one node just before its own and waits for it to go,
 /// so a release wakes exactly one waiter.
 ///
-/// The mutex is not re-entrant (Curator's is, per thread): a second `lock` from the same
-/// process waits for the first guard like any other contender.
+/// # Re-entrancy
+///
+/// Curator's `InterProcessMutex` is re-entrant per *thread*: a thread holding it may acquire
+/// it again, and must release it as many times. Tokio gives no such owner to key on: a task
+/// moves between worker threads at every `.await`, one thread runs many tasks, and a task
+/// has no identity a library could check. So this mutex is not re-entrant: a second `lock`
+/// on the same path from this process, whatever task makes it, is one more contender and
+/// queues behind the held guard (in the task that holds the guard, that waits forever, as
+/// with `tokio::sync::Mutex`). Code that needs the lock in nested calls takes it once and
+/// passes the [`LockGuard`] (or `&LockGuard`) down: holding the guard *is* holding the lock,
+/// and [`LockGuard::fence`] works from any task it is lent to. Re-entrancy never crosses
+/// processes in Curator either, so mixed Rust and Curator contenders exclude each other
+/// either way.
 ///
 /// # Behaviour
 ///

@@ -4,10 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::OnceCell;
 
 use super::within;
 
@@ -36,6 +38,11 @@ const OPTIONAL_JARS: &[&str] = &[
     "netty-transport-native-unix-common",
     "commons-io",
     "commons-lang3",
+    // The discovery peer: curator-x-discovery and the JSON library it serializes with.
+    "curator-x-discovery",
+    "jackson-databind",
+    "jackson-core",
+    "jackson-annotations",
 ];
 
 /// The class path of a Curator peer, or why it cannot be built.
@@ -130,6 +137,27 @@ pub struct Peer {
     pub child: Child,
     /// Its remaining standard output.
     pub lines: Lines<BufReader<ChildStdout>>,
+    /// Its standard input (for peers that take commands).
+    pub stdin: ChildStdin,
+}
+
+impl Peer {
+    /// Sends one command line.
+    pub async fn send(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write to the Java peer");
+        self.stdin.flush().await.expect("flush to the Java peer");
+    }
+
+    /// The peer's next output line (within the tests' patience).
+    pub async fn line(&mut self) -> String {
+        within("a line from the Java peer", self.lines.next_line())
+            .await
+            .expect("read from the Java peer")
+            .expect("the Java peer ended")
+    }
 }
 
 /// Starts `class` from `dir` with `args` and waits for its `ready` line.
@@ -139,12 +167,14 @@ pub async fn start(classpath: &str, dir: &Path, class: &str, args: &[String]) ->
         .arg(format!("{}:{classpath}", dir.display()))
         .arg(class)
         .args(args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .expect("start the Java peer");
     let mut lines = BufReader::new(child.stdout.take().expect("peer stdout")).lines();
+    let stdin = child.stdin.take().expect("peer stdin");
     within("the Java peer to connect", async {
         while let Some(line) = lines.next_line().await.expect("peer stdout") {
             if line == "ready" {
@@ -154,7 +184,11 @@ pub async fn start(classpath: &str, dir: &Path, class: &str, args: &[String]) ->
         panic!("the Java peer ended before it was ready");
     })
     .await;
-    Peer { child, lines }
+    Peer {
+        child,
+        lines,
+        stdin,
+    }
 }
 
 /// Nanoseconds since the epoch (the clock the Java peer logs with, too).
@@ -216,4 +250,40 @@ pub fn parse_log(text: &str) -> Vec<Entry> {
             }
         })
         .collect()
+}
+
+/// Compiles `tests/java/<source>` once per test binary, into a directory under cargo's
+/// per-target scratch space (`CARGO_TARGET_TMPDIR`, emptied by `cargo clean`), and returns
+/// the class path and that directory. Tests of one binary that run the same peer share the
+/// compilation instead of each running `javac`.
+pub async fn prepare_shared(source: &str) -> (String, PathBuf) {
+    type Compiled = Arc<OnceCell<(String, PathBuf)>>;
+    static PEERS: StdMutex<Vec<(String, Compiled)>> = StdMutex::new(Vec::new());
+    let cell = {
+        let mut peers = PEERS.lock().expect("peer table");
+        match peers.iter().find(|(name, _)| name == source) {
+            Some((_, cell)) => cell.clone(),
+            None => {
+                let cell = Compiled::default();
+                peers.push((source.to_owned(), cell.clone()));
+                cell
+            }
+        }
+    };
+    cell.get_or_init(|| async {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "java-peer-{}-{}-{:x}",
+            source.trim_end_matches(".java"),
+            std::process::id(),
+            wall_nanos()
+        ));
+        std::fs::create_dir_all(&dir).expect("peer class directory");
+        let classpath = classpath().unwrap_or_else(|why| panic!("the Curator peer needs: {why}"));
+        if let Err(why) = compile(&classpath, source, &dir).await {
+            panic!("cannot compile the Curator peer {source}: {why}");
+        }
+        (classpath, dir)
+    })
+    .await
+    .clone()
 }

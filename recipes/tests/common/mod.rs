@@ -7,7 +7,7 @@ use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zkwarden::Warden;
-use zkwarden::testing::ZkServer;
+use zkwarden::testing::{ZkServer, ZkServerBuilder};
 use zkwarden::warden::RetryConfig;
 
 /// Generous bound for anything a test waits for; reaching it means the test failed.
@@ -31,11 +31,27 @@ pub fn init_tracing() {
 
 /// Starts a standalone server (sessions up to 30 s) without blocking the runtime.
 pub async fn start_server() -> ZkServer {
+    start_server_with(|builder| builder).await
+}
+
+/// As [`start_server`], also allowing TTL nodes, and looking for expired TTL nodes and empty
+/// containers every 100 ms (instead of every minute) so tests see them go quickly.
+pub async fn start_ttl_server() -> ZkServer {
+    start_server_with(|builder| {
+        builder
+            .jvm_arg("-Dzookeeper.extendedTypesEnabled=true")
+            .jvm_arg("-Dznode.container.checkIntervalMs=100")
+    })
+    .await
+}
+
+/// As [`start_server`], with more settings made by `configure`.
+pub async fn start_server_with(
+    configure: impl FnOnce(ZkServerBuilder) -> ZkServerBuilder + Send + 'static,
+) -> ZkServer {
     init_tracing();
     tokio::task::spawn_blocking(|| {
-        ZkServer::builder()
-            .max_session_timeout(Duration::from_secs(30))
-            .start()
+        configure(ZkServer::builder().max_session_timeout(Duration::from_secs(30))).start()
     })
     .await
     .expect("server start task")

@@ -148,3 +148,17 @@ pub fn watches_by_session(server: &ZkServer) -> BTreeMap<String, BTreeSet<String
 pub fn name_of(path: &str) -> String {
     path.rsplit('/').next().unwrap_or("").to_owned()
 }
+
+/// Waits, by exists watches, until `path` is gone.
+pub async fn await_gone(w: &Warden, path: &str) {
+    within(&format!("{path} to go"), async {
+        loop {
+            let (stat, watcher) = w.exists_and_watch(path).await.unwrap();
+            if stat.is_none() {
+                return;
+            }
+            let _ = watcher.await;
+        }
+    })
+    .await;
+}

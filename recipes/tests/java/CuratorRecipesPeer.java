@@ -1,9 +1,11 @@
 // Curator contenders for recipes/tests/curator_recipes_interop.rs: readers and writers of an
-// InterProcessReadWriteLock, or holders of InterProcessSemaphoreV2 leases.
+// InterProcessReadWriteLock, holders of InterProcessSemaphoreV2 leases, or holders of an
+// InterProcessSemaphoreMutex (logged as leases of a one-lease semaphore).
 //
 // Usage:
 //   CuratorRecipesPeer rw  <connect> <path> <log> <readers> <writers> <rounds> <hold ms>
 //   CuratorRecipesPeer sem <connect> <path> <log> <max leases> <threads> <rounds> <hold ms>
+//   CuratorRecipesPeer semmutex <connect> <path> <log> <ignored> <threads> <rounds> <hold ms>
 //
 // Every thread has its own recipe object and takes it <rounds> times. Inside, it appends
 // "java-<r|w|s><thread> <read|write|lease> enter <nanos>" to the log, works for <hold ms>, and
@@ -26,6 +28,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.ExponentialBackoffRetry;
@@ -89,7 +92,7 @@ public final class CuratorRecipesPeer {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 8) {
-            System.err.println("usage: CuratorRecipesPeer <rw|sem> <connect> <path> <log> <a> <b> <rounds> <hold ms>");
+            System.err.println("usage: CuratorRecipesPeer <rw|sem|semmutex> <connect> <path> <log> <a> <b> <rounds> <hold ms>");
             System.exit(2);
         }
         String kind = args[0];
@@ -138,6 +141,23 @@ public final class CuratorRecipesPeer {
                             section(log, who, "lease");
                         } finally {
                             semaphore.returnLease(lease);
+                        }
+                    }
+                }));
+            }
+        } else if (kind.equals("semmutex")) {
+            for (int i = 0; i < b; i++) {
+                String who = "java-m" + i;
+                InterProcessSemaphoreMutex mutex = new InterProcessSemaphoreMutex(client, path);
+                threads.add(start(who, failed, () -> {
+                    for (int r = 0; r < rounds; r++) {
+                        if (!mutex.acquire(WAIT_SECONDS, TimeUnit.SECONDS)) {
+                            throw new IllegalStateException(who + " timed out in round " + r);
+                        }
+                        try {
+                            section(log, who, "lease");
+                        } finally {
+                            mutex.release();
                         }
                     }
                 }));
