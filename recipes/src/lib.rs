@@ -9,6 +9,7 @@ pub mod group;
 pub mod leader;
 pub mod lock;
 pub mod persistent_node;
+pub mod queue;
 
 pub mod barrier;
 pub mod cache;

@@ -23,7 +23,7 @@
 //!   for exclusion both ways (`recipes/tests/kazoo_lock.rs` shows both).
 
 mod guard;
-mod internals;
+pub(crate) mod internals;
 pub(crate) mod lost;
 pub mod multi;
 mod mutex;
