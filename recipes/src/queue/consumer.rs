@@ -54,8 +54,14 @@ pub struct Consumer<T> {
     core: Core<T>,
     /// Item names from the last listing not tried yet, in order.
     batch: VecDeque<String>,
+    /// Whether `batch` comes from a listing that is still worth working through; once it
+    /// is used up, the consumer waits for a change before it lists again.
+    listed: bool,
     /// The child watch set by the last listing.
     changed: Option<OneshotWatcher>,
+    /// Lock nodes of items skipped since the last listing because someone else held them:
+    /// their deletion, not a change of the queue, makes those items available again.
+    locked: Vec<String>,
     /// The data of this consumer's lock nodes: tells them from other consumers' nodes made
     /// on the same session.
     holder: Vec<u8>,
@@ -78,7 +84,9 @@ impl<T: Send + 'static> Consumer<T> {
         Consumer {
             core,
             batch: VecDeque::new(),
+            listed: false,
             changed: None,
+            locked: Vec::new(),
             holder,
         }
     }
@@ -93,8 +101,9 @@ impl<T: Send + 'static> Consumer<T> {
     /// `Closed`.
     pub async fn next(&mut self) -> Result<Delivery<T>> {
         loop {
-            if self.batch.is_empty() || (self.core.kind.relists_on_change() && self.changed_now()) {
+            if !self.listed || (self.core.kind.relists_on_change() && self.changed_now()) {
                 self.list().await?;
+                self.listed = true;
             }
             let Some(first) = self.batch.front() else {
                 self.wait(None).await;
@@ -127,6 +136,7 @@ impl<T: Send + 'static> Consumer<T> {
     async fn list(&mut self) -> Result<()> {
         self.batch.clear();
         self.changed = None;
+        self.locked.clear();
         match self
             .core
             .warden
@@ -157,20 +167,35 @@ impl<T: Send + 'static> Consumer<T> {
         false
     }
 
-    /// Waits until the queue changes (at most `limit`), then forgets the listing.
+    /// Waits until the queue changes or a lock this consumer ran into is deleted (at most
+    /// `limit`), then forgets the listing.
     async fn wait(&mut self, limit: Option<Duration>) {
         self.batch.clear();
-        let Some(watcher) = self.changed.take() else {
+        self.listed = false;
+        let mut watchers: Vec<OneshotWatcher> = self.changed.take().into_iter().collect();
+        for lock in std::mem::take(&mut self.locked) {
+            match self.core.warden.exists_and_watch(&lock).await {
+                Ok((Some(_), watcher)) => watchers.push(watcher),
+                // Gone already, or no way to watch it: list again at once.
+                Ok((None, _)) | Err(_) => return,
+            }
+        }
+        if watchers.is_empty() {
             return;
-        };
+        }
         // Whatever ends the wait (a change, the session's end, the time), list again.
+        let any = std::future::poll_fn(|cx| {
+            if watchers.iter_mut().any(|w| Pin::new(w).poll(cx).is_ready()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
         match limit {
             Some(limit) => {
-                let _ = tokio::time::timeout(limit, watcher).await;
+                let _ = tokio::time::timeout(limit, any).await;
             }
-            None => {
-                let _ = watcher.await;
-            }
+            None => any.await,
         }
     }
 
@@ -192,7 +217,11 @@ impl<T: Send + 'static> Consumer<T> {
             // holds this consumer's mark (the guard then checks the session).
             Err(Error::NodeExists) => match warden.get_data(&lock).await {
                 Ok((data, _)) if data[..] == self.holder[..] => {}
-                Ok(_) | Err(Error::NoNode) => return Ok(None),
+                Ok(_) => {
+                    self.locked.push(lock);
+                    return Ok(None);
+                }
+                Err(Error::NoNode) => return Ok(None),
                 Err(e) => return Err(e),
             },
             Err(Error::NoNode) => {
