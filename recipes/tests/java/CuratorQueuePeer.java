@@ -7,10 +7,11 @@
 //       id). Priority queues put item i with priority (i * 7) % 5 - 2; delay queues put every
 //       item due <delay ms> after the start, as "<tag>-<i>-<due epoch ms>"; id queues put
 //       item i with id "id-<i>". Prints "done" when every put returned.
-//   CuratorQueuePeer consume <connect> <kind> <path> <lock path or -> <count>
-//       Consumes with a Curator QueueConsumer (lock-safe when a lock path is given) and prints
-//       "got <item>" per item. With <count> > 0 it stops after that many items; with 0 it
-//       stops when a line "stop" arrives on standard input. Prints "done" at the end.
+//   CuratorQueuePeer consume <connect> <kind> <path> <lock path or -> <count> [hold ms] [stop file]
+//       Consumes with a Curator QueueConsumer (lock-safe when a lock path is given), prints
+//       "got <item>" per item and then works on it for <hold ms>. With <count> > 0 it stops
+//       after that many items; with 0 it stops once <stop file> exists. Prints "done" at the
+//       end, after the queue is closed.
 //   CuratorQueuePeer remove <connect> <path> <id>...
 //       Removes items by id from a DistributedIdQueue; prints "removed <id> <count>" each.
 //   CuratorQueuePeer simple-offer <connect> <path> <count> <tag>
@@ -111,12 +112,16 @@ public final class CuratorQueuePeer {
         String path = args[3];
         String lockPath = args[4];
         int count = Integer.parseInt(args[5]);
+        long holdMs = args.length > 6 ? Long.parseLong(args[6]) : 0;
         CountDownLatch seen = new CountDownLatch(Math.max(count, 1));
         QueueConsumer<String> consumer = new QueueConsumer<String>() {
             @Override
-            public void consumeMessage(String item) {
+            public void consumeMessage(String item) throws Exception {
                 say("got " + item);
                 seen.countDown();
+                if (holdMs > 0) {
+                    Thread.sleep(holdMs);
+                }
             }
 
             @Override
@@ -134,11 +139,13 @@ public final class CuratorQueuePeer {
                 throw new IllegalStateException("only " + (count - seen.getCount()) + " items came");
             }
         } else {
-            java.io.BufferedReader in = new java.io.BufferedReader(
-                    new java.io.InputStreamReader(System.in, StandardCharsets.UTF_8));
-            String line;
-            while ((line = in.readLine()) != null && !line.equals("stop")) {
-                // Only "stop" means anything.
+            java.nio.file.Path stop = java.nio.file.Paths.get(args[7]);
+            long deadline = System.currentTimeMillis() + 4 * WAIT_SECONDS * 1000;
+            while (!java.nio.file.Files.exists(stop)) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("never told to stop");
+                }
+                Thread.sleep(20);
             }
         }
         queue.close();
