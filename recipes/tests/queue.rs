@@ -9,7 +9,7 @@ use std::future::poll_fn;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::znodes::{children_of, expire_and_await_new_session, watches_by_session};
 use common::{PATIENCE, start_server, unique_path, warden, within};
@@ -19,8 +19,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use zkwarden::{CreateMode, Error};
 use zkwarden_recipes::lock::LostReason;
 use zkwarden_recipes::queue::{
-    BytesSerializer, DistributedIdQueue, DistributedQueue, JsonSerializer, QueueSerializer,
-    SimpleDistributedQueue,
+    BytesSerializer, DistributedDelayQueue, DistributedIdQueue, DistributedQueue, JsonSerializer,
+    QueueSerializer, SimpleDistributedQueue,
 };
 
 /// Items as UTF-8 text, exactly as the Curator peer's serializer stores them.
@@ -109,6 +109,11 @@ async fn an_item_too_large_is_refused_and_nothing_is_lost() {
     }
     assert!(matches!(
         queue.put_multi(&[]).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    let delayed = DistributedDelayQueue::new(&w, &path, BytesSerializer);
+    assert!(matches!(
+        delayed.put(&b"never".to_vec(), UNIX_EPOCH).await,
         Err(Error::InvalidArgument(_))
     ));
     queue.put(&b"after".to_vec()).await.expect("put after");

@@ -1,0 +1,141 @@
+//! A work queue shared with Apache Curator: a producer feeds JSON jobs into a
+//! `DistributedQueue` through its sink, and lock-safe consumers take them as a stream, acking
+//! each job once done. A Curator `DistributedQueue` with a JSON serializer and the same lock
+//! path can join on either side.
+//!
+//! ```text
+//! cargo run -p zkwarden-recipes --example queue -- --connect 127.0.0.1:2181 --path /demo/jobs \
+//!     --jobs 20 --consumers 2
+//! ```
+//!
+//! Without `--connect` it starts a ZooKeeper server of its own. `--jobs 0` only consumes
+//! (until Ctrl-C); `--consumers 0` only produces.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use zkwarden::Warden;
+use zkwarden::testing::ZkServer;
+use zkwarden::warden::RetryConfig;
+use zkwarden_recipes::queue::{DistributedQueue, JsonSerializer};
+
+/// One unit of work, as JSON in the queue.
+#[derive(Debug, Serialize, Deserialize)]
+struct Job {
+    id: u32,
+    text: String,
+}
+
+/// Command-line settings.
+struct Args {
+    connect: Option<String>,
+    path: String,
+    jobs: u32,
+    consumers: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        connect: None,
+        path: "/queue_example".to_owned(),
+        jobs: 20,
+        consumers: 2,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--connect" => args.connect = Some(value()?),
+            "--path" => args.path = value()?,
+            "--jobs" => args.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
+            "--consumers" => {
+                args.consumers = value()?.parse().map_err(|e| format!("--consumers: {e}"))?;
+            }
+            "-h" | "--help" => {
+                return Err("usage: queue [--connect HOST:PORT,...] [--path PATH] \
+                            [--jobs N] [--consumers N]"
+                    .into());
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let (connect, _server) = match args.connect {
+        Some(connect) => (connect, None),
+        None => {
+            let server = tokio::task::spawn_blocking(ZkServer::start).await??;
+            println!("started ZooKeeper at {}", server.connect_string());
+            (server.connect_string(), Some(server))
+        }
+    };
+    let warden = Warden::builder(&connect)
+        .session_timeout(Duration::from_secs(10))
+        .retry(RetryConfig::Forever {
+            sleep: Duration::from_millis(200),
+        })
+        .start()
+        .await?;
+    let locks = format!("{}-locks", args.path);
+    let queue =
+        DistributedQueue::new(&warden, &args.path, JsonSerializer::<Job>::new()).lock_path(&locks);
+
+    // Each worker reports every job it finished, so the example knows when to stop.
+    let (finished, mut done) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    let mut workers = Vec::new();
+    for n in 0..args.consumers {
+        let mut jobs = queue.stream();
+        let finished = finished.clone();
+        workers.push(tokio::spawn(async move {
+            while let Some(next) = jobs.next().await {
+                let delivery = match next {
+                    Ok(delivery) => delivery,
+                    Err(e) => {
+                        println!("consumer {n}: {e}");
+                        continue;
+                    }
+                };
+                let id = delivery.item().id;
+                println!("consumer {n} works on {:?}", delivery.item());
+                // An ack after the session was lost fails, and the job goes to someone else.
+                match delivery.ack().await {
+                    Ok(()) => {
+                        let _ = finished.send(id);
+                    }
+                    Err(e) => println!("consumer {n}: job {id} not acked ({e}); it comes back"),
+                }
+            }
+        }));
+    }
+
+    for id in 0..args.jobs {
+        let job = Job {
+            id,
+            text: format!("job number {id}"),
+        };
+        // `queue.sink()` is the same put as a `futures::Sink`.
+        queue.put(&job).await?;
+    }
+    println!("queued {} jobs on {}", args.jobs, args.path);
+
+    if args.consumers > 0 {
+        if args.jobs > 0 {
+            for _ in 0..args.jobs {
+                done.recv().await;
+            }
+            println!("all {} jobs done", args.jobs);
+        } else {
+            tokio::signal::ctrl_c().await?;
+        }
+    }
+    for worker in workers {
+        worker.abort();
+    }
+    warden.close().await?;
+    Ok(())
+}
