@@ -538,8 +538,8 @@ async fn lock_safe_rust_and_curator_consumers_lose_nothing_through_expiries_and_
         .await
         .expect("reader");
 
-    let tally = tally.lock().expect("tally");
-    let curator_got = curator_got.lock().expect("got");
+    let tally = std::mem::take(&mut *tally.lock().expect("tally"));
+    let curator_got = std::mem::take(&mut *curator_got.lock().expect("got"));
     let mut times: BTreeMap<&str, usize> = BTreeMap::new();
     for item in tally.acked.iter().chain(curator_got.iter()) {
         *times.entry(item).or_default() += 1;
