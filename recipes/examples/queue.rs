@@ -35,29 +35,31 @@ struct Args {
     consumers: usize,
 }
 
+const USAGE: &str =
+    "usage: queue [--connect HOST:PORT,...] [--path PATH] [--jobs N] [--consumers N]";
+
 fn parse_args() -> Result<Args, String> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.iter().any(|a| a == "-h" || a == "--help") {
+        return Err(USAGE.into());
+    }
     let mut args = Args {
         connect: None,
         path: "/queue_example".to_owned(),
         jobs: 20,
         consumers: 2,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+    for pair in raw.chunks(2) {
+        let [flag, value] = pair else {
+            return Err(format!("{} needs a value\n{USAGE}", pair[0]));
+        };
+        let number = |what: &str| value.parse().map_err(|e| format!("{what}: {e}"));
         match flag.as_str() {
-            "--connect" => args.connect = Some(value()?),
-            "--path" => args.path = value()?,
-            "--jobs" => args.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
-            "--consumers" => {
-                args.consumers = value()?.parse().map_err(|e| format!("--consumers: {e}"))?;
-            }
-            "-h" | "--help" => {
-                return Err("usage: queue [--connect HOST:PORT,...] [--path PATH] \
-                            [--jobs N] [--consumers N]"
-                    .into());
-            }
-            other => return Err(format!("unknown argument {other:?}")),
+            "--connect" => args.connect = Some(value.clone()),
+            "--path" => args.path = value.clone(),
+            "--jobs" => args.jobs = number("--jobs")?,
+            "--consumers" => args.consumers = number("--consumers")? as usize,
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     Ok(args)
@@ -66,21 +68,23 @@ fn parse_args() -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let (connect, _server) = match args.connect {
-        Some(connect) => (connect, None),
-        None => {
-            let server = tokio::task::spawn_blocking(ZkServer::start).await??;
-            println!("started ZooKeeper at {}", server.connect_string());
-            (server.connect_string(), Some(server))
-        }
+    // A server of our own unless one was named; kept alive until the end of `main`.
+    let own = match &args.connect {
+        Some(_) => None,
+        None => Some(tokio::task::spawn_blocking(ZkServer::start).await??),
     };
+    let connect = own
+        .as_ref()
+        .map(ZkServer::connect_string)
+        .or_else(|| args.connect.clone())
+        .ok_or("no server to connect to")?;
     let warden = Warden::builder(&connect)
-        .session_timeout(Duration::from_secs(10))
         .retry(RetryConfig::Forever {
             sleep: Duration::from_millis(200),
         })
         .start()
         .await?;
+    println!("connected to {connect}");
     let locks = format!("{}-locks", args.path);
     let queue =
         DistributedQueue::new(&warden, &args.path, JsonSerializer::<Job>::new()).lock_path(&locks);

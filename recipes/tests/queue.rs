@@ -20,21 +20,8 @@ use zkwarden::{CreateMode, Error};
 use zkwarden_recipes::lock::LostReason;
 use zkwarden_recipes::queue::{
     BytesSerializer, DistributedDelayQueue, DistributedIdQueue, DistributedQueue, JsonSerializer,
-    QueueSerializer, SimpleDistributedQueue,
+    SimpleDistributedQueue, Utf8Serializer,
 };
-
-/// Items as UTF-8 text, exactly as the Curator peer's serializer stores them.
-struct Utf8;
-
-impl QueueSerializer<String> for Utf8 {
-    fn serialize(&self, item: &String) -> zkwarden::Result<Vec<u8>> {
-        Ok(item.as_bytes().to_vec())
-    }
-
-    fn deserialize(&self, bytes: &[u8]) -> zkwarden::Result<String> {
-        String::from_utf8(bytes.to_vec()).map_err(|e| Error::InvalidArgument(e.to_string()))
-    }
-}
 
 /// Every watch the server holds (`mntr`'s `zk_watch_count`).
 fn watch_count(server: &zkwarden::testing::ZkServer) -> u64 {
@@ -52,7 +39,7 @@ async fn bounded_put_waits_until_a_consumer_makes_room() {
     let consumer_warden = warden(&server.connect_string()).await;
     let path = unique_path("queue-bounded");
     let max = NonZeroUsize::new(3).expect("non-zero");
-    let producer = DistributedQueue::new(&producer_warden, &path, Utf8).max_items(max);
+    let producer = DistributedQueue::new(&producer_warden, &path, Utf8Serializer).max_items(max);
     for i in 0..3 {
         producer.put(&format!("item-{i}")).await.expect("put");
     }
@@ -73,7 +60,7 @@ async fn bounded_put_waits_until_a_consumer_makes_room() {
     assert!(!blocked.is_finished(), "a put into a full queue returned");
     assert_eq!(children_of(&consumer_warden, &path).await.len(), 3);
 
-    let queue = DistributedQueue::new(&consumer_warden, &path, Utf8);
+    let queue = DistributedQueue::new(&consumer_warden, &path, Utf8Serializer);
     let mut consumer = queue.consumer();
     let first = within("an item", consumer.next()).await.expect("next");
     assert_eq!(first.item(), "item-0");
@@ -134,7 +121,7 @@ async fn a_lock_safe_item_outlives_its_consumers_session() {
     let second_warden = warden(&server.connect_string()).await;
     let path = unique_path("queue-lock-safe");
     let locks = format!("{path}-locks");
-    let first = DistributedQueue::new(&first_warden, &path, Utf8).lock_path(&locks);
+    let first = DistributedQueue::new(&first_warden, &path, Utf8Serializer).lock_path(&locks);
     for item in ["job", "next"] {
         first.put(&item.to_owned()).await.expect("put");
     }
@@ -147,7 +134,7 @@ async fn a_lock_safe_item_outlives_its_consumers_session() {
     assert_eq!(lock.node_path(), format!("{locks}/{}", delivery.name()));
     let lost = lock.lost();
     // Another consumer skips the locked item and takes the next.
-    let second = DistributedQueue::new(&second_warden, &path, Utf8).lock_path(&locks);
+    let second = DistributedQueue::new(&second_warden, &path, Utf8Serializer).lock_path(&locks);
     let mut other = second.consumer();
     let next = within("the next item", other.next()).await.expect("next");
     assert_eq!(
@@ -201,7 +188,7 @@ async fn released_requeued_and_dropped_items_come_back() {
     let w = warden(&server.connect_string()).await;
     let path = unique_path("queue-requeue");
     let locks = format!("{path}-locks");
-    let queue = DistributedQueue::new(&w, &path, Utf8).lock_path(&locks);
+    let queue = DistributedQueue::new(&w, &path, Utf8Serializer).lock_path(&locks);
     for item in ["a", "b"] {
         queue.put(&item.to_owned()).await.expect("put");
     }
@@ -273,7 +260,7 @@ async fn items_are_removed_by_id() {
     let server = start_server().await;
     let w = warden(&server.connect_string()).await;
     let path = unique_path("queue-id");
-    let queue = DistributedIdQueue::new(&w, &path, Utf8);
+    let queue = DistributedIdQueue::new(&w, &path, Utf8Serializer);
     for (item, id) in [("a", "x"), ("b", "y/1"), ("c", "x"), ("d", "z")] {
         queue.put(&item.to_owned(), id).await.expect("put");
     }
@@ -294,7 +281,7 @@ async fn an_undecodable_node_is_reported_and_skipped() {
     let server = start_server().await;
     let w = warden(&server.connect_string()).await;
     let path = unique_path("queue-corrupt");
-    let queue = DistributedQueue::new(&w, &path, Utf8);
+    let queue = DistributedQueue::new(&w, &path, Utf8Serializer);
     queue.create_paths().await.expect("paths");
     w.create(&format!("{path}/queue-"), b"not an item")
         .mode(CreateMode::PersistentSequential)

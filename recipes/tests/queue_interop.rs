@@ -24,25 +24,12 @@ use zkwarden::testing::FaultProxy;
 use zkwarden::{ConnectionState, Error, Warden};
 use zkwarden_recipes::queue::{
     DistributedDelayQueue, DistributedIdQueue, DistributedPriorityQueue, DistributedQueue,
-    QueueSerializer, SimpleDistributedQueue,
+    SimpleDistributedQueue, Utf8Serializer,
 };
 
 const PEER: &str = "CuratorQueuePeer";
 /// Items per direction for the plain queue, and in the fault run.
 const N: usize = 1_000;
-
-/// Items as UTF-8 text, exactly as the peer's serializer stores them.
-struct Utf8;
-
-impl QueueSerializer<String> for Utf8 {
-    fn serialize(&self, item: &String) -> zkwarden::Result<Vec<u8>> {
-        Ok(item.as_bytes().to_vec())
-    }
-
-    fn deserialize(&self, bytes: &[u8]) -> zkwarden::Result<String> {
-        String::from_utf8(bytes.to_vec()).map_err(|e| Error::InvalidArgument(e.to_string()))
-    }
-}
 
 /// The peer, compiled once per test binary into Cargo's scratch directory for tests
 /// (`javac` costs seconds; every test here shares its classes).
@@ -134,7 +121,7 @@ async fn rust_producer_curator_consumer_and_back_each_item_once_in_order() {
     let connect = server.connect_string();
     let w = warden(&connect).await;
     let path = unique_path("queue-plain");
-    let queue = DistributedQueue::new(&w, &path, Utf8);
+    let queue = DistributedQueue::new(&w, &path, Utf8Serializer);
 
     // Rust -> Curator.
     let consumer = java
@@ -217,7 +204,7 @@ async fn priority_queue_orders_like_curator_both_ways() {
     let connect = server.connect_string();
     let w = warden(&connect).await;
     let path = unique_path("queue-priority");
-    let queue = DistributedPriorityQueue::new(&w, &path, Utf8);
+    let queue = DistributedPriorityQueue::new(&w, &path, Utf8Serializer);
 
     let producer = java
         .start(&["produce", &connect, "priority", &path, &M.to_string(), "j"])
@@ -251,7 +238,7 @@ async fn delay_queue_items_wait_for_their_time_both_ways() {
     let connect = server.connect_string();
     let w = warden(&connect).await;
     let path = unique_path("queue-delay");
-    let queue = DistributedDelayQueue::new(&w, &path, Utf8);
+    let queue = DistributedDelayQueue::new(&w, &path, Utf8Serializer);
 
     // Curator -> Rust: items "<tag>-<i>-<due ms>", none handed out before it is due.
     let producer = java
@@ -323,7 +310,7 @@ async fn id_queue_items_are_removed_by_id_both_ways() {
     let connect = server.connect_string();
     let w = warden(&connect).await;
     let path = unique_path("queue-id");
-    let queue = DistributedIdQueue::new(&w, &path, Utf8);
+    let queue = DistributedIdQueue::new(&w, &path, Utf8Serializer);
 
     // Rust puts, Curator removes two ids, Rust takes the rest in order.
     for (i, item) in tagged("r", M).iter().enumerate() {
@@ -437,7 +424,7 @@ async fn lock_safe_rust_and_curator_consumers_lose_nothing_through_expiries_and_
     let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
     let path = unique_path("queue-faults");
     let locks = format!("{path}-locks");
-    let queue = DistributedQueue::new(&producer_warden, &path, Utf8).lock_path(&locks);
+    let queue = DistributedQueue::new(&producer_warden, &path, Utf8Serializer).lock_path(&locks);
     queue.create_paths().await.expect("paths");
 
     let stop_file = java.scratch.join("stop");
@@ -481,7 +468,7 @@ async fn lock_safe_rust_and_curator_consumers_lose_nothing_through_expiries_and_
     let mut consumers = Vec::new();
     for _ in 0..2 {
         let w = warden(&proxy.connect_string()).await;
-        let queue = DistributedQueue::new(&w, &path, Utf8).lock_path(&locks);
+        let queue = DistributedQueue::new(&w, &path, Utf8Serializer).lock_path(&locks);
         consumers.push(tokio::spawn(lock_safe_consumer(
             queue,
             HOLD,

@@ -49,7 +49,7 @@ impl<T: Send + Sync + 'static> Queue<T, Delay> {
     /// `InvalidArgument` for a due time at or before the Unix epoch (Curator refuses it
     /// too); otherwise as [`DistributedQueue::put`](super::DistributedQueue::put).
     pub async fn put(&self, item: &T, due: SystemTime) -> Result<String> {
-        self.core.put(&[item], &checked(due)?).await
+        self.core.put(&[item], &checked(&due)?).await
     }
 
     /// Queues `items` in one node, due at `due`, as Curator's `putMulti`.
@@ -57,24 +57,19 @@ impl<T: Send + Sync + 'static> Queue<T, Delay> {
     /// # Errors
     /// As [`put`](Queue::put); `InvalidArgument` for no items.
     pub async fn put_multi(&self, items: &[T], due: SystemTime) -> Result<String> {
-        let items: Vec<&T> = items.iter().collect();
-        self.core.put(&items, &checked(due)?).await
+        self.put_slice(items, &checked(&due)?).await
     }
 
     /// [`put`](Queue::put) as a [`Sink`](futures_sink::Sink) of `(item, due)`.
     pub fn sink(&self) -> PutSink<(T, SystemTime)> {
-        let queue = self.clone();
-        PutSink::new(move |(item, due): (T, SystemTime)| {
-            let queue = queue.clone();
-            Box::pin(async move { queue.put(&item, due).await })
-        })
+        self.sink_with(checked)
     }
 }
 
 /// The name suffix for `due`, refusing times Curator refuses.
-fn checked(due: SystemTime) -> Result<String> {
+fn checked(due: &SystemTime) -> Result<String> {
     match due.duration_since(UNIX_EPOCH) {
-        Ok(since) if since.as_millis() > 0 => Ok(due_suffix(due)),
+        Ok(since) if since.as_millis() > 0 => Ok(due_suffix(*due)),
         _ => Err(Error::InvalidArgument(
             "a delay queue's due time must be after the Unix epoch".to_owned(),
         )),

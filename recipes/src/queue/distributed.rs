@@ -61,8 +61,7 @@ impl<T: Send + Sync + 'static> Queue<T, Fifo> {
     /// # Errors
     /// As [`put`](Queue::put); `InvalidArgument` for no items.
     pub async fn put_multi(&self, items: &[T]) -> Result<String> {
-        let items: Vec<&T> = items.iter().collect();
-        self.core.put(&items, "").await
+        self.put_slice(items, "").await
     }
 
     /// [`put`](Queue::put) as a [`Sink`](futures_sink::Sink) of items.

@@ -11,6 +11,7 @@ use super::consumer::{Consumer, ConsumerStream};
 use super::core::Core;
 use super::naming::Kind;
 use super::serializer::QueueSerializer;
+use super::sink::PutSink;
 use crate::lock::internals::trim_path;
 
 /// A queue on Apache Curator's layout; `K` is the kind, which decides how items are put and
@@ -109,5 +110,25 @@ impl<T: Send + 'static, K> Queue<T, K> {
     /// A consumer of this queue as a [`Stream`](futures_core::Stream).
     pub fn stream(&self) -> ConsumerStream<T> {
         self.consumer().into_stream()
+    }
+}
+
+impl<T: Send + Sync + 'static, K> Queue<T, K> {
+    /// Puts the items of one node named by `suffix` (see [`Core::put`]).
+    pub(crate) async fn put_slice(&self, items: &[T], suffix: &str) -> Result<String> {
+        let items: Vec<&T> = items.iter().collect();
+        self.core.put(&items, suffix).await
+    }
+
+    /// A sink of `(item, key)`, each put in a node named by `suffix(&key)`.
+    pub(crate) fn sink_with<I: Send + 'static>(
+        &self,
+        suffix: fn(&I) -> Result<String>,
+    ) -> PutSink<(T, I)> {
+        let core = self.core.clone();
+        PutSink::new(move |(item, key): (T, I)| {
+            let core = core.clone();
+            Box::pin(async move { core.put(&[&item], &suffix(&key)?).await })
+        })
     }
 }

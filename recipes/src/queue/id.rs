@@ -43,21 +43,12 @@ impl<T: Send + Sync + 'static> Queue<T, Id> {
     /// `InvalidArgument` for an empty id; otherwise as
     /// [`DistributedQueue::put`](super::DistributedQueue::put).
     pub async fn put(&self, item: &T, id: &str) -> Result<String> {
-        if id.is_empty() {
-            return Err(Error::InvalidArgument(
-                "an item id must not be empty".to_owned(),
-            ));
-        }
-        self.core.put(&[item], &id_suffix(id)).await
+        self.core.put(&[item], &suffix(id)?).await
     }
 
     /// [`put`](Queue::put) as a [`Sink`](futures_sink::Sink) of `(item, id)`.
     pub fn sink(&self) -> PutSink<(T, String)> {
-        let queue = self.clone();
-        PutSink::new(move |(item, id): (T, String)| {
-            let queue = queue.clone();
-            Box::pin(async move { queue.put(&item, &id).await })
-        })
+        self.sink_with(|id: &String| suffix(id))
     }
 
     /// Removes the queued items with `id` and returns how many this call removed. With a
@@ -102,4 +93,14 @@ impl<T: Send + Sync + 'static> Queue<T, Id> {
         }
         Ok(removed)
     }
+}
+
+/// The name of an item with `id`, after the prefix; an empty id is refused.
+fn suffix(id: &str) -> Result<String> {
+    if id.is_empty() {
+        return Err(Error::InvalidArgument(
+            "an item id must not be empty".to_owned(),
+        ));
+    }
+    Ok(id_suffix(id))
 }

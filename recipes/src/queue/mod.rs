@@ -6,7 +6,8 @@
 //!
 //! Producers `put` (or feed a [`PutSink`]); consumers are [`Consumer`]s (or a
 //! [`ConsumerStream`]) handing out [`Delivery`]s. Items become bytes through a
-//! [`QueueSerializer`]; [`BytesSerializer`] and [`JsonSerializer`] are provided. Each node
+//! [`QueueSerializer`]; [`BytesSerializer`], [`Utf8Serializer`] and [`JsonSerializer`] are
+//! provided. Each node
 //! holds its items in Curator's item format, so a Curator queue with a serializer of the
 //! same encoding reads what Rust writes and the reverse.
 
@@ -31,6 +32,6 @@ pub use handle::Queue;
 pub use id::{DistributedIdQueue, Id};
 pub use naming::ITEM_PREFIX;
 pub use priority::{DistributedPriorityQueue, Priority};
-pub use serializer::{BytesSerializer, JsonSerializer, QueueSerializer};
+pub use serializer::{BytesSerializer, JsonSerializer, QueueSerializer, Utf8Serializer};
 pub use simple::{SIMPLE_PREFIX, SimpleDistributedQueue};
 pub use sink::PutSink;

@@ -47,7 +47,7 @@ impl<T: Send + Sync + 'static> Queue<T, Priority> {
     /// # Errors
     /// As [`DistributedQueue::put`](super::DistributedQueue::put).
     pub async fn put(&self, item: &T, priority: i32) -> Result<String> {
-        self.core.put(&[item], &priority_suffix(priority)).await
+        self.core.put(&[item], &suffix(&priority)?).await
     }
 
     /// Queues `items` in one node with `priority`, as Curator's `putMulti`.
@@ -55,16 +55,16 @@ impl<T: Send + Sync + 'static> Queue<T, Priority> {
     /// # Errors
     /// As [`put`](Queue::put); `InvalidArgument` for no items.
     pub async fn put_multi(&self, items: &[T], priority: i32) -> Result<String> {
-        let items: Vec<&T> = items.iter().collect();
-        self.core.put(&items, &priority_suffix(priority)).await
+        self.put_slice(items, &suffix(&priority)?).await
     }
 
     /// [`put`](Queue::put) as a [`Sink`](futures_sink::Sink) of `(item, priority)`.
     pub fn sink(&self) -> PutSink<(T, i32)> {
-        let queue = self.clone();
-        PutSink::new(move |(item, priority): (T, i32)| {
-            let queue = queue.clone();
-            Box::pin(async move { queue.put(&item, priority).await })
-        })
+        self.sink_with(suffix)
     }
+}
+
+/// The name of an item with `priority`, after the prefix.
+fn suffix(priority: &i32) -> Result<String> {
+    Ok(priority_suffix(*priority))
 }

@@ -49,6 +49,22 @@ impl QueueSerializer<Bytes> for BytesSerializer {
     }
 }
 
+/// Text items stored as their UTF-8 bytes: what a Curator queue whose serializer calls
+/// `String.getBytes(UTF_8)` reads and writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Utf8Serializer;
+
+impl QueueSerializer<String> for Utf8Serializer {
+    fn serialize(&self, item: &String) -> Result<Vec<u8>> {
+        Ok(item.as_bytes().to_vec())
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<String> {
+        String::from_utf8(bytes.to_vec())
+            .map_err(|e| Error::InvalidArgument(format!("queue item is not UTF-8: {e}")))
+    }
+}
+
 /// Items stored as JSON text (serde), readable by a Java peer with any JSON library.
 pub struct JsonSerializer<T>(PhantomData<fn() -> T>);
 
@@ -102,6 +118,18 @@ mod tests {
         assert_eq!(json.deserialize(&bytes).unwrap(), ("a".to_owned(), 7));
         assert!(matches!(
             json.deserialize(b"not json"),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn utf8_items_are_their_bytes() {
+        assert_eq!(
+            Utf8Serializer.serialize(&"hé".to_owned()).unwrap(),
+            "hé".as_bytes()
+        );
+        assert!(matches!(
+            Utf8Serializer.deserialize(&[0xff]),
             Err(Error::InvalidArgument(_))
         ));
     }
