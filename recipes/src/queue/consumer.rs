@@ -207,6 +207,9 @@ impl<T: Send + 'static> Consumer<T> {
         };
         let warden = &self.core.warden;
         let lock = join(&lock_path, &name);
+        // From here on, dropping `held` (this future cancelled included) unlocks the item if
+        // the lock node is ours.
+        let mut held = Held::creating(warden, item.clone(), lock.clone(), &self.holder);
         match warden
             .create(&lock, &self.holder)
             .mode(CreateMode::Ephemeral)
@@ -217,24 +220,30 @@ impl<T: Send + 'static> Consumer<T> {
             // holds this consumer's mark (the guard then checks the session).
             Err(Error::NodeExists) => match warden.get_data(&lock).await {
                 Ok((data, _)) if data[..] == self.holder[..] => {}
-                Ok(_) => {
-                    self.locked.push(lock);
-                    return Ok(None);
+                other => {
+                    held.disarm();
+                    return match other {
+                        Ok(_) => {
+                            self.locked.push(lock);
+                            Ok(None)
+                        }
+                        Err(Error::NoNode) => Ok(None),
+                        Err(e) => Err(e),
+                    };
                 }
-                Err(Error::NoNode) => return Ok(None),
-                Err(e) => return Err(e),
             },
             Err(Error::NoNode) => {
+                held.disarm();
                 self.core.ensure_paths().await?;
                 return Ok(None);
             }
+            // The create may have landed: `held` deletes the node if it is ours.
             Err(e) => return Err(e),
         }
-        let Some(guard) = LockGuard::confirm(warden, warden, &lock, self.core.safety).await? else {
+        if !held.confirm(self.core.safety).await? {
             // Made on a session that is gone: it went (or goes) with it.
             return Ok(None);
-        };
-        let held = Held::new(warden, item.clone(), guard);
+        }
         let data = match warden.get_data(&item).await {
             Ok((data, _)) => data,
             Err(e) => {
@@ -288,14 +297,14 @@ impl<T: Send + 'static> Consumer<T> {
             Ok(items) => items.into_iter(),
             Err(e) => {
                 tracing::warn!(node = %name, error = %e, "removing an undecodable queue node");
-                if let Some(held) = held {
+                if let Some(mut held) = held {
                     held.finish(Vec::new()).await?;
                 }
                 return Err(e);
             }
         };
         let Some(first) = decoded.next() else {
-            if let Some(held) = held {
+            if let Some(mut held) = held {
                 held.finish(Vec::new()).await?;
             }
             return Ok(None);
@@ -316,8 +325,8 @@ impl<T: Send + 'static> Consumer<T> {
 /// lock that keeps others off it until [`ack`](Delivery::ack),
 /// [`requeue`](Delivery::requeue) or [`release`](Delivery::release).
 ///
-/// Dropping an undecided lock-safe delivery releases it in the background: the item stays
-/// queued. A plain consumer's delivery is already off the queue.
+/// Dropping an undecided lock-safe delivery (or an `ack` future before it ends) releases the
+/// lock in the background: the item stays queued. A plain consumer's delivery is already off the queue.
 #[must_use = "a lock-safe delivery stays queued until it is acked"]
 pub struct Delivery<T> {
     first: T,
@@ -357,7 +366,7 @@ impl<T: 'static> Delivery<T> {
     /// The lock on the item (lock-safe consumers only): [`LockGuard::lost`] resolves when it
     /// may have lapsed, [`LockGuard::fence`] makes a transaction depend on it.
     pub fn lock(&self) -> Option<&LockGuard> {
-        self.held.as_ref().map(Held::guard)
+        self.held.as_ref().and_then(Held::guard)
     }
 
     /// Done with the item: a lock-safe consumer deletes it and its lock, atomically and only
@@ -370,7 +379,7 @@ impl<T: 'static> Delivery<T> {
     /// removed the item without taking its lock. `NoAuth`; `Closed`; connection errors once
     /// the warden's retries are spent (the lock then goes with the session).
     pub async fn ack(mut self) -> Result<()> {
-        match self.held.take() {
+        match self.held.as_mut() {
             Some(held) => held.finish(Vec::new()).await,
             None => Ok(()),
         }
@@ -386,7 +395,7 @@ impl<T: 'static> Delivery<T> {
     /// queue's `put`).
     pub async fn requeue(mut self) -> Result<()> {
         let suffix = self.core.kind.requeue_suffix(&self.name);
-        match self.held.take() {
+        match self.held.as_mut() {
             Some(held) => {
                 let again = join(&self.core.path, &format!("{ITEM_PREFIX}{suffix}"));
                 held.finish(vec![Op::create(
@@ -403,16 +412,8 @@ impl<T: 'static> Delivery<T> {
     /// Gives a lock-safe item back untouched: its lock is deleted and the item is the next
     /// consumer's (this one's included). Nothing to do for a plain consumer's item.
     pub async fn release(mut self) {
-        if let Some(held) = self.held.take() {
+        if let Some(held) = self.held.as_mut() {
             held.release().await;
-        }
-    }
-}
-
-impl<T> Drop for Delivery<T> {
-    fn drop(&mut self) {
-        if let Some(held) = self.held.take() {
-            held.release_in_background();
         }
     }
 }

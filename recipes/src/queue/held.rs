@@ -3,6 +3,7 @@
 //! the item's name, so once that session is gone the same path may be another consumer's
 //! lock, and nothing may be deleted in its name.
 
+use zkwarden::warden::LockSafety;
 use zkwarden::{Error, ErrorCode, Op, Result, SessionId, Warden};
 
 use crate::lock::LockGuard;
@@ -54,24 +55,72 @@ async fn on_session(warden: &Warden, session: SessionId, ops: &[Op], probe: &str
     }
 }
 
-/// The lock a lock-safe consumer holds on one item node.
+/// The lock a lock-safe consumer took on one item node. Until a transaction deletes it (or
+/// its session ends), dropping this deletes the lock node in the background, on the session
+/// that made it: a consumer cancelled midway never leaves an item locked.
 pub(crate) struct Held {
     warden: Warden,
     item: String,
-    guard: LockGuard,
+    lock: String,
+    /// The consumer's mark in its lock nodes.
+    holder: Vec<u8>,
+    session: SessionId,
+    /// Set once the lock is confirmed as this session's.
+    guard: Option<LockGuard>,
+    /// Whether the lock node may still need deleting by us.
+    armed: bool,
 }
 
 impl Held {
-    pub(crate) fn new(warden: &Warden, item: String, guard: LockGuard) -> Held {
+    /// The lock node `lock` on `item` that this consumer (marked `holder`) creates now on
+    /// the warden's current session: made before the create is sent, so a create cancelled
+    /// midway is cleaned up too.
+    pub(crate) fn creating(warden: &Warden, item: String, lock: String, holder: &[u8]) -> Held {
+        // The warden installs a new session's client a moment before it publishes the id.
+        let session = warden
+            .client()
+            .map_or_else(|| warden.session_id(), |c| c.session_id());
         Held {
             warden: warden.clone(),
             item,
-            guard,
+            lock,
+            holder: holder.to_vec(),
+            session,
+            guard: None,
+            armed: true,
         }
     }
 
-    pub(crate) fn guard(&self) -> &LockGuard {
-        &self.guard
+    /// Confirms the lock node as the current session's (and starts following whether it
+    /// may be lost); `false` when it belongs to a session that is gone.
+    pub(crate) async fn confirm(&mut self, safety: LockSafety) -> Result<bool> {
+        let confirmed = LockGuard::confirm(&self.warden, &self.warden, &self.lock, safety).await?;
+        Ok(match confirmed {
+            Some(guard) => {
+                self.session = guard.session_id();
+                self.guard = Some(guard);
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// The lock node turned out to be someone else's: leave it alone.
+    pub(crate) fn disarm(&mut self) {
+        self.forget_guard();
+        self.armed = false;
+    }
+
+    pub(crate) fn guard(&self) -> Option<&LockGuard> {
+        self.guard.as_ref()
+    }
+
+    /// Stops following the lock: the guard's own cleanup deletes by path on any session,
+    /// which a shared path must not get.
+    fn forget_guard(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            guard.forget();
+        }
     }
 
     /// Deletes the item together with `extra` ops and the lock, in one transaction on the
@@ -82,21 +131,14 @@ impl Held {
     /// the outcome of a sent transaction was unknown, and the item is gone (deleted by it,
     /// or taken by another consumer after the lock lapsed). `Err(NoNode)`: someone removed
     /// the item without its lock (a consumer that is not lock-safe).
-    pub(crate) async fn finish(self, extra: Vec<Op>) -> Result<()> {
-        let Held {
-            warden,
-            item,
-            guard,
-        } = self;
-        let session = guard.session_id();
-        let lock = guard.node_path().to_owned();
-        // The guard's own cleanup deletes by path on any session: not for a shared path.
-        guard.forget();
+    pub(crate) async fn finish(&mut self, extra: Vec<Op>) -> Result<()> {
+        self.forget_guard();
         let mut ops = Vec::with_capacity(extra.len() + 2);
-        ops.push(Op::delete(item.clone(), None));
+        ops.push(Op::delete(self.item.clone(), None));
         ops.extend(extra);
-        ops.push(Op::delete(lock.clone(), None));
-        match on_session(&warden, session, &ops, &item).await {
+        ops.push(Op::delete(self.lock.clone(), None));
+        let outcome = on_session(&self.warden, self.session, &ops, &self.item).await;
+        let result = match outcome {
             Outcome::Done => Ok(()),
             Outcome::Refused {
                 error:
@@ -108,15 +150,16 @@ impl Held {
                 maybe_applied,
             } => {
                 // The item is gone. If our lock is gone too, an earlier send did it all.
-                let lock_left = warden.exists(&lock).await?.is_some();
+                let lock_left = self.warden.exists(&self.lock).await?.is_some();
                 if maybe_applied && !lock_left {
-                    return Ok(());
+                    Ok(())
+                } else {
+                    self.release().await;
+                    Err(Error::NoNode)
                 }
-                unlock(&warden, session, &lock).await;
-                Err(Error::NoNode)
             }
             Outcome::Refused { error, .. } | Outcome::Failed { error } => {
-                unlock(&warden, session, &lock).await;
+                self.release().await;
                 Err(error)
             }
             Outcome::SessionGone {
@@ -124,39 +167,58 @@ impl Held {
             } => Err(Error::SessionExpired),
             Outcome::SessionGone {
                 maybe_applied: true,
-            } => match warden.exists(&item).await? {
+            } => match self.warden.exists(&self.item).await? {
                 Some(_) => Err(Error::SessionExpired),
                 None => Err(Error::ConnectionLoss),
             },
-        }
+        };
+        self.armed = false;
+        result
     }
 
     /// Gives the item back: deletes only the lock (on its session; a lock whose session is
     /// gone went with it).
-    pub(crate) async fn release(self) {
-        let session = self.guard.session_id();
-        let lock = self.guard.node_path().to_owned();
-        self.guard.forget();
-        unlock(&self.warden, session, &lock).await;
+    pub(crate) async fn release(&mut self) {
+        self.forget_guard();
+        unlock(&self.warden, self.session, &self.lock, &self.holder).await;
+        self.armed = false;
     }
+}
 
-    /// [`Held::release`] in the background, for a holder dropped without a decision.
-    pub(crate) fn release_in_background(self) {
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.forget_guard();
+        if !self.armed {
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(self.release());
+                let (warden, session) = (self.warden.clone(), self.session);
+                let (lock, holder) = (self.lock.clone(), std::mem::take(&mut self.holder));
+                runtime.spawn(async move { unlock(&warden, session, &lock, &holder).await });
             }
             Err(_) => {
-                tracing::warn!(item = %self.item, "no runtime to unlock a queue item; the lock goes with the session");
-                self.guard.forget();
+                tracing::warn!(lock = %self.lock, "no runtime to unlock a queue item; the lock goes with the session");
             }
         }
     }
 }
 
-/// Deletes the lock node `lock` on `session`; a failure leaves it to the session's end.
-async fn unlock(warden: &Warden, session: SessionId, lock: &str) {
-    match on_session(warden, session, &[Op::delete(lock, None)], lock).await {
+/// Deletes the lock node `lock` if it is still the one `holder` made on `session`, and
+/// only on that session: by now the same path may be another consumer's lock. A failure
+/// leaves the node to the session's end.
+async fn unlock(warden: &Warden, session: SessionId, lock: &str, holder: &[u8]) {
+    let version = match warden.get_data(lock).await {
+        Ok((data, stat)) if stat.ephemeral_owner == session.0 && data[..] == holder[..] => {
+            stat.version
+        }
+        Ok(_) | Err(Error::NoNode) => return,
+        Err(error) => {
+            tracing::debug!(%lock, %error, "queue item lock not read; it goes with the session");
+            return;
+        }
+    };
+    match on_session(warden, session, &[Op::delete(lock, Some(version))], lock).await {
         Outcome::Done | Outcome::SessionGone { .. } => {}
         Outcome::Refused { error, .. } | Outcome::Failed { error } => {
             tracing::debug!(%lock, %error, "queue item lock not deleted; it goes with the session");
