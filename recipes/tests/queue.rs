@@ -211,6 +211,7 @@ async fn released_requeued_and_dropped_items_come_back() {
     assert_eq!(b.item(), "b");
     drop(b);
     // The dropped delivery's lock goes in the background; then b is free again.
+    await_children(&w, &locks, 0).await;
     let mut consumer = queue.consumer();
     let mut order = Vec::new();
     while order.len() < 2 {
