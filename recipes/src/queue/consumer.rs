@@ -50,6 +50,12 @@ use crate::lock::internals::{holder_id, join};
 /// handler's own ZooKeeper writes conditional on the lock.
 ///
 /// Several consumers may share a warden: each marks its locks as its own.
+///
+/// # Cancellation
+///
+/// [`next`](Consumer::next) may be dropped at any point. A lock-safe consumer then leaves
+/// the item queued (a lock it made is deleted in the background). A plain consumer that had
+/// already deleted the item loses it, exactly as when its process dies there.
 pub struct Consumer<T> {
     core: Core<T>,
     /// Item names from the last listing not tried yet, in order.
