@@ -260,6 +260,16 @@ async fn the_sink_and_the_stream_carry_every_item_in_order() {
         d.ack().await.expect("ack");
     }
     within("the producer", producer).await.expect("producer");
+
+    // Several items in one node (Curator's `putMulti`) come as one delivery.
+    let batch: Vec<(u32, String)> = (0..3).map(|i| (N + i, format!("m{i}"))).collect();
+    queue.put_multi(&batch).await.expect("put_multi");
+    let d = within("the batch", stream.next())
+        .await
+        .expect("stream open")
+        .expect("item");
+    assert_eq!(d.items().cloned().collect::<Vec<_>>(), batch);
+    d.ack().await.expect("ack");
 }
 
 #[tokio::test]

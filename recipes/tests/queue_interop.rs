@@ -125,7 +125,14 @@ async fn rust_producer_curator_consumer_and_back_each_item_once_in_order() {
 
     // Rust -> Curator.
     let consumer = java
-        .start(&["consume", &connect, "plain", &path, "-", &N.to_string()])
+        .start(&[
+            "consume",
+            &connect,
+            "plain",
+            &path,
+            "-",
+            &(N + 3).to_string(),
+        ])
         .await;
     let started = std::time::Instant::now();
     // Sixteen producers at once; the sequence numbers the server gave say the order.
@@ -149,9 +156,13 @@ async fn rust_producer_curator_consumer_and_back_each_item_once_in_order() {
         order.extend(done.expect("producer"));
     }
     order.sort();
+    // Three more in one node (Curator's `putMulti` format), which Curator reads one by one.
+    let batch = tagged("m", 3);
+    queue.put_multi(&batch).await.expect("put_multi");
     let got = gots_until_done(consumer).await;
     println!("rust -> curator: {N} items in {:?}", started.elapsed());
-    let expected: Vec<String> = order.into_iter().map(|(_, item)| item).collect();
+    let mut expected: Vec<String> = order.into_iter().map(|(_, item)| item).collect();
+    expected.extend(batch);
     assert_eq!(
         got, expected,
         "Curator took every Rust item once, in sequence order"
