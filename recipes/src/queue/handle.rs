@@ -57,7 +57,8 @@ impl<T: Send + 'static, K> Queue<T, K> {
     /// Makes consumers lock-safe (Curator's `lockPath`): an item is locked by the ephemeral
     /// node `<lock_path>/<item name>` while its delivery is out, and deleted only when it is
     /// acked (see [`Consumer`]). Curator consumers on the same queue must use the same lock
-    /// path, and every consumer of a queue must be lock-safe for the guarantee to hold.
+    /// path, and every consumer of a queue must be lock-safe for the guarantee to hold. The
+    /// lock path must not be the queue's own path (its lock nodes would look like items).
     pub fn lock_path(mut self, lock_path: &str) -> Self {
         self.core.lock_path = Some(trim_path(lock_path.to_owned()));
         self
