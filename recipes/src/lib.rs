@@ -1,6 +1,6 @@
 //! Coordination recipes built on [`zkwarden`]'s [`Warden`](zkwarden::Warden): counters,
-//! barriers, typed configuration, self-healing nodes, caches and locks, sharing znodes with
-//! Apache Curator where Curator has the same recipe.
+//! barriers, typed configuration, self-healing nodes, caches, locks and queues, sharing znodes
+//! with Apache Curator where Curator has the same recipe.
 //!
 //! Every recipe uses only the warden's public API, and every recipe documents what it does
 //! when the connection is `Suspended` or the session is `Lost`.
@@ -22,6 +22,7 @@ pub mod leader;
 pub mod lock;
 pub mod persistent_node;
 pub mod ttl_node;
+pub mod queue;
 
 pub mod atomic;
 pub mod barrier;

@@ -119,6 +119,14 @@ impl LockGuard {
         Op::check(self.node.clone(), None)
     }
 
+    /// Gives the guard up without deleting the lock node: for a recipe that deleted the node
+    /// itself, or whose node went with its session (the same path may belong to someone
+    /// else by now, so it must not be deleted blindly).
+    pub(crate) fn forget(mut self) {
+        self.lost.stop();
+        self.released = true;
+    }
+
     /// Releases the lock: deletes the lock node, and keeps trying in the background if the
     /// connection is down. Dropping this future midway leaves the delete to `Drop`.
     ///
