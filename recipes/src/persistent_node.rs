@@ -53,13 +53,14 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use zkwarden::warden::{ConnectionUpdate, DataEvent, ParentMode};
-use zkwarden::{ConnectionState, CreateMode, Error, Result, SessionId, Warden};
+use zkwarden::{Backoff, ConnectionState, CreateMode, Error, Result, SessionId, Warden};
 
 /// How many events a slow [`NodeEvents`] subscriber may fall behind before it is told it
 /// lagged.
 const EVENT_BUFFER: usize = 64;
 
-/// The first pause after a failed create (or a conflict), doubled up to [`PAUSE_MAX`].
+/// The first pause after a failed create (or a conflict), doubled up to [`PAUSE_MAX`]
+/// (jittered, so the nodes of many clients that lost one server are not made again in step).
 const PAUSE_FIRST: Duration = Duration::from_millis(100);
 const PAUSE_MAX: Duration = Duration::from_secs(5);
 
@@ -347,7 +348,7 @@ impl From<Error> for Problem {
 /// found missing or the warden has a new session.
 async fn keep(shared: Arc<Shared>) {
     let mut connection = shared.warden.events();
-    let mut pause = PAUSE_FIRST;
+    let mut pause = Backoff::new(PAUSE_FIRST, PAUSE_MAX);
     // Sessions this node was created on: a node at our path owned by one of them is a stale
     // copy of ours, not a conflict.
     let mut ours: Vec<SessionId> = Vec::new();
@@ -360,7 +361,7 @@ async fn keep(shared: Arc<Shared>) {
         let generation = shared.warden.generation();
         let path = match ensure(&shared, &mut ours, &mut data).await {
             Ok(path) => {
-                pause = PAUSE_FIRST;
+                pause.reset();
                 path
             }
             Err(Problem::Again) => continue,
@@ -370,8 +371,7 @@ async fn keep(shared: Arc<Shared>) {
                     path: shared.path.clone(),
                     owner,
                 });
-                wait_gone(&shared, pause).await;
-                pause = (pause * 2).min(PAUSE_MAX);
+                wait_gone(&shared, pause.next_pause()).await;
                 continue;
             }
             Err(Problem::Failed(error)) => {
@@ -382,8 +382,7 @@ async fn keep(shared: Arc<Shared>) {
                 shared.emit(NodeEvent::Failed {
                     error: error.to_string(),
                 });
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(PAUSE_MAX);
+                tokio::time::sleep(pause.next_pause()).await;
                 continue;
             }
         };

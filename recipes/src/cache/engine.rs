@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 use zkwarden::warden::{TreeEvent, TreeWatch};
-use zkwarden::{Error, Stat, Warden};
+use zkwarden::{Backoff, Error, Stat, Warden};
 
 use super::events::CacheEvent;
 use super::filter::Filter;
@@ -27,7 +27,8 @@ use super::snapshot::{CachedNode, Snapshot, descendants};
 const PIPELINE: usize = 256;
 
 /// The first pause before reading again nodes whose read failed, doubled after each
-/// failure up to [`RETRY_MAX`].
+/// failure up to [`RETRY_MAX`] (jittered, so the caches of many clients that lost one server
+/// do not read again in step).
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -102,7 +103,7 @@ pub(super) struct Engine {
     /// Nodes whose last read failed: read again at `retry_at`, or by the next resync.
     pending: BTreeSet<String>,
     retry_at: Instant,
-    retry_pause: Duration,
+    retry_pause: Backoff,
 }
 
 impl Engine {
@@ -121,7 +122,7 @@ impl Engine {
             initialized,
             pending: BTreeSet::new(),
             retry_at: Instant::now(),
-            retry_pause: RETRY_FIRST,
+            retry_pause: Backoff::new(RETRY_FIRST, RETRY_MAX),
         }
     }
 
@@ -195,7 +196,7 @@ impl Engine {
         };
         // What the listing covers needs no separate retry.
         self.pending.clear();
-        self.retry_pause = RETRY_FIRST;
+        self.retry_pause.reset();
         debug!(
             listed = listing.len(),
             reading = to_read.len(),
@@ -256,10 +257,9 @@ impl Engine {
             }
         }
         if self.pending.is_empty() {
-            self.retry_pause = RETRY_FIRST;
+            self.retry_pause.reset();
         } else {
-            self.retry_at = Instant::now() + self.retry_pause;
-            self.retry_pause = (self.retry_pause * 2).min(RETRY_MAX);
+            self.retry_at = Instant::now() + self.retry_pause.next_pause();
         }
     }
 
