@@ -101,11 +101,7 @@ impl PendingDeletes {
 /// Whether a failed delete is worth finishing in the background: the failure came from the
 /// connection or the session, not from the node.
 fn worth_pursuing(error: &Error) -> bool {
-    error.is_retryable()
-        || matches!(
-            error,
-            Error::NotConnected | Error::Timeout | Error::SessionExpired
-        )
+    error.is_transient()
 }
 
 impl Warden {
@@ -129,7 +125,8 @@ impl Warden {
     /// # Errors
     /// The error of the immediate attempt. Connection errors (`ConnectionLoss`,
     /// `NotConnected`, `OperationTimeout`, `SessionMoved`, `Throttled`), `SessionExpired` and
-    /// `Timeout` leave the delete pending in the background. Anything else is final and
+    /// `Timeout` (the errors [`Error::is_transient`] holds for) leave the delete pending in
+    /// the background. Anything else is final and
     /// nothing stays pending: `NoNode` (it may have been ours, applied before a lost reply),
     /// `BadVersion`, `NotEmpty`, `NoAuth`, `InvalidPath` (also for the root), `Closed`.
     pub async fn delete_guaranteed(&self, path: &str, version: Option<i32>) -> Result<()> {

@@ -69,7 +69,7 @@ impl Budget {
 
     /// What to do after an attempt failed with `error`.
     pub(crate) fn decide(&self, error: &Error, class: OpClass) -> Decision {
-        if !retryable(error, class) {
+        if !error.retryable_for(class) {
             return Decision::GiveUp;
         }
         let Some(delay) = self.next_delay() else {
@@ -92,17 +92,6 @@ pub(crate) enum Decision {
     Timeout,
     /// Sleep until then and try again.
     RetryAt(Instant),
-}
-
-/// Whether `error` is worth another attempt for an operation of `class`.
-fn retryable(error: &Error, class: OpClass) -> bool {
-    match class {
-        OpClass::Idempotent => error.is_retryable() || *error == Error::SessionExpired,
-        OpClass::NonIdempotent => matches!(
-            error,
-            Error::NotConnected | Error::SessionMoved | Error::Throttled | Error::SessionExpired
-        ),
-    }
 }
 
 impl Warden {
@@ -170,7 +159,7 @@ impl Warden {
                         tokio::time::sleep_until(wake).await;
                     }
                 }
-                if error == Error::SessionExpired {
+                if error.is_retried_on_new_session() {
                     self.wait_for_generation_after(generation).await;
                 }
             }

@@ -171,13 +171,7 @@ impl Contender {
         loop {
             match self.warden.delete(path, None).await {
                 Ok(()) | Err(Error::NoNode) | Err(Error::Closed) => return,
-                Err(e)
-                    if e.is_retryable()
-                        || matches!(
-                            e,
-                            Error::NotConnected | Error::Timeout | Error::SessionExpired
-                        ) =>
-                {
+                Err(e) if e.is_transient() => {
                     tracing::debug!(%path, error = %e, "election node delete failed; trying again");
                     pause.pause().await;
                 }
