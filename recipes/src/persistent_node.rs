@@ -187,12 +187,9 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
-    /// The session the warden's operations run on now. The warden installs a new session's
-    /// client a moment before it publishes the session's id, so ask the client first.
+    /// The session the warden's operations run on now.
     fn session(&self) -> SessionId {
-        self.warden
-            .client()
-            .map_or_else(|| self.warden.session_id(), |c| c.session_id())
+        self.warden.operating_session_id()
     }
 }
 

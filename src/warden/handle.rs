@@ -287,6 +287,18 @@ impl Warden {
         self.inner.slot.borrow().session_id
     }
 
+    /// The session the warden's operations run on now: the session of the installed client.
+    ///
+    /// It can be ahead of [`session_id`](Self::session_id), which is published with the
+    /// connection event, for the moment between a client replacing its session (one a
+    /// read-only server made) and the warden reporting it. Compare an ephemeral node's owner
+    /// with this id to tell whether the warden's current session owns it. While a new session
+    /// is being built, it is the last published id.
+    pub fn operating_session_id(&self) -> SessionId {
+        let slot = self.inner.slot.borrow();
+        slot.client.as_ref().map_or(slot.session_id, Client::session_id)
+    }
+
     /// The current session generation: 1 for the first session, one more per rebuild.
     pub fn generation(&self) -> u64 {
         self.inner.slot.borrow().generation

@@ -15,6 +15,7 @@
 //! | SessionExpired on an op | retried by the policy on the next session, once it is built |
 //! | NoNode, NodeExists, BadVersion, NoAuth, ... | returned at once |
 
+mod batch;
 mod config;
 mod create;
 mod guaranteed;

@@ -263,52 +263,30 @@ impl Engine {
         }
     }
 
-    /// Reads every path of `batch`: all at once on the current session, then any that failed
-    /// for connection reasons one by one through the warden's retry policy.
+    /// Reads every path of `batch`, all at once on the current session, retried by the
+    /// warden's policy.
     async fn read_many(&self, batch: &[String]) -> Vec<Read> {
-        let mut reads = Vec::with_capacity(batch.len());
-        match self.warden.client() {
-            Some(client) => {
-                // Each request is sent when made, so the whole batch is in flight before
-                // the first reply is awaited.
-                let replies: Vec<_> = batch.iter().map(|path| client.get_data(path)).collect();
-                for (path, reply) in batch.iter().zip(replies) {
-                    let read = match classify(path, reply.await) {
-                        Some(read) => read,
-                        None => self.read_retrying(path).await,
-                    };
-                    reads.push(read);
-                }
-            }
-            None => {
-                for path in batch {
-                    reads.push(self.read_retrying(path).await);
-                }
-            }
-        }
-        reads
-    }
-
-    async fn read_retrying(&self, path: &str) -> Read {
-        match classify(path, self.warden.get_data(path).await) {
-            Some(read) => read,
-            None => Read::Failed,
-        }
+        let reads = self.warden.get_data_batch(batch).await;
+        batch
+            .iter()
+            .zip(reads)
+            .map(|(path, read)| classify(path, read))
+            .collect()
     }
 }
 
-/// Sorts a read's result; `None` for a failure worth another attempt.
-fn classify(path: &str, result: zkwarden::Result<(Bytes, Stat)>) -> Option<Read> {
+/// Sorts a read's result.
+fn classify(path: &str, result: zkwarden::Result<(Bytes, Stat)>) -> Read {
     match result {
-        Ok((data, stat)) => Some(Read::Found(data, stat)),
-        Err(Error::NoNode) => Some(Read::Missing),
+        Ok((data, stat)) => Read::Found(data, stat),
+        Err(Error::NoNode) => Read::Missing,
         Err(Error::NoAuth) => {
             warn!(%path, "cache may not read this node; leaving it out");
-            Some(Read::Missing)
+            Read::Missing
         }
         Err(error) => {
             debug!(%path, %error, "cache read failed");
-            None
+            Read::Failed
         }
     }
 }

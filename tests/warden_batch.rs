@@ -1,0 +1,187 @@
+//! `Warden::get_data_batch` against a real server: the reads of a batch are all in flight
+//! before the first reply, a connection reset mid-batch is retried by the warden's policy (or
+//! not, when the policy says so), and every path gets its own typed result.
+#![cfg(feature = "testing")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use zkwarden::testing::FaultProxy;
+use zkwarden::warden::RetryConfig;
+use zkwarden::{Acl, CreateMode, Error, Op, Perms, Warden};
+
+/// Nodes per batch: enough that a batch read one by one would take many round trips.
+const NODES: usize = 200;
+
+/// The data of node `i`: always ten bytes, so each reply has a known size.
+fn data_of(i: usize) -> Vec<u8> {
+    format!("value-{i:04}").into_bytes()
+}
+
+/// Bytes a `get_data` reply with ten bytes of data takes on the wire: length prefix, reply
+/// header, data length and data, stat. Five times a ping reply (20 bytes), so the few pings
+/// of a second cannot stand in for a missing reply.
+const GET_DATA_REPLY_LEN: u64 = 4 + 16 + 4 + 10 + 68;
+
+/// A warden on `connect` with `retry`, waiting long for a connection so that only the fault
+/// decides what the batch sees.
+async fn warden_with(connect: &str, retry: RetryConfig) -> Warden {
+    Warden::builder(connect)
+        .session_timeout(SESSION_TIMEOUT)
+        .connection_timeout(Duration::from_secs(20))
+        .retry(retry)
+        .start()
+        .await
+        .expect("start the warden")
+}
+
+/// Creates a parent and [`NODES`] children under it in one transaction; returns the
+/// children's paths.
+async fn make_nodes(warden: &Warden) -> Vec<String> {
+    let parent = unique_path("batch");
+    let children: Vec<String> = (0..NODES).map(|i| format!("{parent}/n{i:04}")).collect();
+    let mut ops = vec![Op::create(&parent, Vec::new(), CreateMode::Persistent)];
+    for (i, child) in children.iter().enumerate() {
+        ops.push(Op::create(child, data_of(i), CreateMode::Persistent));
+    }
+    warden.multi(&ops).await.expect("create the nodes");
+    children
+}
+
+/// Reads `paths` in one batch through `proxy` while the proxy drops every reply, waits until
+/// the server has answered every read (none of which reached the client, so all were in
+/// flight at once), then heals the network, which resets the connection under the batch.
+/// Returns the batch's results.
+async fn batch_across_a_reset(
+    warden: &Warden,
+    proxy: &FaultProxy,
+    paths: &[String],
+) -> Vec<zkwarden::Result<(bytes::Bytes, zkwarden::Stat)>> {
+    let dropped_before = proxy.stats().bytes_dropped;
+    proxy.drop_replies();
+    let batch = {
+        let warden = warden.clone();
+        let paths = paths.to_vec();
+        tokio::spawn(async move { warden.get_data_batch(&paths).await })
+    };
+    // Every reply was discarded, so the client sent each read without having seen the reply
+    // to any: the batch was pipelined.
+    await_dropped_reply(proxy, dropped_before, paths.len() as u64 * GET_DATA_REPLY_LEN).await;
+    // A connection that lost replies is reset when the proxy leaves drop-replies mode: the
+    // reads in flight fail with ConnectionLoss and the client reconnects.
+    proxy.pass_through();
+    within("the batch", batch).await.expect("batch task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_batch_cut_by_a_reset_is_retried_and_completes() {
+    let server = start_server().await;
+    let proxy = FaultProxy::start(server.addr()).await.expect("start proxy");
+    let warden = warden_with(
+        &proxy.connect_string(),
+        RetryConfig::Forever {
+            sleep: Duration::from_millis(50),
+        },
+    )
+    .await;
+    let paths = make_nodes(&warden).await;
+    let session = warden.session_id();
+    let retries_before = warden.metrics().retries;
+
+    let reads = batch_across_a_reset(&warden, &proxy, &paths).await;
+
+    assert_eq!(reads.len(), NODES);
+    for (i, read) in reads.into_iter().enumerate() {
+        let (data, stat) = read.unwrap_or_else(|e| panic!("read {i} failed: {e}"));
+        assert_eq!(data, data_of(i), "node {i}");
+        assert_eq!(stat.version, 0, "node {i}");
+    }
+    assert!(
+        warden.metrics().retries > retries_before,
+        "the reset reads were retried"
+    );
+    // The reset cost the connection, not the session.
+    assert_eq!(warden.session_id(), session);
+    warden.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retries_every_read_cut_by_a_reset_reports_connection_loss() {
+    let server = start_server().await;
+    let proxy = FaultProxy::start(server.addr()).await.expect("start proxy");
+    let warden = warden_with(
+        &proxy.connect_string(),
+        RetryConfig::NTimes {
+            n: 0,
+            sleep: Duration::from_millis(50),
+        },
+    )
+    .await;
+    let paths = make_nodes(&warden).await;
+
+    let reads = batch_across_a_reset(&warden, &proxy, &paths).await;
+
+    assert_eq!(reads.len(), NODES);
+    for (i, read) in reads.into_iter().enumerate() {
+        assert_eq!(read.map(|_| ()), Err(Error::ConnectionLoss), "read {i}");
+    }
+    assert_eq!(warden.metrics().retries, 0);
+    // The warden goes on: the same batch now reads everything.
+    let again = warden.get_data_batch(&paths).await;
+    assert!(again.iter().all(Result::is_ok));
+    warden.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_path_gets_its_own_typed_result_in_order() {
+    let server = start_server().await;
+    let warden = warden_with(
+        &server.connect_string(),
+        RetryConfig::Forever {
+            sleep: Duration::from_millis(50),
+        },
+    )
+    .await;
+    let base = unique_path("batch-typed");
+    let readable = format!("{base}-readable");
+    let locked = format!("{base}-locked");
+    let missing = format!("{base}-missing");
+    warden.create(&readable, b"open").await.unwrap();
+    warden
+        .create(&locked, b"closed")
+        .acl(vec![Acl::digest(Perms::ALL, "bob", "not-this-session")])
+        .await
+        .unwrap();
+    let paths = [
+        readable.as_str(),
+        missing.as_str(),
+        "no-leading-slash",
+        locked.as_str(),
+        readable.as_str(),
+    ];
+    let retries_before = warden.metrics().retries;
+
+    let reads = warden.get_data_batch(&paths).await;
+
+    assert_eq!(reads.len(), paths.len());
+    let mut reads = reads.into_iter();
+    assert_eq!(reads.next().unwrap().unwrap().0, &b"open"[..]);
+    assert_eq!(reads.next().unwrap().unwrap_err(), Error::NoNode);
+    assert!(matches!(
+        reads.next().unwrap().unwrap_err(),
+        Error::InvalidPath { .. }
+    ));
+    assert_eq!(reads.next().unwrap().unwrap_err(), Error::NoAuth);
+    assert_eq!(reads.next().unwrap().unwrap().0, &b"open"[..]);
+    // None of these is worth another attempt.
+    assert_eq!(warden.metrics().retries, retries_before);
+    // An empty batch is no request at all.
+    assert!(warden.get_data_batch::<&str>(&[]).await.is_empty());
+
+    // After the warden closes, every read says so.
+    warden.close().await.unwrap();
+    let closed = warden.get_data_batch(&[readable.as_str()]).await;
+    assert_eq!(closed, vec![Err(Error::Closed)]);
+}
