@@ -343,7 +343,14 @@ mod tests {
         };
         let table: [(Error, bool, bool, bool, bool, bool); 17] = [
             (Error::ConnectionLoss, true, false, true, false, true),
-            (Error::MalformedFrame("x".into()), true, false, true, false, true),
+            (
+                Error::MalformedFrame("x".into()),
+                true,
+                false,
+                true,
+                false,
+                true,
+            ),
             (Error::NotConnected, false, true, true, true, true),
             (Error::SessionMoved, false, true, true, true, true),
             (Error::Throttled, false, true, true, true, true),
@@ -361,7 +368,11 @@ mod tests {
             (invalid, false, true, false, false, false),
         ];
         for (error, maybe_applied, not_applied, idempotent, non_idempotent, transient) in table {
-            assert_eq!(error.is_connection_loss(), maybe_applied, "{error}: maybe applied");
+            assert_eq!(
+                error.is_connection_loss(),
+                maybe_applied,
+                "{error}: maybe applied"
+            );
             assert_eq!(error.is_not_applied(), not_applied, "{error}: not applied");
             assert_eq!(
                 error.retryable_for(OpClass::Idempotent),

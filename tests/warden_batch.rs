@@ -68,7 +68,12 @@ async fn batch_across_a_reset(
     };
     // Every reply was discarded, so the client sent each read without having seen the reply
     // to any: the batch was pipelined.
-    await_dropped_reply(proxy, dropped_before, paths.len() as u64 * GET_DATA_REPLY_LEN).await;
+    await_dropped_reply(
+        proxy,
+        dropped_before,
+        paths.len() as u64 * GET_DATA_REPLY_LEN,
+    )
+    .await;
     // A connection that lost replies is reset when the proxy leaves drop-replies mode: the
     // reads in flight fail with ConnectionLoss and the client reconnects.
     proxy.pass_through();

@@ -296,7 +296,9 @@ impl Warden {
     /// is being built, it is the last published id.
     pub fn operating_session_id(&self) -> SessionId {
         let slot = self.inner.slot.borrow();
-        slot.client.as_ref().map_or(slot.session_id, Client::session_id)
+        slot.client
+            .as_ref()
+            .map_or(slot.session_id, Client::session_id)
     }
 
     /// The current session generation: 1 for the first session, one more per rebuild.
