@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zkwarden::testing::FaultProxy;
+use zkwarden::testing::{FaultProxy, ZkServer};
 use zkwarden::warden::RetryConfig;
 use zkwarden::{Acl, CreateMode, Error, Op, Perms, Warden};
 
@@ -80,18 +80,26 @@ async fn batch_across_a_reset(
     within("the batch", batch).await.expect("batch task")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pipelined_batch_cut_by_a_reset_is_retried_and_completes() {
+/// Retries every 50 ms for as long as it takes.
+fn retry_forever() -> RetryConfig {
+    RetryConfig::Forever {
+        sleep: Duration::from_millis(50),
+    }
+}
+
+/// A server, a proxy in front of it, a warden with `retry` through the proxy, and the paths
+/// of [`NODES`] nodes made with it.
+async fn proxied(retry: RetryConfig) -> (ZkServer, FaultProxy, Warden, Vec<String>) {
     let server = start_server().await;
     let proxy = FaultProxy::start(server.addr()).await.expect("start proxy");
-    let warden = warden_with(
-        &proxy.connect_string(),
-        RetryConfig::Forever {
-            sleep: Duration::from_millis(50),
-        },
-    )
-    .await;
+    let warden = warden_with(&proxy.connect_string(), retry).await;
     let paths = make_nodes(&warden).await;
+    (server, proxy, warden, paths)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_batch_cut_by_a_reset_is_retried_and_completes() {
+    let (_server, proxy, warden, paths) = proxied(retry_forever()).await;
     let session = warden.session_id();
     let retries_before = warden.metrics().retries;
 
@@ -114,17 +122,11 @@ async fn a_pipelined_batch_cut_by_a_reset_is_retried_and_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_retries_every_read_cut_by_a_reset_reports_connection_loss() {
-    let server = start_server().await;
-    let proxy = FaultProxy::start(server.addr()).await.expect("start proxy");
-    let warden = warden_with(
-        &proxy.connect_string(),
-        RetryConfig::NTimes {
-            n: 0,
-            sleep: Duration::from_millis(50),
-        },
-    )
+    let (_server, proxy, warden, paths) = proxied(RetryConfig::NTimes {
+        n: 0,
+        sleep: Duration::from_millis(50),
+    })
     .await;
-    let paths = make_nodes(&warden).await;
 
     let reads = batch_across_a_reset(&warden, &proxy, &paths).await;
 
@@ -142,13 +144,7 @@ async fn without_retries_every_read_cut_by_a_reset_reports_connection_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_path_gets_its_own_typed_result_in_order() {
     let server = start_server().await;
-    let warden = warden_with(
-        &server.connect_string(),
-        RetryConfig::Forever {
-            sleep: Duration::from_millis(50),
-        },
-    )
-    .await;
+    let warden = warden_with(&server.connect_string(), retry_forever()).await;
     let base = unique_path("batch-typed");
     let readable = format!("{base}-readable");
     let locked = format!("{base}-locked");
