@@ -13,3 +13,4 @@ pub mod persistent_node;
 pub mod barrier;
 pub mod cache;
 pub mod counter;
+mod events_end;

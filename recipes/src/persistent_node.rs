@@ -151,7 +151,8 @@ impl std::fmt::Debug for NodeEvents {
 }
 
 impl NodeEvents {
-    /// The next event, or `None` once the node's task has stopped.
+    /// The next event, or `None` once the node's task has stopped (the warden closed, or the
+    /// node was closed or dropped) and every event before that was read.
     pub async fn next(&mut self) -> Option<NodeEvent> {
         tokio_stream::StreamExt::next(self).await
     }
@@ -178,13 +179,16 @@ struct Shared {
     mode: NodeMode,
     data: watch::Sender<Bytes>,
     actual: watch::Sender<Option<String>>,
-    events: broadcast::Sender<NodeEvent>,
+    /// Held open by the node's task alone, so subscriptions end when it stops.
+    events: broadcast::WeakSender<NodeEvent>,
 }
 
 impl Shared {
     fn emit(&self, event: NodeEvent) {
-        // No subscribers is fine.
-        let _ = self.events.send(event);
+        if let Some(events) = self.events.upgrade() {
+            // No subscribers is fine.
+            let _ = events.send(event);
+        }
     }
 
     /// The session the warden's operations run on now.
@@ -230,9 +234,9 @@ impl PersistentNode {
             mode,
             data: watch::Sender::new(data.into()),
             actual: watch::Sender::new(None),
-            events,
+            events: events.downgrade(),
         });
-        let task = tokio::spawn(keep(shared.clone()));
+        let task = tokio::spawn(keep(shared.clone(), events));
         PersistentNode { shared, task }
     }
 
@@ -260,7 +264,7 @@ impl PersistentNode {
     /// Subscribes to what the node's task does from now on.
     pub fn events(&self) -> NodeEvents {
         NodeEvents {
-            inner: BroadcastStream::new(self.shared.events.subscribe()),
+            inner: BroadcastStream::new(crate::events_end::subscribe(&self.shared.events)),
         }
     }
 
@@ -342,8 +346,8 @@ impl From<Error> for Problem {
 }
 
 /// The node's task: make sure the node exists, follow it, and start over whenever it is
-/// found missing or the warden has a new session.
-async fn keep(shared: Arc<Shared>) {
+/// found missing or the warden has a new session. It holds `_events` open while it runs.
+async fn keep(shared: Arc<Shared>, _events: broadcast::Sender<NodeEvent>) {
     let mut connection = shared.warden.events();
     let mut pause = Backoff::new(PAUSE_FIRST, PAUSE_MAX);
     // Sessions this node was created on: a node at our path owned by one of them is a stale

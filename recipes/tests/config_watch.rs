@@ -331,3 +331,41 @@ async fn a_change_during_the_session_rebuild_is_picked_up() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_that_finds_the_same_value_reports_no_update() {
+    let server = start_server().await;
+    let w = warden(&server.connect_string()).await;
+    let path = unique_path("config-resync");
+    w.create(&path, br#"{"name":"same","limit":1}"#)
+        .await
+        .unwrap();
+    let config = ConfigWatch::<Settings>::builder(&w, &path)
+        .start()
+        .await
+        .unwrap();
+    let mut events = config.events();
+    let generation = w.generation();
+
+    common::znodes::expire_and_await_new_session(&server.connect_string(), &w).await;
+    // Read again on the new session (and perhaps on a reconnection of the old one before):
+    // only resyncs, since the node did not change.
+    within("the resync on the new session", async {
+        loop {
+            let event = events.next().await.expect("config events");
+            match event {
+                ConfigEvent::Resynced { generation: g } if g > generation => return,
+                ConfigEvent::Resynced { .. } => {}
+                other => panic!("the unchanged node was reported again: {other:?}"),
+            }
+        }
+    })
+    .await;
+    // The next event is the next change, not a repeat of the value already reported.
+    w.set_data(&path, br#"{"name":"next","limit":2}"#, None)
+        .await
+        .unwrap();
+    let next = within("the update", events.next()).await;
+    assert_eq!(next, Some(ConfigEvent::Updated { version: 1 }));
+    assert_eq!(config.get(), settings("next", 2));
+}

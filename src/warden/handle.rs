@@ -279,7 +279,11 @@ impl Warden {
 
     /// Subscribes to connection events from now on, in order, with lag reported.
     pub fn events(&self) -> ConnectionEvents {
-        ConnectionEvents::new(self.inner.events.subscribe())
+        let rx = self.inner.events.subscribe();
+        // Read after subscribing: `Closed` is published in the slot before it is sent, so a
+        // warden that is not closed now will still send it to `rx`.
+        let closed = self.inner.slot.borrow().state == ConnectionState::Closed;
+        ConnectionEvents::new(rx, closed)
     }
 
     /// The current session id (of the latest generation).

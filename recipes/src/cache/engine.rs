@@ -36,16 +36,19 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// under one lock.
 pub(super) struct Shared {
     nodes: Mutex<Snapshot>,
-    events: broadcast::Sender<CacheEvent>,
+    /// Held open by the engine alone, so subscriptions end when it stops.
+    events: broadcast::WeakSender<CacheEvent>,
 }
 
 impl Shared {
-    pub(super) fn new(capacity: usize) -> Shared {
+    /// The shared state and the sender of its events, for the engine.
+    pub(super) fn new(capacity: usize) -> (Shared, broadcast::Sender<CacheEvent>) {
         let (events, _) = broadcast::channel(capacity.max(1));
-        Shared {
+        let shared = Shared {
             nodes: Mutex::new(Snapshot::new()),
-            events,
-        }
+            events: events.downgrade(),
+        };
+        (shared, events)
     }
 
     /// The nodes, locked. A panic elsewhere cannot leave them half-changed (every change is
@@ -58,13 +61,13 @@ impl Shared {
 
     /// A subscription to events from now on.
     pub(super) fn subscribe(&self) -> broadcast::Receiver<CacheEvent> {
-        self.events.subscribe()
+        crate::events_end::subscribe(&self.events)
     }
 
     /// A snapshot and a subscription taken at the same moment.
     pub(super) fn snapshot_and_subscribe(&self) -> (Snapshot, broadcast::Receiver<CacheEvent>) {
         let nodes = self.lock();
-        (nodes.clone(), self.events.subscribe())
+        (nodes.clone(), crate::events_end::subscribe(&self.events))
     }
 }
 
@@ -97,6 +100,8 @@ impl Read {
 pub(super) struct Engine {
     pub(super) warden: Warden,
     pub(super) shared: Arc<Shared>,
+    /// The only strong sender of the cache's events: dropped with the engine.
+    events: broadcast::Sender<CacheEvent>,
     pub(super) filter: Filter,
     pub(super) keep_data: bool,
     pub(super) initialized: watch::Sender<bool>,
@@ -110,6 +115,7 @@ impl Engine {
     pub(super) fn new(
         warden: Warden,
         shared: Arc<Shared>,
+        events: broadcast::Sender<CacheEvent>,
         filter: Filter,
         keep_data: bool,
         initialized: watch::Sender<bool>,
@@ -117,6 +123,7 @@ impl Engine {
         Engine {
             warden,
             shared,
+            events,
             filter,
             keep_data,
             initialized,
@@ -159,7 +166,7 @@ impl Engine {
             TreeEvent::Deleted { path } => {
                 self.pending.remove(&path);
                 let mut nodes = self.shared.lock();
-                remove(&mut nodes, &self.shared.events, &path);
+                remove(&mut nodes, &self.events, &path);
             }
         }
     }
@@ -181,7 +188,7 @@ impl Engine {
                 .collect();
             // Deepest first, so no node is reported gone before its children.
             for path in gone.iter().rev() {
-                remove(&mut nodes, &self.shared.events, path);
+                remove(&mut nodes, &self.events, path);
             }
             listing
                 .iter()
@@ -218,7 +225,7 @@ impl Engine {
             } else {
                 CacheEvent::Resynced { generation }
             };
-            emit(&mut nodes, &self.shared.events, event);
+            emit(&mut nodes, &self.events, event);
         }
         if first {
             self.initialized.send_replace(true);
@@ -242,14 +249,9 @@ impl Engine {
                         } else {
                             Bytes::new()
                         };
-                        found(
-                            &mut nodes,
-                            &self.shared.events,
-                            path,
-                            CachedNode { data, stat },
-                        );
+                        found(&mut nodes, &self.events, path, CachedNode { data, stat });
                     }
-                    Read::Missing => remove(&mut nodes, &self.shared.events, path),
+                    Read::Missing => remove(&mut nodes, &self.events, path),
                     Read::Failed => {
                         self.pending.insert(path.clone());
                     }
@@ -375,17 +377,17 @@ mod tests {
 
     #[test]
     fn zxids_decide_the_event() {
-        let shared = Shared::new(64);
+        let (shared, events) = Shared::new(64);
         let mut rx = shared.subscribe();
         let mut nodes = shared.lock();
-        found(&mut nodes, &shared.events, "/r", node(1, 1));
-        found(&mut nodes, &shared.events, "/r/a", node(2, 2));
+        found(&mut nodes, &events, "/r", node(1, 1));
+        found(&mut nodes, &events, "/r/a", node(2, 2));
         // Same zxids, or older: nothing.
-        found(&mut nodes, &shared.events, "/r/a", node(2, 2));
+        found(&mut nodes, &events, "/r/a", node(2, 2));
         // Newer mzxid: changed.
-        found(&mut nodes, &shared.events, "/r/a", node(2, 5));
+        found(&mut nodes, &events, "/r/a", node(2, 5));
         // Newer czxid: deleted and created again, with the stale children.
-        found(&mut nodes, &shared.events, "/r", node(7, 7));
+        found(&mut nodes, &events, "/r", node(7, 7));
         let seen = drain(&mut rx);
         let expect: Vec<(char, String)> = [
             ('C', "/r"),
@@ -404,15 +406,15 @@ mod tests {
 
     #[test]
     fn a_recreated_parent_keeps_its_new_children() {
-        let shared = Shared::new(64);
+        let (shared, events) = Shared::new(64);
         let mut rx = shared.subscribe();
         let mut nodes = shared.lock();
-        found(&mut nodes, &shared.events, "/r", node(1, 1));
-        found(&mut nodes, &shared.events, "/r/old", node(2, 2));
+        found(&mut nodes, &events, "/r", node(1, 1));
+        found(&mut nodes, &events, "/r/old", node(2, 2));
         // The child of the new incarnation was read before the parent was.
-        found(&mut nodes, &shared.events, "/r/new", node(9, 9));
+        found(&mut nodes, &events, "/r/new", node(9, 9));
         drain(&mut rx);
-        found(&mut nodes, &shared.events, "/r", node(8, 8));
+        found(&mut nodes, &events, "/r", node(8, 8));
         let seen = drain(&mut rx);
         let expect: Vec<(char, String)> = [('D', "/r/old"), ('D', "/r"), ('C', "/r")]
             .iter()
@@ -424,14 +426,14 @@ mod tests {
 
     #[test]
     fn removal_takes_children_deepest_first() {
-        let shared = Shared::new(64);
+        let (shared, events) = Shared::new(64);
         let mut rx = shared.subscribe();
         let mut nodes = shared.lock();
         for (i, p) in ["/r", "/r/a", "/r/a/b", "/r-x"].iter().enumerate() {
-            found(&mut nodes, &shared.events, p, node(i as i64 + 1, 1));
+            found(&mut nodes, &events, p, node(i as i64 + 1, 1));
         }
         drain(&mut rx);
-        remove(&mut nodes, &shared.events, "/r");
+        remove(&mut nodes, &events, "/r");
         let seen: Vec<String> = drain(&mut rx).into_iter().map(|(_, p)| p).collect();
         assert_eq!(seen, ["/r/a/b", "/r/a", "/r"]);
         assert_eq!(nodes.len(), 1);
