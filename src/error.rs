@@ -388,4 +388,7 @@ mod tests {
             );
             assert_eq!(error.is_transient(), transient, "{error}: transient");
             // Nothing is both maybe applied and certainly not applied.
-            assert!(!(
+            assert!(!(maybe_applied && not_applied), "{error}");
+        }
+    }
+}
