@@ -1,6 +1,7 @@
 //! `Warden::get_data_batch` against a real server: the reads of a batch are all in flight
 //! before the first reply, a connection reset mid-batch is retried by the warden's policy (or
-//! not, when the policy says so), and every path gets its own typed result.
+//! not, when the policy says so), a session expiry mid-batch is retried on the next session,
+//! and every path gets its own typed result.
 #![cfg(feature = "testing")]
 
 mod common;
@@ -8,7 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zkwarden::testing::{FaultProxy, ZkServer};
+use tokio::task::JoinHandle;
+use zkwarden::testing::{FaultProxy, ZkServer, expire_session};
 use zkwarden::warden::RetryConfig;
 use zkwarden::{Acl, CreateMode, Error, Op, Perms, Warden};
 
@@ -50,15 +52,15 @@ async fn make_nodes(warden: &Warden) -> Vec<String> {
     children
 }
 
-/// Reads `paths` in one batch through `proxy` while the proxy drops every reply, waits until
-/// the server has answered every read (none of which reached the client, so all were in
-/// flight at once), then heals the network, which resets the connection under the batch.
-/// Returns the batch's results.
-async fn batch_across_a_reset(
+/// Starts reading `paths` in one batch through `proxy` while the proxy drops every reply,
+/// and returns once the server has answered every read: none of the replies reached the
+/// client, so all the reads were in flight at once. Returns the batch's task, which waits for
+/// replies that will not come until the network heals.
+async fn batch_in_flight(
     warden: &Warden,
     proxy: &FaultProxy,
     paths: &[String],
-) -> Vec<zkwarden::Result<(bytes::Bytes, zkwarden::Stat)>> {
+) -> JoinHandle<Vec<zkwarden::Result<(bytes::Bytes, zkwarden::Stat)>>> {
     let dropped_before = proxy.stats().bytes_dropped;
     proxy.drop_replies();
     let batch = {
@@ -66,18 +68,36 @@ async fn batch_across_a_reset(
         let paths = paths.to_vec();
         tokio::spawn(async move { warden.get_data_batch(&paths).await })
     };
-    // Every reply was discarded, so the client sent each read without having seen the reply
-    // to any: the batch was pipelined.
     await_dropped_reply(
         proxy,
         dropped_before,
         paths.len() as u64 * GET_DATA_REPLY_LEN,
     )
     .await;
-    // A connection that lost replies is reset when the proxy leaves drop-replies mode: the
-    // reads in flight fail with ConnectionLoss and the client reconnects.
+    batch
+}
+
+/// Reads `paths` in one pipelined batch ([`batch_in_flight`]), then heals the network, which
+/// resets the connection under the batch: the reads in flight fail with ConnectionLoss and
+/// the client reconnects. Returns the batch's results.
+async fn batch_across_a_reset(
+    warden: &Warden,
+    proxy: &FaultProxy,
+    paths: &[String],
+) -> Vec<zkwarden::Result<(bytes::Bytes, zkwarden::Stat)>> {
+    let batch = batch_in_flight(warden, proxy, paths).await;
     proxy.pass_through();
     within("the batch", batch).await.expect("batch task")
+}
+
+/// Every read succeeded, with node `i`'s data at version 0.
+fn assert_all_read(reads: Vec<zkwarden::Result<(bytes::Bytes, zkwarden::Stat)>>) {
+    assert_eq!(reads.len(), NODES);
+    for (i, read) in reads.into_iter().enumerate() {
+        let (data, stat) = read.unwrap_or_else(|e| panic!("read {i} failed: {e}"));
+        assert_eq!(data, data_of(i), "node {i}");
+        assert_eq!(stat.version, 0, "node {i}");
+    }
 }
 
 /// Retries every 50 ms for as long as it takes.
@@ -105,18 +125,40 @@ async fn a_pipelined_batch_cut_by_a_reset_is_retried_and_completes() {
 
     let reads = batch_across_a_reset(&warden, &proxy, &paths).await;
 
-    assert_eq!(reads.len(), NODES);
-    for (i, read) in reads.into_iter().enumerate() {
-        let (data, stat) = read.unwrap_or_else(|e| panic!("read {i} failed: {e}"));
-        assert_eq!(data, data_of(i), "node {i}");
-        assert_eq!(stat.version, 0, "node {i}");
-    }
+    assert_all_read(reads);
     assert!(
         warden.metrics().retries > retries_before,
         "the reset reads were retried"
     );
     // The reset cost the connection, not the session.
     assert_eq!(warden.session_id(), session);
+    warden.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cut_by_an_expiry_completes_on_the_next_session() {
+    let (server, proxy, warden, paths) = proxied(retry_forever()).await;
+    let generation = warden.generation();
+    let session = warden.client().expect("a session");
+
+    let batch = batch_in_flight(&warden, &proxy, &paths).await;
+    // The server ends the session while its replies are held back; once the network heals,
+    // the client learns it and the warden builds the next session.
+    expire_session(
+        &server.connect_string(),
+        session.session_id(),
+        &session.session_password(),
+    )
+    .await
+    .expect("expire the session");
+    proxy.pass_through();
+    let reads = within("the batch", batch).await.expect("batch task");
+
+    assert_all_read(reads);
+    assert!(
+        warden.generation() > generation,
+        "the reads were answered on the next session"
+    );
     warden.close().await.unwrap();
 }
 
