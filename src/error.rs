@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::proto::{ErrorCode, FrameError, OpResult};
+use crate::warden::OpClass;
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -207,33 +208,66 @@ impl Error {
         })
     }
 
-    /// The connection dropped (or a server timed out) before the outcome was known: the
-    /// operation may have been applied. Safe to retry for reads and versioned writes.
+    // What may be tried again is decided here and nowhere else: the warden's retry loop,
+    // its background loops and the recipes all ask these predicates.
+
+    /// The connection went away (or a reply could not be read) before the outcome was known:
+    /// the operation may or may not have been applied. Safe to retry for reads and versioned
+    /// writes, not for writes that must not happen twice. (`NotConnected` is not one: that
+    /// request was never sent.)
     pub fn is_connection_loss(&self) -> bool {
-        matches!(
-            self,
-            Error::ConnectionLoss | Error::MalformedFrame(_) | Error::NotConnected
-        )
+        matches!(self, Error::ConnectionLoss | Error::MalformedFrame(_))
     }
 
-    /// The request certainly did not reach the server (it was refused before sending, or no
-    /// connection came up while it waited), so even a non-idempotent write may be repeated.
+    /// The request certainly was not applied, so even a non-idempotent write may be
+    /// repeated: it was refused before sending (invalid, or no connection came up while it
+    /// waited), or the server turned it away unprocessed (the session had moved to another
+    /// server, or the server was throttling).
     pub fn is_not_applied(&self) -> bool {
-        matches!(self, Error::NotConnected) || self.is_invalid_request()
-    }
-
-    /// Worth retrying on the same session once it is connected: connection loss, server-side
-    /// timeouts, a moved session and throttling.
-    pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::ConnectionLoss
-                | Error::NotConnected
-                | Error::MalformedFrame(_)
-                | Error::OperationTimeout
-                | Error::SessionMoved
-                | Error::Throttled
-        )
+            Error::NotConnected | Error::SessionMoved | Error::Throttled
+        ) || self.is_invalid_request()
+    }
+
+    /// Worth retrying on the same session once it is connected, for an operation that is
+    /// safe to repeat (a read, a versioned or idempotent write): the connection was lost, the
+    /// server timed out, or the request was turned away unprocessed for a passing reason
+    /// (not connected, session moved, throttled). A write that must not happen twice may be
+    /// retried only when [`is_not_applied`](Error::is_not_applied) holds as well.
+    pub fn is_retryable(&self) -> bool {
+        self.is_connection_loss()
+            || matches!(self, Error::OperationTimeout)
+            || (self.is_not_applied() && !self.is_invalid_request())
+    }
+
+    /// The failure came from the connection, the session or a deadline, not from the request
+    /// or the node: the same request can succeed later, on this session or (for a warden,
+    /// which builds a new session when one expires) on the next. What loops that keep
+    /// trying in the background ask, such as a guaranteed delete.
+    pub fn is_transient(&self) -> bool {
+        self.is_retryable() || self.is_retried_on_new_session() || matches!(self, Error::Timeout)
+    }
+
+    /// The session expired under the operation. A warden builds a new session when one
+    /// expires and runs the operation again there, idempotent or not: a request fails this
+    /// way only when it was held back unsent or the server had already ended the session
+    /// ahead of it (replies come in order), so it was not applied. A plain client cannot
+    /// continue.
+    pub(crate) fn is_retried_on_new_session(&self) -> bool {
+        matches!(self, Error::SessionExpired)
+    }
+
+    /// Whether the warden runs an operation of `class` again after this error (budget
+    /// permitting): every [`is_retryable`](Error::is_retryable) error for an idempotent
+    /// operation, only those that are also [`is_not_applied`](Error::is_not_applied) for a
+    /// non-idempotent one, and an expired session for both, once the next session is in place.
+    pub(crate) fn retryable_for(&self, class: OpClass) -> bool {
+        let on_this_session = match class {
+            OpClass::Idempotent => self.is_retryable(),
+            OpClass::NonIdempotent => self.is_retryable() && self.is_not_applied(),
+        };
+        on_this_session || self.is_retried_on_new_session()
     }
 
     /// The session is gone for good: expired, failed authentication or closed. Only a new
@@ -294,5 +328,67 @@ mod tests {
             }
             .is_invalid_request()
         );
+    }
+
+    /// One row per error: (error, maybe applied, certainly not applied, retried when
+    /// idempotent, retried when not idempotent, transient).
+    #[test]
+    fn classification_table() {
+        let multi = Error::MultiFailed {
+            index: 0,
+            code: ErrorCode::BadVersion,
+            results: Arc::new(Vec::new()),
+        };
+        let invalid = Error::InvalidPath {
+            path: "x".into(),
+            reason: "r",
+        };
+        let table: [(Error, bool, bool, bool, bool, bool); 17] = [
+            (Error::ConnectionLoss, true, false, true, false, true),
+            (
+                Error::MalformedFrame("x".into()),
+                true,
+                false,
+                true,
+                false,
+                true,
+            ),
+            (Error::NotConnected, false, true, true, true, true),
+            (Error::SessionMoved, false, true, true, true, true),
+            (Error::Throttled, false, true, true, true, true),
+            (Error::OperationTimeout, false, false, true, false, true),
+            (Error::SessionExpired, false, false, true, true, true),
+            (Error::Timeout, false, false, false, false, true),
+            (Error::Closed, false, false, false, false, false),
+            (Error::AuthFailed, false, false, false, false, false),
+            (Error::NoNode, false, false, false, false, false),
+            (Error::NodeExists, false, false, false, false, false),
+            (Error::BadVersion, false, false, false, false, false),
+            (Error::NoAuth, false, false, false, false, false),
+            (Error::NotEmpty, false, false, false, false, false),
+            (multi, false, false, false, false, false),
+            (invalid, false, true, false, false, false),
+        ];
+        for (error, maybe_applied, not_applied, idempotent, non_idempotent, transient) in table {
+            assert_eq!(
+                error.is_connection_loss(),
+                maybe_applied,
+                "{error}: maybe applied"
+            );
+            assert_eq!(error.is_not_applied(), not_applied, "{error}: not applied");
+            assert_eq!(
+                error.retryable_for(OpClass::Idempotent),
+                idempotent,
+                "{error}: idempotent"
+            );
+            assert_eq!(
+                error.retryable_for(OpClass::NonIdempotent),
+                non_idempotent,
+                "{error}: non-idempotent"
+            );
+            assert_eq!(error.is_transient(), transient, "{error}: transient");
+            // Nothing is both maybe applied and certainly not applied.
+            assert!(!(maybe_applied && not_applied), "{error}");
+        }
     }
 }

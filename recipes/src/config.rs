@@ -34,14 +34,16 @@
 //! While the connection is `Suspended` the receiver keeps the last value it had: nothing
 //! is read, so nothing changes. When the session is `Lost` the underlying watch is re-armed on
 //! the new session and the node is read again: a [`ConfigEvent::Resynced`] is sent, followed
-//! by the state found then (`Updated`, `Invalid` or `Missing`), so a change made while no
-//! session existed is picked up.
+//! by the state found then (`Updated`, `Invalid` or `Missing`) if it differs from the last one
+//! reported, so a change made while no session existed is picked up and an unchanged node is
+//! not reported again.
 
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -99,7 +101,7 @@ pub enum ConfigEvent {
     /// default if one was configured, or else keeps its previous value.
     Missing,
     /// The node was read again on a new session (changes in between went unseen). The
-    /// state found follows as another event.
+    /// state found follows as another event when it differs from the last one reported.
     Resynced {
         /// The generation of the session the node was read on.
         generation: u64,
@@ -114,7 +116,8 @@ pub enum ConfigEvent {
 
 /// The events of a [`ConfigWatch`] from the moment of subscription
 /// ([`ConfigWatch::events`]), as a [`Stream`](futures_core::Stream) and through
-/// [`ConfigEvents::next`]. It ends when the `ConfigWatch` is dropped.
+/// [`ConfigEvents::next`]. It ends when the watch stops: the `ConfigWatch` was dropped or
+/// its warden closed.
 pub struct ConfigEvents {
     inner: BroadcastStream<ConfigEvent>,
 }
@@ -126,7 +129,8 @@ impl std::fmt::Debug for ConfigEvents {
 }
 
 impl ConfigEvents {
-    /// The next event, or `None` once the watch has stopped.
+    /// The next event, or `None` once the watch has stopped (the `ConfigWatch` was dropped,
+    /// or its warden closed) and every event before that was read.
     pub async fn next(&mut self) -> Option<ConfigEvent> {
         tokio_stream::StreamExt::next(self).await
     }
@@ -209,6 +213,7 @@ where
             events: events.clone(),
             value: None,
             ready: Some(ready_tx),
+            last: None,
         };
         let handle = tokio::spawn(async move { task.run().await });
         let ready = async {
@@ -227,7 +232,8 @@ where
         match receiver {
             Ok(receiver) => Ok(ConfigWatch {
                 receiver,
-                events,
+                // Only the task holds the channel open, so subscriptions end with it.
+                events: events.downgrade(),
                 task: handle,
                 path: self.path,
                 _value: PhantomData,
@@ -245,7 +251,7 @@ where
 /// last value and report the sender closed.
 pub struct ConfigWatch<T> {
     receiver: watch::Receiver<T>,
-    events: broadcast::Sender<ConfigEvent>,
+    events: broadcast::WeakSender<ConfigEvent>,
     task: JoinHandle<()>,
     path: String,
     _value: PhantomData<fn() -> T>,
@@ -287,7 +293,7 @@ where
     /// Subscribes to what happens to the node from now on.
     pub fn events(&self) -> ConfigEvents {
         ConfigEvents {
-            inner: BroadcastStream::new(self.events.subscribe()),
+            inner: BroadcastStream::new(crate::events_end::subscribe(&self.events)),
         }
     }
 
@@ -312,6 +318,18 @@ struct Follow<T> {
     /// `None` until the first value exists.
     value: Option<watch::Sender<T>>,
     ready: Option<oneshot::Sender<watch::Receiver<T>>>,
+    /// The node's state as last reported, so that a resync finding the same state reports
+    /// nothing more.
+    last: Option<Seen>,
+}
+
+/// A state of the node, as far as its events tell.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// Data at a version (valid or not: the data decides, and it is compared whole).
+    Data { version: i32, data: Bytes },
+    /// No node.
+    Missing,
 }
 
 impl<T> Follow<T>
@@ -324,20 +342,36 @@ where
                 DataEvent::Resync { generation, node } => {
                     self.emit(ConfigEvent::Resynced { generation });
                     match node {
-                        Some((data, stat)) => self.apply(&data, stat.version),
+                        Some((data, stat)) => self.apply(data, stat.version),
                         None => self.missing(),
                     }
                 }
                 DataEvent::Changed { data, stat } | DataEvent::Created { data, stat } => {
-                    self.apply(&data, stat.version)
+                    self.apply(data, stat.version)
                 }
                 DataEvent::Deleted => self.missing(),
             }
         }
     }
 
-    fn apply(&mut self, data: &[u8], version: i32) {
-        match self.format.decode::<T>(data) {
+    /// Whether `seen` is news (it differs from the state last reported); records it.
+    fn news(&mut self, seen: Seen) -> bool {
+        if self.last.as_ref() == Some(&seen) {
+            return false;
+        }
+        self.last = Some(seen);
+        true
+    }
+
+    fn apply(&mut self, data: Bytes, version: i32) {
+        let seen = Seen::Data {
+            version,
+            data: data.clone(),
+        };
+        if !self.news(seen) {
+            return;
+        }
+        match self.format.decode::<T>(&data) {
             Ok(value) => {
                 self.publish(value);
                 self.emit(ConfigEvent::Updated { version });
@@ -358,6 +392,9 @@ where
     }
 
     fn missing(&mut self) {
+        if !self.news(Seen::Missing) {
+            return;
+        }
         if let Some(default) = self.default.clone() {
             self.publish(default);
         }

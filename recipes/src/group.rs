@@ -41,7 +41,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zkwarden::warden::TreeEvent;
-use zkwarden::{Error, Result, Warden};
+use zkwarden::{Error, Result, Stat, Warden};
 
 use crate::persistent_node::{NodeMode, PersistentNode};
 
@@ -175,9 +175,9 @@ fn member_of<'p>(group: &str, path: &'p str) -> Option<&'p str> {
     (!rest.is_empty() && !rest.contains('/')).then_some(rest)
 }
 
-/// Reads a member's payload; `None` if it is gone (or cannot be read).
-async fn payload(warden: &Warden, path: &str) -> Option<Bytes> {
-    match warden.get_data(path).await {
+/// A member's payload from the read of its node; `None` if it is gone (or cannot be read).
+fn payload(path: &str, read: Result<(Bytes, Stat)>) -> Option<Bytes> {
+    match read {
         Ok((data, _)) => Some(data),
         Err(Error::NoNode) => None,
         Err(error) => {
@@ -194,12 +194,17 @@ async fn follow(warden: Warden, group: String, tx: watch::Sender<BTreeMap<String
         tracing::trace!(?event, "group event");
         match event {
             TreeEvent::Resync { nodes, .. } => {
+                let members: Vec<(&str, &str)> = nodes
+                    .keys()
+                    .filter_map(|path| Some((member_of(&group, path)?, path.as_str())))
+                    .collect();
+                // Every member read at once (pipelined), not one round trip each.
+                let paths: Vec<&str> = members.iter().map(|&(_, path)| path).collect();
+                let reads = warden.get_data_batch(&paths).await;
                 let mut fresh = BTreeMap::new();
-                for path in nodes.keys() {
-                    if let Some(id) = member_of(&group, path) {
-                        if let Some(data) = payload(&warden, path).await {
-                            fresh.insert(id.to_owned(), data);
-                        }
+                for ((id, path), read) in members.into_iter().zip(reads) {
+                    if let Some(data) = payload(path, read) {
+                        fresh.insert(id.to_owned(), data);
                     }
                 }
                 tx.send_if_modified(|members| {
@@ -212,7 +217,7 @@ async fn follow(warden: Warden, group: String, tx: watch::Sender<BTreeMap<String
                 let Some(id) = member_of(&group, &path) else {
                     continue;
                 };
-                let data = payload(&warden, &path).await;
+                let data = payload(&path, warden.get_data(&path).await);
                 tx.send_if_modified(|members| match data {
                     Some(data) => members.insert(id.to_owned(), data.clone()) != Some(data),
                     None => members.remove(id).is_some(),

@@ -21,11 +21,12 @@ pub mod group;
 pub mod leader;
 pub mod lock;
 pub mod persistent_node;
-pub mod ttl_node;
 pub mod queue;
+pub mod ttl_node;
 
 pub mod atomic;
 pub mod barrier;
 pub mod cache;
 pub mod counter;
 pub mod discovery;
+mod events_end;

@@ -53,13 +53,14 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use zkwarden::warden::{ConnectionUpdate, DataEvent, ParentMode};
-use zkwarden::{ConnectionState, CreateMode, Error, Result, SessionId, Warden};
+use zkwarden::{Backoff, ConnectionState, CreateMode, Error, Result, SessionId, Warden};
 
 /// How many events a slow [`NodeEvents`] subscriber may fall behind before it is told it
 /// lagged.
 const EVENT_BUFFER: usize = 64;
 
-/// The first pause after a failed create (or a conflict), doubled up to [`PAUSE_MAX`].
+/// The first pause after a failed create (or a conflict), doubled up to [`PAUSE_MAX`]
+/// (jittered, so the nodes of many clients that lost one server are not made again in step).
 const PAUSE_FIRST: Duration = Duration::from_millis(100);
 const PAUSE_MAX: Duration = Duration::from_secs(5);
 
@@ -171,7 +172,8 @@ impl std::fmt::Debug for NodeEvents {
 }
 
 impl NodeEvents {
-    /// The next event, or `None` once the node's task has stopped.
+    /// The next event, or `None` once the node's task has stopped (the warden closed, or the
+    /// node was closed or dropped) and every event before that was read.
     pub async fn next(&mut self) -> Option<NodeEvent> {
         tokio_stream::StreamExt::next(self).await
     }
@@ -198,21 +200,21 @@ struct Shared {
     mode: NodeMode,
     data: watch::Sender<Bytes>,
     actual: watch::Sender<Option<String>>,
-    events: broadcast::Sender<NodeEvent>,
+    /// Held open by the node's task alone, so subscriptions end when it stops.
+    events: broadcast::WeakSender<NodeEvent>,
 }
 
 impl Shared {
     fn emit(&self, event: NodeEvent) {
-        // No subscribers is fine.
-        let _ = self.events.send(event);
+        if let Some(events) = self.events.upgrade() {
+            // No subscribers is fine.
+            let _ = events.send(event);
+        }
     }
 
-    /// The session the warden's operations run on now. The warden installs a new session's
-    /// client a moment before it publishes the session's id, so ask the client first.
+    /// The session the warden's operations run on now.
     fn session(&self) -> SessionId {
-        self.warden
-            .client()
-            .map_or_else(|| self.warden.session_id(), |c| c.session_id())
+        self.warden.operating_session_id()
     }
 }
 
@@ -253,9 +255,9 @@ impl PersistentNode {
             mode,
             data: watch::Sender::new(data.into()),
             actual: watch::Sender::new(None),
-            events,
+            events: events.downgrade(),
         });
-        let task = tokio::spawn(keep(shared.clone()));
+        let task = tokio::spawn(keep(shared.clone(), events));
         PersistentNode { shared, task }
     }
 
@@ -283,7 +285,7 @@ impl PersistentNode {
     /// Subscribes to what the node's task does from now on.
     pub fn events(&self) -> NodeEvents {
         NodeEvents {
-            inner: BroadcastStream::new(self.shared.events.subscribe()),
+            inner: BroadcastStream::new(crate::events_end::subscribe(&self.shared.events)),
         }
     }
 
@@ -365,10 +367,10 @@ impl From<Error> for Problem {
 }
 
 /// The node's task: make sure the node exists, follow it, and start over whenever it is
-/// found missing or the warden has a new session.
-async fn keep(shared: Arc<Shared>) {
+/// found missing or the warden has a new session. It holds `_events` open while it runs.
+async fn keep(shared: Arc<Shared>, _events: broadcast::Sender<NodeEvent>) {
     let mut connection = shared.warden.events();
-    let mut pause = PAUSE_FIRST;
+    let mut pause = Backoff::new(PAUSE_FIRST, PAUSE_MAX);
     // Sessions this node was created on: a node at our path owned by one of them is a stale
     // copy of ours, not a conflict.
     let mut ours: Vec<SessionId> = Vec::new();
@@ -381,7 +383,7 @@ async fn keep(shared: Arc<Shared>) {
         let generation = shared.warden.generation();
         let path = match ensure(&shared, &mut ours, &mut data).await {
             Ok(path) => {
-                pause = PAUSE_FIRST;
+                pause.reset();
                 path
             }
             Err(Problem::Again) => continue,
@@ -391,8 +393,7 @@ async fn keep(shared: Arc<Shared>) {
                     path: shared.path.clone(),
                     owner,
                 });
-                wait_gone(&shared, pause).await;
-                pause = (pause * 2).min(PAUSE_MAX);
+                wait_gone(&shared, pause.next_pause()).await;
                 continue;
             }
             Err(Problem::Failed(error)) => {
@@ -403,8 +404,7 @@ async fn keep(shared: Arc<Shared>) {
                 shared.emit(NodeEvent::Failed {
                     error: error.to_string(),
                 });
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(PAUSE_MAX);
+                tokio::time::sleep(pause.next_pause()).await;
                 continue;
             }
         };

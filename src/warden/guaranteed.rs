@@ -10,6 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::handle::Warden;
 use super::metrics::Metrics;
+use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 
 /// First pause between background attempts; it doubles up to [`PAUSE_MAX`].
@@ -100,11 +101,7 @@ impl PendingDeletes {
 /// Whether a failed delete is worth finishing in the background: the failure came from the
 /// connection or the session, not from the node.
 fn worth_pursuing(error: &Error) -> bool {
-    error.is_retryable()
-        || matches!(
-            error,
-            Error::NotConnected | Error::Timeout | Error::SessionExpired
-        )
+    error.is_transient()
 }
 
 impl Warden {
@@ -128,7 +125,8 @@ impl Warden {
     /// # Errors
     /// The error of the immediate attempt. Connection errors (`ConnectionLoss`,
     /// `NotConnected`, `OperationTimeout`, `SessionMoved`, `Throttled`), `SessionExpired` and
-    /// `Timeout` leave the delete pending in the background. Anything else is final and
+    /// `Timeout` (the errors [`Error::is_transient`] holds for) leave the delete pending in
+    /// the background. Anything else is final and
     /// nothing stays pending: `NoNode` (it may have been ours, applied before a lost reply),
     /// `BadVersion`, `NotEmpty`, `NoAuth`, `InvalidPath` (also for the root), `Closed`.
     pub async fn delete_guaranteed(&self, path: &str, version: Option<i32>) -> Result<()> {
@@ -162,7 +160,8 @@ impl Warden {
 async fn pursue(warden: Warden, path: String) {
     let inner = &warden.inner;
     let mut shutdown = inner.shutdown.subscribe();
-    let mut pause = PAUSE_FIRST;
+    // Jittered, so many wardens that lost the same server do not retry in step.
+    let mut pause = Backoff::new(PAUSE_FIRST, PAUSE_MAX);
     loop {
         let Some(pending) = inner.guaranteed.get(&path) else {
             return;
@@ -195,7 +194,7 @@ async fn pursue(warden: Warden, path: String) {
                 return;
             }
             Err(error) if worth_pursuing(&error) => {
-                debug!(%path, %error, ?pause, "guaranteed delete will try again");
+                debug!(%path, %error, "guaranteed delete will try again");
             }
             Err(error) => {
                 if inner
@@ -209,17 +208,10 @@ async fn pursue(warden: Warden, path: String) {
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(jittered(pause)) => {}
+            () = tokio::time::sleep(pause.next_pause()) => {}
             _ = shutdown.changed() => {}
         }
-        pause = (pause * 2).min(PAUSE_MAX);
     }
-}
-
-/// Between half and all of `base`, so many wardens do not retry in step.
-fn jittered(base: Duration) -> Duration {
-    let millis = u64::try_from(base.as_millis()).unwrap_or(u64::MAX).max(1);
-    Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
 }
 
 #[cfg(test)]

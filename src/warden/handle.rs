@@ -279,12 +279,30 @@ impl Warden {
 
     /// Subscribes to connection events from now on, in order, with lag reported.
     pub fn events(&self) -> ConnectionEvents {
-        ConnectionEvents::new(self.inner.events.subscribe())
+        let rx = self.inner.events.subscribe();
+        // Read after subscribing: `Closed` is published in the slot before it is sent, so a
+        // warden that is not closed now will still send it to `rx`.
+        let closed = self.inner.slot.borrow().state == ConnectionState::Closed;
+        ConnectionEvents::new(rx, closed)
     }
 
     /// The current session id (of the latest generation).
     pub fn session_id(&self) -> SessionId {
         self.inner.slot.borrow().session_id
+    }
+
+    /// The session the warden's operations run on now: the session of the installed client.
+    ///
+    /// It can be ahead of [`session_id`](Self::session_id), which is published with the
+    /// connection event, for the moment between a client replacing its session (one a
+    /// read-only server made) and the warden reporting it. Compare an ephemeral node's owner
+    /// with this id to tell whether the warden's current session owns it. While a new session
+    /// is being built, it is the last published id.
+    pub fn operating_session_id(&self) -> SessionId {
+        let slot = self.inner.slot.borrow();
+        slot.client
+            .as_ref()
+            .map_or(slot.session_id, Client::session_id)
     }
 
     /// The current session generation: 1 for the first session, one more per rebuild.

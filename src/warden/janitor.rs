@@ -91,7 +91,7 @@ async fn clean_up(warden: &Warden, parent: &str, prefix: &str, ephemeral: bool) 
         match attempt.await {
             Ok(()) => return,
             Err(Error::Closed) => return,
-            Err(e) if !e.is_retryable() && e != Error::SessionExpired => {
+            Err(e) if !e.is_transient() => {
                 // NoAuth and the like will not change by trying again.
                 warn!(error = %e, %parent, %prefix, "janitor cannot remove an abandoned node");
                 return;

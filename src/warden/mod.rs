@@ -11,9 +11,11 @@
 //! | expired, or no server heard for the session timeout | `Lost`; the old session is closed on the server if it may still live; a new one is built with the same settings and credentials; resilient watches re-arm and resync; `Reconnected` with the new session id and a higher generation |
 //! | connected to a read-only server (with [`WardenConfig::read_only`]) | `ReadOnly`; reads work, writes fail with NotReadOnly at once |
 //! | the client left a read-only server for a read-write one | `Reconnected` for the same session; for a session the read-only server made, `Lost` then `Reconnected` with the new session id and a higher generation |
-//! | ConnectionLoss / OperationTimeout / SessionMoved / Throttled | retried by the policy |
+//! | ConnectionLoss / OperationTimeout / SessionMoved / Throttled / NotConnected | retried by the policy; a write that must not happen twice (sequential create, transaction) only when it certainly was not applied ([`Error::is_not_applied`](crate::Error::is_not_applied)) |
+//! | SessionExpired on an op | retried by the policy on the next session, once it is built |
 //! | NoNode, NodeExists, BadVersion, NoAuth, ... | returned at once |
 
+mod batch;
 mod config;
 mod config_file;
 mod create;
@@ -38,6 +40,7 @@ pub use create::{CreateBuilder, PROTECTED_PREFIX, ParentMode};
 pub use handle::Warden;
 pub use metrics::MetricsSnapshot;
 pub use retry::{RetryConfig, RetryPolicy, RetrySchedule};
+pub(crate) use retry_loop::OpClass;
 pub use state::{ConnectionEvent, ConnectionEvents, ConnectionState, ConnectionUpdate};
 pub use transaction::Transaction;
 pub use watches::{

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::handle::Warden;
 use super::retry_loop::OpClass;
-use crate::client::{MultiReadOp, OneshotWatcher, Op, PersistentWatcher};
+use crate::client::{MultiReadOp, OneshotWatcher, Op, PersistentWatcher, SessionId};
 use crate::error::Result;
 use crate::proto::records::ClientInfo;
 use crate::proto::{Acl, AddWatchMode, CreateMode, OpResult, Stat, WatcherType};
@@ -164,6 +164,24 @@ impl Warden {
         let path = ops.first().map_or("", Op::path);
         self.run(OpClass::NonIdempotent, "multi", path, |c| c.multi(ops))
             .await
+    }
+
+    /// Applies `ops` atomically on session `session` only, in one attempt, never on a later
+    /// session: for work that is only valid for the session that holds something (a lock
+    /// node, an ephemeral claim), where a retry on a new session would act in someone else's
+    /// name. The caller decides whether to try again (after a `ConnectionLoss` the transaction
+    /// may have been applied).
+    ///
+    /// # Errors
+    /// [`Error::SessionExpired`](crate::Error::SessionExpired) when the warden no longer runs
+    /// on `session` (nothing was sent); `NotConnected` while that session has no connection;
+    /// otherwise as [`Warden::multi`], without retries.
+    pub async fn multi_on_session(&self, session: SessionId, ops: &[Op]) -> Result<Vec<OpResult>> {
+        let client = self
+            .client()
+            .filter(|c| c.session_id() == session)
+            .ok_or(crate::error::Error::SessionExpired)?;
+        client.multi(ops).await
     }
 
     /// Reads several nodes in one round trip (ZooKeeper 3.6+). Retried.

@@ -38,7 +38,8 @@ pub(crate) struct Budget {
     schedule: Mutex<Box<dyn RetrySchedule>>,
     retries: Mutex<u32>,
     started: Instant,
-    deadline: Option<Instant>,
+    /// When the logical operation must be done (the handle's deadline).
+    pub(super) deadline: Option<Instant>,
 }
 
 impl Budget {
@@ -69,7 +70,7 @@ impl Budget {
 
     /// What to do after an attempt failed with `error`.
     pub(crate) fn decide(&self, error: &Error, class: OpClass) -> Decision {
-        if !retryable(error, class) {
+        if !error.retryable_for(class) {
             return Decision::GiveUp;
         }
         let Some(delay) = self.next_delay() else {
@@ -94,19 +95,10 @@ pub(crate) enum Decision {
     RetryAt(Instant),
 }
 
-/// Whether `error` is worth another attempt for an operation of `class`.
-fn retryable(error: &Error, class: OpClass) -> bool {
-    match class {
-        OpClass::Idempotent => error.is_retryable() || *error == Error::SessionExpired,
-        OpClass::NonIdempotent => matches!(
-            error,
-            Error::NotConnected | Error::SessionMoved | Error::Throttled | Error::SessionExpired
-        ),
-    }
-}
-
 impl Warden {
-    fn budget(&self) -> Arc<Budget> {
+    /// The budget of the enclosing logical operation, or a fresh one from this handle's
+    /// policy and deadline.
+    pub(super) fn budget(&self) -> Arc<Budget> {
         if let Ok(budget) = BUDGET.try_with(Arc::clone) {
             return budget;
         }
@@ -158,25 +150,42 @@ impl Warden {
                     Ok(value) => return Ok(value),
                     Err(failure) => failure,
                 };
-                match budget.decide(&error, class) {
-                    Decision::GiveUp => {
-                        debug!(%error, retries = budget.retries(), "not retrying");
-                        return Err(error);
-                    }
-                    Decision::Timeout => return Err(Error::Timeout),
-                    Decision::RetryAt(wake) => {
-                        Metrics::bump(&self.inner.metrics.retries);
-                        debug!(%error, retries = budget.retries(), "retrying");
-                        tokio::time::sleep_until(wake).await;
-                    }
-                }
-                if error == Error::SessionExpired {
-                    self.wait_for_generation_after(generation).await;
-                }
+                self.pause_before_retry(&budget, &error, class, generation)
+                    .await?;
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// After an attempt of `class` on session `generation` failed with `error`: waits until
+    /// the next attempt may start (the policy's pause, then, after an expired session, the
+    /// next session) and returns `Ok`, or returns the error to end with (`error` itself when
+    /// it is not retried or the budget is spent, `Timeout` when the next attempt would start
+    /// past the deadline).
+    pub(super) async fn pause_before_retry(
+        &self,
+        budget: &Budget,
+        error: &Error,
+        class: OpClass,
+        generation: u64,
+    ) -> Result<()> {
+        match budget.decide(error, class) {
+            Decision::GiveUp => {
+                debug!(%error, retries = budget.retries(), "not retrying");
+                return Err(error.clone());
+            }
+            Decision::Timeout => return Err(Error::Timeout),
+            Decision::RetryAt(wake) => {
+                Metrics::bump(&self.inner.metrics.retries);
+                debug!(%error, retries = budget.retries(), "retrying");
+                tokio::time::sleep_until(wake).await;
+            }
+        }
+        if error.is_retried_on_new_session() {
+            self.wait_for_generation_after(generation).await;
+        }
+        Ok(())
     }
 
     /// Waits (bounded by the connection timeout) until a session newer than `generation` is
@@ -226,18 +235,13 @@ impl Warden {
         BUDGET
             .scope(budget.clone(), async move {
                 loop {
+                    let generation = self.generation();
                     let error = match body(self.clone()).await {
                         Ok(value) => return Ok(value),
                         Err(error) => error,
                     };
-                    match budget.decide(&error, OpClass::Idempotent) {
-                        Decision::GiveUp => return Err(error),
-                        Decision::Timeout => return Err(Error::Timeout),
-                        Decision::RetryAt(wake) => {
-                            Metrics::bump(&self.inner.metrics.retries);
-                            tokio::time::sleep_until(wake).await;
-                        }
-                    }
+                    self.pause_before_retry(&budget, &error, OpClass::Idempotent, generation)
+                        .await?;
                 }
             })
             .await

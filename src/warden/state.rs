@@ -60,9 +60,24 @@ pub enum ConnectionUpdate {
 
 /// The stream of connection events from the moment of subscription. Events arrive in the
 /// order they happened; a subscriber that falls behind by more than the buffer gets a
-/// [`ConnectionUpdate::Lagged`] instead of silently missing events.
+/// [`ConnectionUpdate::Lagged`] instead of silently missing events. The stream ends after
+/// the [`ConnectionState::Closed`] event (at once for a subscription made after it).
 pub struct ConnectionEvents {
     inner: BroadcastStream<ConnectionEvent>,
+    /// What is left of the stream once the warden closed.
+    end: End,
+}
+
+/// How far a [`ConnectionEvents`] is from its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The warden is open: wait for events.
+    Open,
+    /// Subscribed after the warden closed: deliver what is buffered, then end (the `Closed`
+    /// event may have been sent before the subscription).
+    Draining,
+    /// The `Closed` event was delivered: nothing follows.
+    Ended,
 }
 
 impl std::fmt::Debug for ConnectionEvents {
@@ -72,13 +87,17 @@ impl std::fmt::Debug for ConnectionEvents {
 }
 
 impl ConnectionEvents {
-    pub(crate) fn new(rx: broadcast::Receiver<ConnectionEvent>) -> Self {
+    /// A stream of what `rx` receives; `closed` when the warden had closed before `rx`
+    /// subscribed.
+    pub(crate) fn new(rx: broadcast::Receiver<ConnectionEvent>, closed: bool) -> Self {
         ConnectionEvents {
             inner: BroadcastStream::new(rx),
+            end: if closed { End::Draining } else { End::Open },
         }
     }
 
-    /// The next update, or `None` once the warden is gone.
+    /// The next update, or `None` once the warden is closed (after its `Closed` event) or
+    /// gone.
     pub async fn next(&mut self) -> Option<ConnectionUpdate> {
         StreamExt::next(self).await
     }
@@ -98,13 +117,26 @@ impl futures_core::Stream for ConnectionEvents {
     type Item = ConnectionUpdate;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ConnectionUpdate>> {
-        Pin::new(&mut self.inner).poll_next(cx).map(|item| {
-            item.map(|result| match result {
-                Ok(event) => ConnectionUpdate::Event(event),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                    ConnectionUpdate::Lagged { missed }
+        if self.end == End::Ended {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(event))) => {
+                // `Closed` is the warden's last event.
+                if event.state == ConnectionState::Closed {
+                    self.end = End::Ended;
                 }
-            })
-        })
+                Poll::Ready(Some(ConnectionUpdate::Event(event)))
+            }
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                Poll::Ready(Some(ConnectionUpdate::Lagged { missed }))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending if self.end == End::Draining => {
+                self.end = End::Ended;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }

@@ -10,10 +10,12 @@ use tracing::{info, warn};
 use super::handle::Inner;
 use super::metrics::Metrics;
 use super::state::ConnectionState;
+use crate::backoff::Backoff;
 use crate::client::{Client, SessionId, SessionPassword, SessionState};
 use crate::error::Error;
 
-/// Pause between failed attempts to build a new session: starts here, doubles to the cap.
+/// Pause between failed attempts to build a new session: starts here, doubles to the cap
+/// (jittered, so the wardens that lost one server do not all come back in step).
 const REBUILD_PAUSE: Duration = Duration::from_millis(100);
 const REBUILD_PAUSE_MAX: Duration = Duration::from_secs(2);
 
@@ -178,7 +180,7 @@ async fn rebuild(
     password: SessionPassword,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Client> {
-    let mut pause = REBUILD_PAUSE;
+    let mut pause = Backoff::new(REBUILD_PAUSE, REBUILD_PAUSE_MAX);
     let mut old_session = Some((lost_id, password));
     loop {
         if *shutdown.borrow_and_update() {
@@ -209,12 +211,11 @@ async fn rebuild(
                 Err(e) => warn!(error = %e, "building a new session failed; retrying"),
             }
         }
-        let sleep = tokio::time::sleep(jittered(pause));
+        let sleep = tokio::time::sleep(pause.next_pause());
         tokio::select! {
             () = sleep => {}
             _ = shutdown.changed() => {}
         }
-        pause = (pause * 2).min(REBUILD_PAUSE_MAX);
     }
 }
 
@@ -233,9 +234,4 @@ async fn close_old_session(
         .await?;
     info!(session_id = %id, ?end, "ended the lost session on the server");
     Ok(())
-}
-
-fn jittered(base: Duration) -> Duration {
-    let millis = base.as_millis().max(1) as u64;
-    Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
 }

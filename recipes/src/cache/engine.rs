@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 use zkwarden::warden::{TreeEvent, TreeWatch};
-use zkwarden::{Error, Stat, Warden};
+use zkwarden::{Backoff, Error, Stat, Warden};
 
 use super::events::CacheEvent;
 use super::filter::Filter;
@@ -27,7 +27,8 @@ use super::snapshot::{CachedNode, Snapshot, descendants};
 const PIPELINE: usize = 256;
 
 /// The first pause before reading again nodes whose read failed, doubled after each
-/// failure up to [`RETRY_MAX`].
+/// failure up to [`RETRY_MAX`] (jittered, so the caches of many clients that lost one server
+/// do not read again in step).
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -35,16 +36,19 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// under one lock.
 pub(super) struct Shared {
     nodes: Mutex<Snapshot>,
-    events: broadcast::Sender<CacheEvent>,
+    /// Held open by the engine alone, so subscriptions end when it stops.
+    events: broadcast::WeakSender<CacheEvent>,
 }
 
 impl Shared {
-    pub(super) fn new(capacity: usize) -> Shared {
+    /// The shared state and the sender of its events, for the engine.
+    pub(super) fn new(capacity: usize) -> (Shared, broadcast::Sender<CacheEvent>) {
         let (events, _) = broadcast::channel(capacity.max(1));
-        Shared {
+        let shared = Shared {
             nodes: Mutex::new(Snapshot::new()),
-            events,
-        }
+            events: events.downgrade(),
+        };
+        (shared, events)
     }
 
     /// The nodes, locked. A panic elsewhere cannot leave them half-changed (every change is
@@ -57,13 +61,13 @@ impl Shared {
 
     /// A subscription to events from now on.
     pub(super) fn subscribe(&self) -> broadcast::Receiver<CacheEvent> {
-        self.events.subscribe()
+        crate::events_end::subscribe(&self.events)
     }
 
     /// A snapshot and a subscription taken at the same moment.
     pub(super) fn snapshot_and_subscribe(&self) -> (Snapshot, broadcast::Receiver<CacheEvent>) {
         let nodes = self.lock();
-        (nodes.clone(), self.events.subscribe())
+        (nodes.clone(), crate::events_end::subscribe(&self.events))
     }
 }
 
@@ -96,19 +100,22 @@ impl Read {
 pub(super) struct Engine {
     pub(super) warden: Warden,
     pub(super) shared: Arc<Shared>,
+    /// The only strong sender of the cache's events: dropped with the engine.
+    events: broadcast::Sender<CacheEvent>,
     pub(super) filter: Filter,
     pub(super) keep_data: bool,
     pub(super) initialized: watch::Sender<bool>,
     /// Nodes whose last read failed: read again at `retry_at`, or by the next resync.
     pending: BTreeSet<String>,
     retry_at: Instant,
-    retry_pause: Duration,
+    retry_pause: Backoff,
 }
 
 impl Engine {
     pub(super) fn new(
         warden: Warden,
         shared: Arc<Shared>,
+        events: broadcast::Sender<CacheEvent>,
         filter: Filter,
         keep_data: bool,
         initialized: watch::Sender<bool>,
@@ -116,12 +123,13 @@ impl Engine {
         Engine {
             warden,
             shared,
+            events,
             filter,
             keep_data,
             initialized,
             pending: BTreeSet::new(),
             retry_at: Instant::now(),
-            retry_pause: RETRY_FIRST,
+            retry_pause: Backoff::new(RETRY_FIRST, RETRY_MAX),
         }
     }
 
@@ -158,7 +166,7 @@ impl Engine {
             TreeEvent::Deleted { path } => {
                 self.pending.remove(&path);
                 let mut nodes = self.shared.lock();
-                remove(&mut nodes, &self.shared.events, &path);
+                remove(&mut nodes, &self.events, &path);
             }
         }
     }
@@ -180,7 +188,7 @@ impl Engine {
                 .collect();
             // Deepest first, so no node is reported gone before its children.
             for path in gone.iter().rev() {
-                remove(&mut nodes, &self.shared.events, path);
+                remove(&mut nodes, &self.events, path);
             }
             listing
                 .iter()
@@ -195,7 +203,7 @@ impl Engine {
         };
         // What the listing covers needs no separate retry.
         self.pending.clear();
-        self.retry_pause = RETRY_FIRST;
+        self.retry_pause.reset();
         debug!(
             listed = listing.len(),
             reading = to_read.len(),
@@ -217,7 +225,7 @@ impl Engine {
             } else {
                 CacheEvent::Resynced { generation }
             };
-            emit(&mut nodes, &self.shared.events, event);
+            emit(&mut nodes, &self.events, event);
         }
         if first {
             self.initialized.send_replace(true);
@@ -241,14 +249,9 @@ impl Engine {
                         } else {
                             Bytes::new()
                         };
-                        found(
-                            &mut nodes,
-                            &self.shared.events,
-                            path,
-                            CachedNode { data, stat },
-                        );
+                        found(&mut nodes, &self.events, path, CachedNode { data, stat });
                     }
-                    Read::Missing => remove(&mut nodes, &self.shared.events, path),
+                    Read::Missing => remove(&mut nodes, &self.events, path),
                     Read::Failed => {
                         self.pending.insert(path.clone());
                     }
@@ -256,59 +259,36 @@ impl Engine {
             }
         }
         if self.pending.is_empty() {
-            self.retry_pause = RETRY_FIRST;
+            self.retry_pause.reset();
         } else {
-            self.retry_at = Instant::now() + self.retry_pause;
-            self.retry_pause = (self.retry_pause * 2).min(RETRY_MAX);
+            self.retry_at = Instant::now() + self.retry_pause.next_pause();
         }
     }
 
-    /// Reads every path of `batch`: all at once on the current session, then any that failed
-    /// for connection reasons one by one through the warden's retry policy.
+    /// Reads every path of `batch`, all at once on the current session, retried by the
+    /// warden's policy.
     async fn read_many(&self, batch: &[String]) -> Vec<Read> {
-        let mut reads = Vec::with_capacity(batch.len());
-        match self.warden.client() {
-            Some(client) => {
-                // Each request is sent when made, so the whole batch is in flight before
-                // the first reply is awaited.
-                let replies: Vec<_> = batch.iter().map(|path| client.get_data(path)).collect();
-                for (path, reply) in batch.iter().zip(replies) {
-                    let read = match classify(path, reply.await) {
-                        Some(read) => read,
-                        None => self.read_retrying(path).await,
-                    };
-                    reads.push(read);
-                }
-            }
-            None => {
-                for path in batch {
-                    reads.push(self.read_retrying(path).await);
-                }
-            }
-        }
-        reads
-    }
-
-    async fn read_retrying(&self, path: &str) -> Read {
-        match classify(path, self.warden.get_data(path).await) {
-            Some(read) => read,
-            None => Read::Failed,
-        }
+        let reads = self.warden.get_data_batch(batch).await;
+        batch
+            .iter()
+            .zip(reads)
+            .map(|(path, read)| classify(path, read))
+            .collect()
     }
 }
 
-/// Sorts a read's result; `None` for a failure worth another attempt.
-fn classify(path: &str, result: zkwarden::Result<(Bytes, Stat)>) -> Option<Read> {
+/// Sorts a read's result.
+fn classify(path: &str, result: zkwarden::Result<(Bytes, Stat)>) -> Read {
     match result {
-        Ok((data, stat)) => Some(Read::Found(data, stat)),
-        Err(Error::NoNode) => Some(Read::Missing),
+        Ok((data, stat)) => Read::Found(data, stat),
+        Err(Error::NoNode) => Read::Missing,
         Err(Error::NoAuth) => {
             warn!(%path, "cache may not read this node; leaving it out");
-            Some(Read::Missing)
+            Read::Missing
         }
         Err(error) => {
             debug!(%path, %error, "cache read failed");
-            None
+            Read::Failed
         }
     }
 }
@@ -397,17 +377,17 @@ mod tests {
 
     #[test]
     fn zxids_decide_the_event() {
-        let shared = Shared::new(64);
+        let (shared, events) = Shared::new(64);
         let mut rx = shared.subscribe();
         let mut nodes = shared.lock();
-        found(&mut nodes, &shared.events, "/r", node(1, 1));
-        found(&mut nodes, &shared.events, "/r/a", node(2, 2));
+        found(&mut nodes, &events, "/r", node(1, 1));
+        found(&mut nodes, &events, "/r/a", node(2, 2));
         // Same zxids, or older: nothing.
-        found(&mut nodes, &shared.events, "/r/a", node(2, 2));
+        found(&mut nodes, &events, "/r/a", node(2, 2));
         // Newer mzxid: changed.
-        found(&mut nodes, &shared.events, "/r/a", node(2, 5));
+        found(&mut nodes, &events, "/r/a", node(2, 5));
         // Newer czxid: deleted and created again, with the stale children.
-        found(&mut nodes, &shared.events, "/r", node(7, 7));
+        found(&mut nodes, &events, "/r", node(7, 7));
         let seen = drain(&mut rx);
         let expect: Vec<(char, String)> = [
             ('C', "/r"),
@@ -426,15 +406,15 @@ mod tests {
 
     #[test]
     fn a_recreated_parent_keeps_its_new_children() {
-        let shared = Shared::new(64);
+        let (shared, events) = Shared::new(64);
         let mut rx = shared.subscribe();
         let mut nodes = shared.lock();
-        found(&mut nodes, &shared.events, "/r", node(1, 1));
-        found(&mut nodes, &shared.events, "/r/old", node(2, 2));
+        found(&mut nodes, &events, "/r", node(1, 1));
+        found(&mut nodes, &events, "/r/old", node(2, 2));
         // The child of the new incarnation was read before the parent was.
-        found(&mut nodes, &shared.events, "/r/new", node(9, 9));
+        found(&mut nodes, &events, "/r/new", node(9, 9));
         drain(&mut rx);
-        found(&mut nodes, &shared.events, "/r", node(8, 8));
+        found(&mut nodes, &events, "/r", node(8, 8));
         let seen = drain(&mut rx);
         let expect: Vec<(char, String)> = [('D', "/r/old"), ('D', "/r"), ('C', "/r")]
             .iter()
@@ -446,14 +426,14 @@ mod tests {
 
     #[test]
     fn removal_takes_children_deepest_first() {
-        let shared = Shared::new(64);
+        let (shared, events) = Shared::new(64);
         let mut rx = shared.subscribe();
         let mut nodes = shared.lock();
         for (i, p) in ["/r", "/r/a", "/r/a/b", "/r-x"].iter().enumerate() {
-            found(&mut nodes, &shared.events, p, node(i as i64 + 1, 1));
+            found(&mut nodes, &events, p, node(i as i64 + 1, 1));
         }
         drain(&mut rx);
-        remove(&mut nodes, &shared.events, "/r");
+        remove(&mut nodes, &events, "/r");
         let seen: Vec<String> = drain(&mut rx).into_iter().map(|(_, p)| p).collect();
         assert_eq!(seen, ["/r/a/b", "/r/a", "/r"]);
         assert_eq!(nodes.len(), 1);

@@ -97,7 +97,8 @@ impl CacheEvents {
         }
     }
 
-    /// The next event, or `None` once the cache has stopped.
+    /// The next event, or `None` once the cache has stopped (its warden closed, or the cache
+    /// was dropped) and every event before that was read.
     pub async fn next(&mut self) -> Option<CacheEvent> {
         tokio_stream::StreamExt::next(self).await
     }

@@ -87,13 +87,15 @@ impl TreeCacheBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument("a cache must be started inside a tokio runtime".into())
         })?;
-        let shared = Arc::new(Shared::new(self.event_capacity));
+        let (shared, events) = Shared::new(self.event_capacity);
+        let shared = Arc::new(shared);
         let (initialized, ready) = watch::channel(false);
         let path = self.filter.root.clone();
         let watch = self.warden.watch_tree(&path);
         let engine = Engine::new(
             self.warden,
             shared.clone(),
+            events,
             self.filter,
             self.keep_data,
             initialized,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use zkwarden::warden::{ConnectionState, LockSafety, ParentMode};
-use zkwarden::{CreateMode, Error, Result, Warden};
+use zkwarden::{Backoff, CreateMode, Error, Result, Warden};
 
 use super::Leadership;
 use super::naming::{Place, join, place_of};
@@ -171,13 +171,7 @@ impl Contender {
         loop {
             match self.warden.delete(path, None).await {
                 Ok(()) | Err(Error::NoNode) | Err(Error::Closed) => return,
-                Err(e)
-                    if e.is_retryable()
-                        || matches!(
-                            e,
-                            Error::NotConnected | Error::Timeout | Error::SessionExpired
-                        ) =>
-                {
+                Err(e) if e.is_transient() => {
                     tracing::debug!(%path, error = %e, "election node delete failed; trying again");
                     pause.pause().await;
                 }
@@ -206,28 +200,30 @@ pub(crate) async fn connected(warden: &Warden) -> bool {
     }
 }
 
-/// Growing pauses between background attempts (100 ms doubling to 2 s).
+/// Growing pauses between background attempts (100 ms doubling to 2 s, jittered so the
+/// participants of one election do not all try again in step).
 #[derive(Debug)]
 pub(crate) struct Pauser {
-    next: Duration,
+    schedule: Backoff,
 }
 
 impl Default for Pauser {
     fn default() -> Self {
-        Pauser { next: PAUSE_FIRST }
+        Pauser {
+            schedule: Backoff::new(PAUSE_FIRST, PAUSE_MAX),
+        }
     }
 }
 
 impl Pauser {
     /// Sleeps for the next pause.
     pub(crate) async fn pause(&mut self) {
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(PAUSE_MAX);
+        tokio::time::sleep(self.schedule.next_pause()).await;
     }
 
     /// Starts again from the shortest pause.
     pub(crate) fn reset(&mut self) {
-        self.next = PAUSE_FIRST;
+        self.schedule.reset();
     }
 }
 

@@ -27,10 +27,15 @@ pub(crate) async fn list(warden: &Warden, parent: &str, marker: &str) -> Result<
         Err(Error::NoNode) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let nodes: Vec<String> = sort_by_sequence(children, marker)
+        .iter()
+        .map(|name| join(parent, name))
+        .collect();
+    // Every node read at once (pipelined), not one round trip each.
+    let reads = warden.get_data_batch(&nodes).await;
     let mut participants = Vec::new();
-    for name in sort_by_sequence(children, marker) {
-        let node = join(parent, &name);
-        match warden.get_data(&node).await {
+    for (node, read) in nodes.into_iter().zip(reads) {
+        match read {
             Ok((data, _)) => participants.push(Participant {
                 id: String::from_utf8_lossy(&data).into_owned(),
                 is_leader: participants.is_empty(),

@@ -26,10 +26,7 @@ enum Outcome {
 async fn on_session(warden: &Warden, session: SessionId, ops: &[Op], probe: &str) -> Outcome {
     let mut maybe_applied = false;
     loop {
-        let Some(client) = warden.client().filter(|c| c.session_id() == session) else {
-            return Outcome::SessionGone { maybe_applied };
-        };
-        let error = match client.multi(ops).await {
+        let error = match warden.multi_on_session(session, ops).await {
             Ok(_) => return Outcome::Done,
             Err(error @ Error::MultiFailed { .. }) => {
                 return Outcome::Refused {
@@ -76,10 +73,7 @@ impl Held {
     /// the warden's current session: made before the create is sent, so a create cancelled
     /// midway is cleaned up too.
     pub(crate) fn creating(warden: &Warden, item: String, lock: String, holder: &[u8]) -> Held {
-        // The warden installs a new session's client a moment before it publishes the id.
-        let session = warden
-            .client()
-            .map_or_else(|| warden.session_id(), |c| c.session_id());
+        let session = warden.operating_session_id();
         Held {
             warden: warden.clone(),
             item,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, warn};
 
+use crate::backoff::Backoff;
 use crate::client::{Client, SessionId, SessionStatus};
 use crate::error::{Error, Result};
 use crate::warden::handle::{Inner, Warden};
@@ -162,19 +163,22 @@ async fn warden_closed(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Bounded, growing pauses between failed attempts, so that a watch that cannot be read (no
-/// permission, a server that refuses) retries slowly instead of spinning.
+/// permission, a server that refuses) retries slowly instead of spinning. Jittered, so the
+/// watches of many clients do not come back in step.
 pub(super) struct Pause {
-    next: Duration,
+    schedule: Backoff,
 }
 
 impl Pause {
     pub(super) fn new() -> Pause {
-        Pause { next: PAUSE_FIRST }
+        Pause {
+            schedule: Backoff::new(PAUSE_FIRST, PAUSE_MAX),
+        }
     }
 
     /// Back to the shortest pause (after a success).
     pub(super) fn reset(&mut self) {
-        self.next = PAUSE_FIRST;
+        self.schedule.reset();
     }
 
     /// Decides what to do after `error`: `false` when the watch should end (the warden
@@ -188,16 +192,15 @@ impl Pause {
             warn!(%error, "resilient watch cannot be set; ending its stream");
             return false;
         }
-        warn!(%error, pause = ?self.next, "resilient watch could not read; trying again");
-        tokio::time::sleep(self.wait()).await;
+        let pause = self.wait();
+        warn!(%error, ?pause, "resilient watch could not read; trying again");
+        tokio::time::sleep(pause).await;
         true
     }
 
-    /// The next pause (jittered), growing the one after it.
+    /// The next pause, growing the one after it.
     pub(super) fn wait(&mut self) -> Duration {
-        let millis = self.next.as_millis().max(1) as u64;
-        self.next = (self.next * 2).min(PAUSE_MAX);
-        Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
+        self.schedule.next_pause()
     }
 }
 
