@@ -90,5 +90,6 @@ pub use error::TestingError;
 pub use expire::{expire_session, expire_session_with};
 pub use fault_proxy::{FaultProxy, ProxyStats, connect_string_of};
 pub use java::CLASSPATH_ENV;
+pub use probe::four_letter_word;
 pub use server::{ZkServer, ZkServerBuilder};
 pub use tls::{TlsClientAuth, TlsMaterial};
