@@ -1,0 +1,187 @@
+//! `chaos expire` and `chaos proxy`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use zkwarden::testing::{FaultProxy, expire_session};
+use zkwarden::{SessionId, SessionPassword, Warden};
+use zkwarden_recipes::lock::sort_contenders;
+
+use crate::args::{ExpireArgs, Global};
+use crate::connect;
+use crate::data::join;
+use crate::exit::Failure;
+use crate::output::{Output, hex};
+use crate::password::session_password;
+
+/// Parses `0x1000a3c2e5b0000` (ZooKeeper's way of printing ids) or a decimal number.
+///
+/// # Errors
+/// [`Failure::Usage`] for anything else.
+pub fn parse_session_id(text: &str) -> Result<i64, Failure> {
+    let bad = |e: std::num::ParseIntError| {
+        Failure::Usage(format!(
+            "bad session id {text:?}: {e} (write 0x... or decimal)"
+        ))
+    };
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        // Ids use all 64 bits; the server prints their unsigned bit pattern.
+        Some(hex) => u64::from_str_radix(hex, 16)
+            .map(|id| i64::from_ne_bytes(id.to_ne_bytes()))
+            .map_err(bad),
+        None => text.parse::<i64>().map_err(bad),
+    }
+}
+
+/// The session that owns the ephemeral node `path`.
+async fn owner_of(warden: &Warden, path: &str) -> Result<i64, Failure> {
+    let context = || format!("owner of {path}");
+    let stat = warden
+        .exists(path)
+        .await
+        .map_err(|e| Failure::zk(context(), e))?
+        .ok_or_else(|| Failure::zk(context(), zkwarden::Error::NoNode))?;
+    if stat.ephemeral_owner == 0 {
+        return Err(Failure::Usage(format!(
+            "{path} is not an ephemeral node: no session owns it"
+        )));
+    }
+    Ok(stat.ephemeral_owner)
+}
+
+/// The session holding the lock at `path`: the owner of the first contender node.
+async fn lock_holder(warden: &Warden, path: &str) -> Result<(i64, String), Failure> {
+    let children = warden
+        .get_children(path)
+        .await
+        .map_err(|e| Failure::zk(format!("lock holder of {path}"), e))?;
+    let first = sort_contenders(children)
+        .into_iter()
+        .next()
+        .ok_or_else(|| Failure::zk(format!("nobody holds {path}"), zkwarden::Error::NoNode))?;
+    let node = join(path, &first);
+    Ok((owner_of(warden, &node).await?, node))
+}
+
+/// `chaos expire --session ID | --lock-holder PATH | --owner-of PATH`.
+///
+/// # Errors
+/// [`Failure::Usage`] for a bad id or a persistent node; ZooKeeper errors finding the owner;
+/// [`Failure::Zk`] with `ConnectFailed` when no server confirms the expiry within ten seconds.
+pub async fn expire(global: &Global, out: Output, args: &ExpireArgs) -> Result<(), Failure> {
+    let config = connect::config(global)?;
+    let (id, via) = match (&args.session, &args.lock_holder, &args.owner_of) {
+        (Some(id), _, _) => (parse_session_id(id)?, None),
+        (None, lock, owner) => {
+            let warden = connect::warden(global).await?;
+            let found = match (lock, owner) {
+                (Some(lock), _) => lock_holder(&warden, lock)
+                    .await
+                    .map(|(id, node)| (id, Some(node))),
+                (None, Some(node)) => owner_of(&warden, node)
+                    .await
+                    .map(|id| (id, Some(node.clone()))),
+                (None, None) => Err(Failure::Usage(
+                    "give --session, --lock-holder or --owner-of".into(),
+                )),
+            };
+            // Our own session must not linger: close it before the target's expiry.
+            let _ = warden.close().await;
+            found?
+        }
+    };
+    let password = SessionPassword::new(session_password(id).to_vec());
+    expire_session(&config.connect, SessionId(id), &password)
+        .await
+        .map_err(|e| Failure::zk(format!("expiring session {}", hex(id)), e))?;
+    let human = match &via {
+        Some(node) => format!("expired session {} (owner of {node})", hex(id)),
+        None => format!("expired session {}", hex(id)),
+    };
+    out.emit(human, &json!({ "expired": hex(id), "node": via }));
+    Ok(())
+}
+
+/// Resolves `HOST:PORT`.
+async fn resolve(what: &str, address: &str) -> Result<SocketAddr, Failure> {
+    tokio::net::lookup_host(address)
+        .await
+        .ok()
+        .and_then(|mut found| found.next())
+        .ok_or_else(|| Failure::Usage(format!("bad {what} address {address:?} (HOST:PORT)")))
+}
+
+/// `chaos proxy --listen A --upstream B`: runs until standard input ends or says `quit`.
+///
+/// # Errors
+/// [`Failure::Usage`] for bad addresses or when A cannot be bound.
+pub async fn proxy(out: Output, listen: &str, upstream: &str) -> Result<(), Failure> {
+    let listen = resolve("--listen", listen).await?;
+    let upstream = resolve("--upstream", upstream).await?;
+    let proxy = FaultProxy::start_on(listen, upstream)
+        .await
+        .map_err(|e| Failure::Usage(format!("cannot listen on {listen}: {e}")))?;
+    out.emit(
+        format!(
+            "listening on {}, relaying to {upstream}; commands: pass, latency MS, blackhole, \
+             drop-replies, reset, refuse, accept, stats, quit",
+            proxy.addr()
+        ),
+        &json!({ "listening": proxy.addr().to_string(), "upstream": upstream.to_string() }),
+    );
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let done = match words.as_slice() {
+            [] => continue,
+            ["quit" | "exit"] => break,
+            ["pass"] => Ok(proxy.pass_through()),
+            ["latency", ms] => ms
+                .parse::<u64>()
+                .map(|ms| proxy.set_latency(Duration::from_millis(ms)))
+                .map_err(|e| format!("latency wants milliseconds: {e}")),
+            ["blackhole"] => Ok(proxy.blackhole()),
+            ["drop-replies"] => Ok(proxy.drop_replies()),
+            ["reset"] => Ok(proxy.reset_all()),
+            ["refuse"] => Ok(proxy.refuse_new(true)),
+            ["accept"] => Ok(proxy.refuse_new(false)),
+            ["stats"] => {
+                let s = proxy.stats();
+                out.emit(
+                    format!(
+                        "connections {} open, {} accepted, {} refused; bytes {} to server, {} to \
+                         clients, {} dropped",
+                        proxy.connection_count(),
+                        s.accepted,
+                        s.refused,
+                        s.bytes_to_server,
+                        s.bytes_to_client,
+                        s.bytes_dropped
+                    ),
+                    &json!({ "open": proxy.connection_count(), "accepted": s.accepted,
+                             "refused": s.refused, "bytes_to_server": s.bytes_to_server,
+                             "bytes_to_client": s.bytes_to_client,
+                             "bytes_dropped": s.bytes_dropped }),
+                );
+                continue;
+            }
+            _ => Err(format!("unknown command {line:?}")),
+        };
+        let still_open = match done {
+            Ok(()) => out.emit(
+                format!("ok {}", line.trim()),
+                &json!({ "ok": true, "command": line.trim() }),
+            ),
+            Err(error) => out.emit(
+                format!("error: {error}"),
+                &json!({ "ok": false, "command": line.trim(), "error": error }),
+            ),
+        };
+        if !still_open {
+            break;
+        }
+    }
+    Ok(())
+}
