@@ -104,6 +104,75 @@ pub async fn expire(global: &Global, out: Output, args: &ExpireArgs) -> Result<(
     Ok(())
 }
 
+/// A line of `chaos proxy`'s standard input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    Pass,
+    Latency(Duration),
+    Blackhole,
+    DropReplies,
+    Reset,
+    Refuse,
+    Accept,
+    Stats,
+    Quit,
+}
+
+/// Reads one command line; `None` for a blank line.
+fn parse_switch(line: &str) -> Result<Option<Switch>, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    Ok(Some(match words.as_slice() {
+        [] => return Ok(None),
+        ["pass"] => Switch::Pass,
+        ["latency", ms] => Switch::Latency(Duration::from_millis(
+            ms.parse::<u64>()
+                .map_err(|e| format!("latency wants milliseconds: {e}"))?,
+        )),
+        ["blackhole"] => Switch::Blackhole,
+        ["drop-replies"] => Switch::DropReplies,
+        ["reset"] => Switch::Reset,
+        ["refuse"] => Switch::Refuse,
+        ["accept"] => Switch::Accept,
+        ["stats"] => Switch::Stats,
+        ["quit" | "exit"] => Switch::Quit,
+        _ => return Err(format!("unknown command {line:?}")),
+    }))
+}
+
+/// Flips the proxy's switch.
+fn apply(proxy: &FaultProxy, switch: Switch) {
+    match switch {
+        Switch::Pass => proxy.pass_through(),
+        Switch::Latency(latency) => proxy.set_latency(latency),
+        Switch::Blackhole => proxy.blackhole(),
+        Switch::DropReplies => proxy.drop_replies(),
+        Switch::Reset => proxy.reset_all(),
+        Switch::Refuse => proxy.refuse_new(true),
+        Switch::Accept => proxy.refuse_new(false),
+        Switch::Stats | Switch::Quit => {}
+    }
+}
+
+/// Prints the proxy's counters; false once standard output is closed.
+fn report_stats(out: Output, proxy: &FaultProxy) -> bool {
+    let s = proxy.stats();
+    out.emit(
+        format!(
+            "connections {} open, {} accepted, {} refused; bytes {} to server, {} to clients, \
+             {} dropped",
+            proxy.connection_count(),
+            s.accepted,
+            s.refused,
+            s.bytes_to_server,
+            s.bytes_to_client,
+            s.bytes_dropped
+        ),
+        &json!({ "open": proxy.connection_count(), "accepted": s.accepted,
+                 "refused": s.refused, "bytes_to_server": s.bytes_to_server,
+                 "bytes_to_client": s.bytes_to_client, "bytes_dropped": s.bytes_dropped }),
+    )
+}
+
 /// Resolves `HOST:PORT`.
 async fn resolve(what: &str, address: &str) -> Result<SocketAddr, Failure> {
     tokio::net::lookup_host(address)
@@ -133,55 +202,46 @@ pub async fn proxy(out: Output, listen: &str, upstream: &str) -> Result<(), Fail
     );
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let done = match words.as_slice() {
-            [] => continue,
-            ["quit" | "exit"] => break,
-            ["pass"] => Ok(proxy.pass_through()),
-            ["latency", ms] => ms
-                .parse::<u64>()
-                .map(|ms| proxy.set_latency(Duration::from_millis(ms)))
-                .map_err(|e| format!("latency wants milliseconds: {e}")),
-            ["blackhole"] => Ok(proxy.blackhole()),
-            ["drop-replies"] => Ok(proxy.drop_replies()),
-            ["reset"] => Ok(proxy.reset_all()),
-            ["refuse"] => Ok(proxy.refuse_new(true)),
-            ["accept"] => Ok(proxy.refuse_new(false)),
-            ["stats"] => {
-                let s = proxy.stats();
+        let line = line.trim();
+        let answered = match parse_switch(line) {
+            Ok(None) => continue,
+            Ok(Some(Switch::Quit)) => break,
+            Ok(Some(Switch::Stats)) => report_stats(out, &proxy),
+            Ok(Some(switch)) => {
+                apply(&proxy, switch);
                 out.emit(
-                    format!(
-                        "connections {} open, {} accepted, {} refused; bytes {} to server, {} to \
-                         clients, {} dropped",
-                        proxy.connection_count(),
-                        s.accepted,
-                        s.refused,
-                        s.bytes_to_server,
-                        s.bytes_to_client,
-                        s.bytes_dropped
-                    ),
-                    &json!({ "open": proxy.connection_count(), "accepted": s.accepted,
-                             "refused": s.refused, "bytes_to_server": s.bytes_to_server,
-                             "bytes_to_client": s.bytes_to_client,
-                             "bytes_dropped": s.bytes_dropped }),
-                );
-                continue;
+                    format!("ok {line}"),
+                    &json!({ "ok": true, "command": line }),
+                )
             }
-            _ => Err(format!("unknown command {line:?}")),
-        };
-        let still_open = match done {
-            Ok(()) => out.emit(
-                format!("ok {}", line.trim()),
-                &json!({ "ok": true, "command": line.trim() }),
-            ),
             Err(error) => out.emit(
                 format!("error: {error}"),
-                &json!({ "ok": false, "command": line.trim(), "error": error }),
+                &json!({ "ok": false, "command": line, "error": error }),
             ),
         };
-        if !still_open {
+        if !answered {
             break;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_and_switches_parse() {
+        assert_eq!(parse_session_id("0x10").unwrap(), 16);
+        assert_eq!(parse_session_id("0xffffffffffffffff").unwrap(), -1);
+        assert_eq!(parse_session_id("42").unwrap(), 42);
+        assert!(parse_session_id("0xzz").is_err());
+        assert_eq!(
+            parse_switch("latency 25").unwrap(),
+            Some(Switch::Latency(Duration::from_millis(25)))
+        );
+        assert_eq!(parse_switch("  ").unwrap(), None);
+        assert!(parse_switch("latency soon").is_err());
+        assert!(parse_switch("blackhole now").is_err());
+    }
 }

@@ -69,7 +69,7 @@ async fn chaos_proxy_is_switched_by_lines_on_stdin() {
     let upstream = tokio::task::spawn_blocking(|| server().connect_string())
         .await
         .unwrap();
-    let mut proxy = tokio::task::spawn_blocking(move || {
+    let (mut proxy, banner) = tokio::task::spawn_blocking(move || {
         let mut proxy = Running::start_command(
             zk().args(["--json", "chaos", "proxy", "--upstream", &upstream])
                 .stdin(Stdio::piped()),
@@ -79,8 +79,7 @@ async fn chaos_proxy_is_switched_by_lines_on_stdin() {
     })
     .await
     .unwrap();
-    let listening = proxy.1["listening"].as_str().unwrap().to_owned();
-    let mut proxy = proxy.0;
+    let listening = banner["listening"].as_str().unwrap().to_owned();
 
     let client = Client::builder(listening)
         .session_timeout(Duration::from_secs(10))
