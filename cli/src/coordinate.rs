@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
-use zkwarden::{Error, Warden};
+use zkwarden::{Error, SessionId, Warden};
 use zkwarden_recipes::leader::LeaderLatch;
 use zkwarden_recipes::lock::{LostReason, Mutex};
 
@@ -82,6 +82,35 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// What COMMAND is told about the lock or leadership it runs under.
+#[derive(Debug, Clone, Copy)]
+struct Term<'a> {
+    token: i64,
+    node: &'a str,
+    session: SessionId,
+}
+
+/// Runs COMMAND for one term: announces it, exports the token, node and session, and
+/// supervises COMMAND until it exits or `lost` resolves.
+async fn run_term(
+    args: &ChildArgs,
+    what: &str,
+    term: Term<'_>,
+    lost: impl std::future::Future<Output = LostReason>,
+) -> Result<Outcome, Failure> {
+    note(format!(
+        "{what} (node {}, session {}, fencing token {})",
+        term.node, term.session, term.token
+    ));
+    let env = [
+        (args.fence_env.clone(), term.token.to_string()),
+        (NODE_ENV.to_owned(), term.node.to_owned()),
+        (SESSION_ENV.to_owned(), hex(term.session.0)),
+    ];
+    let mut running = child::spawn(&args.command, &env)?;
+    supervise(&mut running, lost, args.grace).await
+}
+
 /// The deadline for `--wait`, if given.
 fn deadline(args: &ChildArgs) -> Option<Instant> {
     args.wait.map(|wait| Instant::now() + wait)
@@ -113,23 +142,13 @@ pub async fn lock(warden: &Warden, args: &LockArgs) -> Result<u8, Failure> {
         None => mutex.lock().await,
     }
     .map_err(|e| acquire_failure("lock", &args.path, args.child.wait, e))?;
-    note(format!(
-        "holding lock {} (node {}, session {}, fencing token {})",
-        args.path,
-        guard.node_path(),
-        guard.session_id(),
-        guard.fencing_token()
-    ));
-    let env = [
-        (
-            args.child.fence_env.clone(),
-            guard.fencing_token().to_string(),
-        ),
-        (NODE_ENV.to_owned(), guard.node_path().to_owned()),
-        (SESSION_ENV.to_owned(), hex(guard.session_id().0)),
-    ];
-    let mut running = child::spawn(&args.child.command, &env)?;
-    let outcome = supervise(&mut running, guard.lost(), args.child.grace).await?;
+    let what = format!("holding lock {}", args.path);
+    let term = Term {
+        token: guard.fencing_token(),
+        node: guard.node_path(),
+        session: guard.session_id(),
+    };
+    let outcome = run_term(&args.child, &what, term, guard.lost()).await?;
     if !matches!(outcome, Outcome::Lost(..)) {
         if let Err(e) = guard.release().await {
             note(format!("releasing {}: {e}", args.path));
@@ -152,24 +171,13 @@ pub async fn leader(warden: &Warden, args: &LeaderArgs) -> Result<u8, Failure> {
         .await_leadership(deadline(&args.child))
         .await
         .map_err(|e| acquire_failure("leadership of", &args.path, args.child.wait, e))?;
-    note(format!(
-        "leading {} as {} (node {}, session {}, fencing token {})",
-        args.path,
-        latch.id(),
-        leadership.node_path(),
-        leadership.session_id(),
-        leadership.fencing_token()
-    ));
-    let env = [
-        (
-            args.child.fence_env.clone(),
-            leadership.fencing_token().to_string(),
-        ),
-        (NODE_ENV.to_owned(), leadership.node_path().to_owned()),
-        (SESSION_ENV.to_owned(), hex(leadership.session_id().0)),
-    ];
-    let mut running = child::spawn(&args.child.command, &env)?;
-    let outcome = supervise(&mut running, leadership.lost(), args.child.grace).await?;
+    let what = format!("leading {} as {}", args.path, latch.id());
+    let term = Term {
+        token: leadership.fencing_token(),
+        node: leadership.node_path(),
+        session: leadership.session_id(),
+    };
+    let outcome = run_term(&args.child, &what, term, leadership.lost()).await?;
     if let Err(e) = latch.close().await {
         note(format!("leaving the election on {}: {e}", args.path));
     }

@@ -46,21 +46,11 @@ fn scalar(text: &str) -> Value {
         .unwrap_or_else(|_| Value::from(text))
 }
 
-/// `mntr`: `key<TAB>value` lines.
-fn parse_mntr(answer: &str) -> Value {
+/// `mntr` (`key<TAB>value` lines) and `conf` (`key=value` lines): one object.
+fn parse_key_values(answer: &str, separator: char) -> Value {
     let map: Map<String, Value> = answer
         .lines()
-        .filter_map(|line| line.split_once('\t'))
-        .map(|(key, value)| (key.trim().to_owned(), scalar(value)))
-        .collect();
-    Value::Object(map)
-}
-
-/// `conf`: `key=value` lines.
-fn parse_conf(answer: &str) -> Value {
-    let map: Map<String, Value> = answer
-        .lines()
-        .filter_map(|line| line.split_once('='))
+        .filter_map(|line| line.split_once(separator))
         .map(|(key, value)| (key.trim().to_owned(), scalar(value)))
         .collect();
     Value::Object(map)
@@ -129,8 +119,8 @@ fn parse_srvr(answer: &str) -> Value {
 /// The answer as JSON.
 fn parse(word: Word, answer: &str) -> Value {
     match word {
-        Word::Mntr => parse_mntr(answer),
-        Word::Conf => parse_conf(answer),
+        Word::Mntr => parse_key_values(answer, '\t'),
+        Word::Conf => parse_key_values(answer, '='),
         Word::Srvr | Word::Stat => parse_srvr(answer),
         Word::Cons => Value::from(
             answer

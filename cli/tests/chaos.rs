@@ -23,16 +23,21 @@ async fn wait_for_state(client: &Client, wanted: SessionState) {
     .unwrap_or_else(|_| panic!("client never reached {wanted:?}"));
 }
 
-#[tokio::test]
-async fn chaos_expire_ends_another_clients_session_by_its_id_alone() {
-    let connect = tokio::task::spawn_blocking(|| server().connect_string())
-        .await
-        .unwrap();
-    let client = Client::builder(connect)
+/// A client whose session outlives the test's faults.
+async fn connect(connect_string: String) -> Client {
+    Client::builder(connect_string)
         .session_timeout(Duration::from_secs(10))
         .connect()
         .await
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn chaos_expire_ends_another_clients_session_by_its_id_alone() {
+    let servers = tokio::task::spawn_blocking(|| server().connect_string())
+        .await
         .unwrap();
+    let client = connect(servers).await;
     let id = client.session_id();
     let shown = id.to_string(); // 0x..., as ZooKeeper prints it
 
@@ -81,11 +86,7 @@ async fn chaos_proxy_is_switched_by_lines_on_stdin() {
     .unwrap();
     let listening = banner["listening"].as_str().unwrap().to_owned();
 
-    let client = Client::builder(listening)
-        .session_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .unwrap();
+    let client = connect(listening).await;
     let session = client.session_id();
     client.exists("/").await.unwrap();
 
