@@ -152,6 +152,19 @@ fn exit_codes_mean_what_help_says() {
         String::from_utf8_lossy(&unreachable.stderr)
     );
 
+    // The four-letter word goes to one server, outside any session: exit 3 too.
+    let silent = run(&["4lw", "ruok", "--server", &format!("127.0.0.1:{port}")]);
+    assert_eq!(code(&silent), 3);
+
+    // Bad input on our side: base64 that is not, a COMMAND that does not exist (the lock is
+    // released again), a TTL without a TTL mode.
+    assert_eq!(code(&run(&["set", "/x", "--base64", "!!"])), 2);
+    let lock = unique("no-such-command");
+    let missing_command = run(&["lock", &lock, "--", "/nonexistent/command"]);
+    assert_eq!(code(&missing_command), 2);
+    assert_eq!(json(&["ls", &lock])["children"], serde_json::json!([]));
+    assert_eq!(code(&run(&["create", &unique("ttl"), "--ttl", "1s"])), 2);
+
     let help = ok(&["--help"]);
     assert!(help.contains("3  connection or session failure"), "{help}");
 }
