@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use zkwarden::testing::{FaultProxy, expire_session};
-use zkwarden::{SessionId, SessionPassword, Warden};
+use zkwarden::testing::{FaultProxy, expire_session_with};
+use zkwarden::{ClientBuilder, SessionId, SessionPassword, Warden};
 use zkwarden_recipes::lock::sort_contenders;
 
 use crate::args::{ExpireArgs, Global};
@@ -65,6 +65,20 @@ async fn lock_holder(warden: &Warden, path: &str) -> Result<(i64, String), Failu
     Ok((owner_of(warden, &node).await?, node))
 }
 
+/// The settings of the connection that closes the session: the config's servers, over TLS
+/// when the config says so (cargo feature `tls`).
+fn closing_connection(config: &zkwarden::WardenConfig) -> Result<ClientBuilder, Failure> {
+    let builder = ClientBuilder::new(config.connect.clone());
+    #[cfg(feature = "tls")]
+    if let Some(files) = &config.tls {
+        let tls = files
+            .load()
+            .map_err(|e| Failure::Usage(format!("tls: {e}")))?;
+        return Ok(builder.tls(tls));
+    }
+    Ok(builder)
+}
+
 /// `chaos expire --session ID | --lock-holder PATH | --owner-of PATH`.
 ///
 /// # Errors
@@ -93,7 +107,8 @@ pub async fn expire(global: &Global, out: Output, args: &ExpireArgs) -> Result<(
         }
     };
     let password = SessionPassword::new(session_password(id).to_vec());
-    expire_session(&config.connect, SessionId(id), &password)
+    let builder = closing_connection(&config)?;
+    expire_session_with(&builder, SessionId(id), &password)
         .await
         .map_err(|e| Failure::zk(format!("expiring session {}", hex(id)), e))?;
     let human = match &via {

@@ -122,3 +122,57 @@ fn connects_with_a_config_file_and_its_namespace() {
     );
     assert_eq!(json(&["get", &format!("{namespace}/inside")])["data"], "x");
 }
+
+/// With cargo feature `tls`: a config file's `tls` section reaches the server's secure port,
+/// for data commands and for `chaos expire` alike.
+#[cfg(feature = "tls")]
+#[test]
+fn a_config_with_tls_reaches_the_secure_port() {
+    use zkwarden::testing::{TlsClientAuth, TlsMaterial, ZkServer};
+
+    let material = TlsMaterial::generate().unwrap();
+    let server = ZkServer::builder()
+        .tls(&material, TlsClientAuth::None)
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "tls.toml",
+        &format!(
+            "connect = \"{}\"\ntls = {{ ca_file = \"{}\" }}\n",
+            server.secure_connect_string().unwrap(),
+            material.ca_file().display()
+        ),
+    );
+    let zk = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zkwarden"))
+            .env_remove("ZK_CONNECT")
+            .args(["--config", &file])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let created = zk(&["create", "/over-tls", "x"]);
+    assert_eq!(
+        code(&created),
+        0,
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let mut holder = common::Running::start_command(
+        std::process::Command::new(env!("CARGO_BIN_EXE_zkwarden"))
+            .env_remove("ZK_CONNECT")
+            .args(["--config", &file, "lock", "/tls-lock", "--", "sh", "-c"])
+            .arg("echo ready; while :; do sleep 0.1; done"),
+    );
+    assert_eq!(holder.stdout_line(), "ready");
+    let expired = zk(&["chaos", "expire", "--lock-holder", "/tls-lock"]);
+    assert_eq!(
+        code(&expired),
+        0,
+        "{}",
+        String::from_utf8_lossy(&expired.stderr)
+    );
+    assert_eq!(holder.wait(), 4);
+}
