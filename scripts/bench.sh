@@ -22,6 +22,10 @@
 #   RUNTIMES="current multi"   CLIENTS="zkwarden peer"
 #   ZK_FORCE_SYNC=no   yes to fsync the server's log on every write, as in production
 #   BENCH_TIMEOUT=600  seconds one zkbench run may take
+#   BASELINE=REV       also run zkwarden as built at git revision REV (built once, in release,
+#                      under target/bench/baseline-*), interleaved as a third client
+#                      "baseline", and print a before/after table: how a change moved our
+#                      own figures, measured in one sitting
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,7 +70,12 @@ scaled_n() {
 }
 
 for w in $WORKLOADS; do base_n "$w" >/dev/null; done
-for c in $CLIENTS; do [[ "$c" == zkwarden || "$c" == peer ]] || die "unknown client '$c'"; done
+BASELINE=${BASELINE:-}
+if [[ -n "$BASELINE" ]]; then
+    git rev-parse --verify --quiet "$BASELINE^{commit}" >/dev/null || die "BASELINE '$BASELINE' is not a git revision"
+    CLIENTS="$CLIENTS baseline"
+fi
+for c in $CLIENTS; do [[ "$c" == zkwarden || "$c" == peer || "$c" == baseline ]] || die "unknown client '$c'"; done
 for r in $RUNTIMES; do [[ "$r" == current || "$r" == multi ]] || die "unknown runtime '$r'"; done
 command -v python3 >/dev/null || die "python3 is needed for the table"
 
@@ -76,6 +85,17 @@ echo "bench: building (release)..." >&2
 cargo build --quiet --release --features testing --example zkbench --example zkserver
 ZKBENCH=target/release/examples/zkbench
 ZKSERVER=target/release/examples/zkserver
+BASELINE_BENCH=""
+if [[ -n "$BASELINE" ]]; then
+    rev=$(git rev-parse --short "$BASELINE^{commit}")
+    src="target/bench/baseline-src-$rev"
+    if [[ ! -d "$src" ]]; then
+        git worktree add --detach --force "$src" "$rev" >&2
+    fi
+    echo "bench: building the baseline $rev (release)..." >&2
+    (cd "$src" && CARGO_TARGET_DIR="$PWD/../baseline-target" cargo build --quiet --release --example zkbench)
+    BASELINE_BENCH="target/bench/baseline-target/release/examples/zkbench"
+fi
 
 OUT=target/bench
 mkdir -p "$OUT"
@@ -119,10 +139,17 @@ echo "bench: ZooKeeper $ZK_VERSION at $CONNECT" >&2
 # One zkbench run; its JSON line goes to the results file (when `record` is set).
 FAILURES=0
 run_one() {
-    local record=$1 client=$2 workload=$3 runtime=$4 n=$5 line
-    if line=$("$ZKBENCH" --connect "$CONNECT" --workload "$workload" --n "$n" \
-        --inflight "$INFLIGHT" --size "$SIZE" --client "$client" --runtime "$runtime" \
+    local record=$1 client=$2 workload=$3 runtime=$4 n=$5 line bench=$ZKBENCH as=$2
+    if [[ "$client" == baseline ]]; then
+        bench=$BASELINE_BENCH
+        as=zkwarden
+    fi
+    if line=$("$bench" --connect "$CONNECT" --workload "$workload" --n "$n" \
+        --inflight "$INFLIGHT" --size "$SIZE" --client "$as" --runtime "$runtime" \
         --count-allocs --timeout "$BENCH_TIMEOUT" 2>>"$ERRORS"); then
+        if [[ "$client" == baseline ]]; then
+            line=$(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r["client"] = "baseline"; print(json.dumps(r))' "$line")
+        fi
         if [[ "$record" == yes ]]; then
             echo "$line" >>"$RESULTS"
         fi
@@ -242,9 +269,27 @@ for key in order:
     a = median(groups[key].get("zkwarden", []), "allocs")
     b = median(groups[key].get("peer", []), "allocs")
     print(f"| {key[0]} | {key[1]} | {fmt(a, 2)} | {fmt(b, 2)} | {ratio(a, b)} |")
-counts = {c: sum(len(v.get(c, [])) for v in groups.values()) for c in ("zkwarden", "peer")}
+counts = {c: sum(len(v.get(c, [])) for v in groups.values()) for c in ("zkwarden", "peer", "baseline")}
+if counts["baseline"]:
+    print()
+    print("Before/after (BASELINE): this build against the baseline build, same server, same passes;"
+          " ratio = this / baseline:")
+    print()
+    print("| workload | runtime | ops/s this | ops/s baseline | ratio | CPU µs/op this "
+          "| CPU µs/op baseline | ratio | allocs/op this | allocs/op baseline |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for key in order:
+        ours = groups[key].get("zkwarden", [])
+        base = groups[key].get("baseline", [])
+        cells = [key[0], key[1]]
+        for field, digits in (("ops", 0), ("cpu", 2)):
+            a, b = median(ours, field), median(base, field)
+            cells += [fmt(a, digits), fmt(b, digits), ratio(a, b)]
+        cells += [fmt(median(ours, "allocs"), 2), fmt(median(base, "allocs"), 2)]
+        print("| " + " | ".join(cells) + " |")
 print()
-print(f"Runs recorded: zkwarden {counts['zkwarden']}, peer {counts['peer']}.")
+print(f"Runs recorded: zkwarden {counts['zkwarden']}, peer {counts['peer']}"
+      + (f", baseline {counts['baseline']}." if counts["baseline"] else "."))
 PY
 cat "$TABLE"
 echo

@@ -91,3 +91,10 @@ pub use proto::{
     Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, OpResult, Perms, Stat, WatcherType,
 };
 pub use warden::{ConnectionEvent, ConnectionState, Warden, WardenConfig};
+
+/// The README's Rust examples, compiled by `cargo test --doc` so that they stay true (and
+/// free of unused imports, which a reader would copy).
+#[cfg(doctest)]
+#[doc(test(attr(deny(unused_imports))))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

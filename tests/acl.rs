@@ -265,7 +265,7 @@ async fn warden_runtime_auth_survives_reconnects_and_rebuilt_sessions() {
 
     // A new session.
     let first = warden.client().expect("a connected session");
-    expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await;
+    expire_and_await_rebuild(&warden, &mut events).await;
     let second = warden.client().expect("the rebuilt session");
     assert_ne!(second.session_id(), first.session_id());
     assert_eq!(&warden.get_data(&path).await.unwrap().0[..], b"w");

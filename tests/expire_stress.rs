@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use tokio::task::JoinHandle;
-use zkwarden::testing::{FaultProxy, expire_session};
+use zkwarden::testing::{FaultProxy, expire_client, expire_session, expire_warden};
 use zkwarden::warden::{ConnectionEvents, ConnectionState};
 use zkwarden::{CreateMode, SessionState, Warden};
 
@@ -50,9 +50,15 @@ async fn every_expiry_of_a_busy_session_ends_it() {
             })
         };
         let id = client.session_id();
-        expire_session(&connect_string, id, &client.session_password())
-            .await
-            .expect("expire the session");
+        if round % 3 == 2 {
+            // The one-call form, through the server the client is connected to.
+            let expired = expire_client(&client).await.expect("expire the session");
+            assert_eq!(expired, id, "expire_client named another session");
+        } else {
+            expire_session(&connect_string, id, &client.session_password())
+                .await
+                .expect("expire the session");
+        }
         let ended = tokio::time::timeout(PATIENCE, async {
             loop {
                 if states.borrow_and_update().state == SessionState::Expired {
@@ -169,11 +175,17 @@ async fn expiry_moves(
     round: usize,
 ) -> bool {
     let generation = warden.generation();
-    let client = warden.client().expect("a client");
-    let id = client.session_id();
-    expire_session(connect, id, &client.session_password())
-        .await
-        .expect("expire the session");
+    let id = if round % 2 == 0 {
+        let client = warden.client().expect("a client");
+        let id = client.session_id();
+        expire_session(connect, id, &client.session_password())
+            .await
+            .expect("expire the session");
+        id
+    } else {
+        // The one-call form (the server the warden is on, the warden's own settings).
+        expire_warden(warden).await.expect("expire the session")
+    };
     let moved = tokio::time::timeout(PATIENCE, async {
         while let Some(event) = events.next_event().await {
             if event.state == ConnectionState::Reconnected && event.generation > generation {
@@ -188,7 +200,7 @@ async fn expiry_moves(
     eprintln!(
         "round {round}: warden still on {id:?} ({:?}), client {:?}",
         warden.connection(),
-        client.session_state()
+        warden.client().map(|c| c.session_state())
     );
     false
 }

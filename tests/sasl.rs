@@ -248,7 +248,7 @@ async fn a_warden_authenticates_its_rebuilt_session() {
     let first = warden.client().expect("a connected session");
 
     let mut events = warden.events();
-    expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await;
+    expire_and_await_rebuild(&warden, &mut events).await;
     let second = warden.client().expect("the rebuilt session");
     assert_ne!(second.session_id(), first.session_id());
     assert_eq!(sasl_users(&second).await, ["bob"]);

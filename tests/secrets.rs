@@ -301,7 +301,7 @@ async fn secrets_never_reach_debug_display_or_logs() {
     shown.debug(&warden);
 
     let mut events = warden.events();
-    for event in expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await {
+    for event in expire_and_await_rebuild(&warden, &mut events).await {
         shown.debug(&event);
     }
     let second = warden.client().expect("the rebuilt session");
@@ -484,7 +484,7 @@ async fn sasl_passwords_never_reach_debug_display_or_logs() {
     shown.debug(&config.sasl);
     let warden = warden_builder.start().await.unwrap();
     let mut events = warden.events();
-    expire_and_await_rebuild(&server.connect_string(), &warden, &mut events).await;
+    expire_and_await_rebuild(&warden, &mut events).await;
     assert_eq!(&warden.get_data(&guarded).await.unwrap().0[..], b"erin's");
     shown.debug(&warden);
 

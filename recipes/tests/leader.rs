@@ -375,6 +375,79 @@ async fn a_selector_without_requeue_leads_once_and_hands_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_waits_for_leadership_runs_once_and_steps_down() {
+    let server = start_server().await;
+    let path = unique_path("selector-run");
+    let wa = warden(&server.connect_string()).await;
+    let wb = warden(&server.connect_string()).await;
+    // `a` leads first and holds until told; `run` on `b` must wait for it.
+    let (release_a, released) = tokio::sync::oneshot::channel::<()>();
+    let (led_tx, led) = tokio::sync::oneshot::channel::<i64>();
+    let a = LeaderSelector::new(&wa, &path)
+        .id("first")
+        .run(move |leadership, _| async move {
+            let _ = led_tx.send(leadership.fencing_token());
+            let _ = released.await;
+        });
+    let a = tokio::spawn(a);
+    let a_token = within("a leads", led).await.expect("a's term began");
+    let b = tokio::spawn(LeaderSelector::new(&wb, &path).id("second").run(
+        |leadership, _cancel| async move {
+            // `?` works in a scope that returns a Result.
+            let node = leadership.node_path().to_owned();
+            Ok::<_, Error>((leadership.fencing_token(), node))
+        },
+    ));
+    await_children_where(&wb, &path, "both queued", |c| c.len() == 2).await;
+    assert!(!b.is_finished(), "b ran before a stepped down");
+    release_a.send(()).expect("a's scope is waiting");
+    within("a returns", a)
+        .await
+        .expect("a's task")
+        .expect("a ran");
+    let (b_token, b_node) = within("b runs", b)
+        .await
+        .expect("b's task")
+        .expect("b ran")
+        .expect("b's scope succeeded");
+    assert!(b_token > a_token, "tokens {a_token} then {b_token}");
+    assert!(b_node.starts_with(&path), "{b_node}");
+    // Both stepped down: no queue node is left.
+    assert!(children_of(&wb, &path).await.is_empty(), "queue nodes left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_that_fails_ends_its_term_and_the_error_is_kept() {
+    let server = start_server().await;
+    let path = unique_path("selector-error");
+    let w = warden(&server.connect_string()).await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<i64>();
+    let terms = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let selector = LeaderSelector::new(&w, &path).start(move |leadership, cancel| {
+        let (tx, terms) = (tx.clone(), terms.clone());
+        async move {
+            let token = leadership.fencing_token();
+            let _ = tx.send(token);
+            // The first term fails; the next one holds until cancelled.
+            if terms.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(Error::InvalidArgument(format!("term {token} refused")));
+            }
+            cancel.cancelled().await;
+            Ok(())
+        }
+    });
+    let first = within("first term", rx.recv()).await.expect("a term");
+    let second = within("second term", rx.recv()).await.expect("a term");
+    assert!(second > first, "the selector requeued after the error");
+    let error = selector
+        .last_error()
+        .expect("the failed term's error is kept");
+    assert_eq!(error, format!("invalid argument: term {first} refused"));
+    assert!(selector.has_leadership(), "the second term runs");
+    selector.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspension_cancels_the_selector_token_and_it_requeues() {
     let server = start_server().await;
     let path = unique_path("selector-suspend");

@@ -5,8 +5,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::client::{ClientBuilder, SessionEnd, SessionId, SessionPassword};
+use crate::client::{Client, ClientBuilder, SessionEnd, SessionId, SessionPassword};
 use crate::error::{Error, Result};
+use crate::warden::Warden;
 
 /// How long [`expire_session`] keeps trying before it gives up.
 const EXPIRY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,4 +75,35 @@ pub async fn expire_session_with(
             }
         }
     }
+}
+
+/// Expires `client`'s session on the server it is connected to, in one call: the same as
+/// [`expire_session`] with that server's address and the client's id and password. Returns
+/// the session id that was expired.
+///
+/// # Errors
+/// [`Error::NotConnected`] when the client has no connection (there is no server to ask);
+/// otherwise as [`expire_session`].
+pub async fn expire_client(client: &Client) -> Result<SessionId> {
+    let server = client.connected_server().ok_or(Error::NotConnected)?;
+    let session_id = client.session_id();
+    expire_session(&server.to_string(), session_id, &client.session_password()).await?;
+    Ok(session_id)
+}
+
+/// Expires the session `warden` runs on now, on the server it is connected to and with the
+/// warden's own TLS and SASL settings, in one call. Returns once the server has confirmed the
+/// expiry, with the session id that was expired; the warden then reports `Lost` and builds a
+/// new session as it would after a real expiry.
+///
+/// # Errors
+/// [`Error::NotConnected`] while the warden has no connected session; otherwise as
+/// [`expire_session_with`].
+pub async fn expire_warden(warden: &Warden) -> Result<SessionId> {
+    let client = warden.client().ok_or(Error::NotConnected)?;
+    let server = client.connected_server().ok_or(Error::NotConnected)?;
+    let session_id = client.session_id();
+    let builder = warden.inner.secured(ClientBuilder::new(server.to_string()));
+    expire_session_with(&builder, session_id, &client.session_password()).await?;
+    Ok(session_id)
 }

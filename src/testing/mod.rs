@@ -87,7 +87,7 @@ mod tls;
 
 pub use ensemble::{ZkEnsemble, ZkEnsembleBuilder};
 pub use error::TestingError;
-pub use expire::{expire_session, expire_session_with};
+pub use expire::{expire_client, expire_session, expire_session_with, expire_warden};
 pub use fault_proxy::{FaultProxy, ProxyStats, connect_string_of};
 pub use java::CLASSPATH_ENV;
 pub use probe::four_letter_word;

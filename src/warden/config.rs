@@ -321,6 +321,13 @@ impl WardenBuilder {
         WardenBuilder { config }
     }
 
+    /// Replaces the servers, for example those of a config file read for another
+    /// environment (see [`WardenConfig::from_file`] for `ZK_CONNECT`).
+    pub fn connect(mut self, connect: impl Into<String>) -> Self {
+        self.config.connect = connect.into();
+        self
+    }
+
     /// See [`WardenConfig::session_timeout`].
     pub fn session_timeout(mut self, timeout: Duration) -> Self {
         self.config.session_timeout = timeout;

@@ -15,6 +15,7 @@
 //! | NoNode, NodeExists, BadVersion, NoAuth, ... | returned at once |
 
 mod config;
+mod config_file;
 mod create;
 mod guaranteed;
 mod handle;
@@ -32,6 +33,7 @@ mod write;
 #[cfg(feature = "tls")]
 pub use config::TlsFiles;
 pub use config::{AuthConfig, LockSafety, WardenBuilder, WardenConfig};
+pub use config_file::CONNECT_ENV;
 pub use create::{CreateBuilder, PROTECTED_PREFIX, ParentMode};
 pub use handle::Warden;
 pub use metrics::MetricsSnapshot;

@@ -161,17 +161,15 @@ pub async fn await_rebuilt_session(
     .await
 }
 
-/// Expires `warden`'s current session on the server at `connect` (confirmed by the server),
-/// then waits on `events`, subscribed beforehand, for the rebuilt session; returns the events
-/// read on the way.
+/// Expires `warden`'s current session on the server (confirmed by the server), then waits on
+/// `events`, subscribed beforehand, for the rebuilt session; returns the events read on the
+/// way.
 pub async fn expire_and_await_rebuild(
-    connect: &str,
     warden: &Warden,
     events: &mut ConnectionEvents,
 ) -> Vec<ConnectionEvent> {
     let generation = warden.generation();
-    let client = warden.client().expect("a connected session");
-    zkwarden::testing::expire_session(connect, client.session_id(), &client.session_password())
+    zkwarden::testing::expire_warden(warden)
         .await
         .expect("expire the session");
     await_rebuilt_session(events, generation).await

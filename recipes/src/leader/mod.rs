@@ -20,7 +20,10 @@ pub use latch::{LeaderLatch, LeaderLatchBuilder};
 pub use leadership::Leadership;
 pub use naming::LATCH_NAME;
 pub use participants::Participant;
-pub use selector::{LeaderSelector, SelectorHandle};
+pub use selector::{LeaderSelector, SelectorHandle, TermOutcome};
+/// The token a [`LeaderSelector`] scope is handed, re-exported so that a scope's signature
+/// needs no other crate.
+pub use tokio_util::sync::CancellationToken;
 
 /// This process's participant id: `host:pid`.
 fn holder_id() -> String {

@@ -18,10 +18,43 @@ use super::participants::{self, Participant};
 use super::{Leadership, holder_id};
 use crate::lock::LOCK_NAME;
 
+/// What a leader scope returns: `()`, or a `Result` so that `?` works inside the scope. An
+/// error ends the term like a return does; it is logged and kept on the handle
+/// ([`SelectorHandle::last_error`]).
+pub trait TermOutcome: Send + 'static {
+    /// The error the term ended with, as text, if it ended with one.
+    fn into_error(self) -> Option<String>;
+}
+
+impl TermOutcome for () {
+    fn into_error(self) -> Option<String> {
+        None
+    }
+}
+
+impl<E: fmt::Display + Send + 'static> TermOutcome for std::result::Result<(), E> {
+    fn into_error(self) -> Option<String> {
+        self.err().map(|e| e.to_string())
+    }
+}
+
 /// Leader election that runs user code while leading: each term calls a scope
 /// `async fn(Leadership, CancellationToken)`; returning from it gives leadership up, and the
-/// token is cancelled the moment leadership may be lost. Compatible with Curator's
-/// `LeaderSelector` on the same path.
+/// token is cancelled the moment leadership may be lost. The scope may return `()` or a
+/// `Result` (see [`TermOutcome`]). Compatible with Curator's `LeaderSelector` on the same path.
+///
+/// For "wait until leader, run this once, step down" there is [`LeaderSelector::run`]:
+///
+/// ```no_run
+/// # async fn run(warden: zkwarden::Warden) -> zkwarden::Result<()> {
+/// use zkwarden_recipes::leader::LeaderSelector;
+///
+/// let token = LeaderSelector::new(&warden, "/services/compactor/leader")
+///     .run(|leadership, _cancel| async move { leadership.fencing_token() })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// ```no_run
 /// # async fn run(warden: zkwarden::Warden) -> zkwarden::Result<()> {
@@ -143,7 +176,8 @@ impl LeaderSelector {
     pub fn start<F, Fut>(self, scope: F) -> SelectorHandle
     where
         F: FnMut(Leadership, CancellationToken) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: TermOutcome,
     {
         let (current, _) = watch::channel(None);
         let shared = Arc::new(Shared {
@@ -151,6 +185,7 @@ impl LeaderSelector {
             current,
             node: StdMutex::new(None),
             terms: AtomicU64::new(0),
+            last_error: StdMutex::new(None),
         });
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(drive(shared.clone(), scope, shutdown.clone()));
@@ -159,6 +194,38 @@ impl LeaderSelector {
             shutdown,
             task: Some(task),
         }
+    }
+}
+
+impl LeaderSelector {
+    /// Waits until this participant leads, runs `scope` for that one term, steps down (its
+    /// queue node deleted) and returns what the scope returned: the shortest way to run
+    /// something while leader. The token is cancelled when leadership may be lost, as for
+    /// [`start`](LeaderSelector::start); the scope should return promptly then.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the warden closes before this participant leads, or when the
+    /// scope panicked (the panic is logged).
+    pub async fn run<F, Fut, T>(self, scope: F) -> Result<T>
+    where
+        F: FnOnce(Leadership, CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut once = Some((scope, tx));
+        let handle = self.requeue(false).start(move |leadership, cancel| {
+            let taken = once.take();
+            async move {
+                if let Some((scope, tx)) = taken {
+                    let _ = tx.send(scope(leadership, cancel).await);
+                }
+            }
+        });
+        let output = rx.await;
+        // The term is over (or never began): leave the queue before answering.
+        handle.close().await?;
+        output.map_err(|_| Error::Closed)
     }
 }
 
@@ -220,6 +287,15 @@ impl SelectorHandle {
         participants::leader(&c.warden, &c.parent, LOCK_NAME).await
     }
 
+    /// The error the last term that failed ended with (a scope returning `Err`), as text.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Whether the selector stopped on its own (one term without re-queueing, or the warden
     /// closed).
     pub fn is_finished(&self) -> bool {
@@ -254,6 +330,7 @@ struct Shared {
     current: watch::Sender<Option<Leadership>>,
     node: StdMutex<Option<String>>,
     terms: AtomicU64,
+    last_error: StdMutex<Option<String>>,
 }
 
 impl Shared {
@@ -323,7 +400,8 @@ impl Shared {
         shutdown: &CancellationToken,
     ) where
         F: FnMut(Leadership, CancellationToken) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: TermOutcome,
     {
         self.terms.fetch_add(1, Ordering::SeqCst);
         self.current.send_replace(Some(leadership.clone()));
@@ -346,8 +424,17 @@ impl Shared {
             canceller.cancel();
         });
         // The scope runs as its own task, so a panic in it is contained.
-        if let Err(e) = tokio::spawn(scope(leadership.clone(), token.clone())).await {
-            tracing::error!(error = %e, "leader scope failed");
+        match tokio::spawn(scope(leadership.clone(), token.clone())).await {
+            Ok(outcome) => {
+                if let Some(error) = outcome.into_error() {
+                    tracing::warn!(node = %leadership.node_path(), %error, "leader scope returned an error");
+                    *self
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "leader scope failed"),
         }
         token.cancel();
         let _ = watcher.await;
@@ -360,7 +447,8 @@ impl Shared {
 async fn drive<F, Fut>(shared: Arc<Shared>, mut scope: F, shutdown: CancellationToken)
 where
     F: FnMut(Leadership, CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: TermOutcome,
 {
     let c = shared.selector.contender.clone();
     loop {
