@@ -17,8 +17,8 @@ Exit status:
   Otherwise lock and leader exit with COMMAND's status (128+N when it died of signal N).
 
 Connecting: --connect HOST:PORT[,HOST:PORT...][/chroot], or the ZK_CONNECT environment
-variable, or --config FILE (a warden config, TOML or JSON by extension; --connect then
-replaces its servers).";
+variable, or --config FILE (a warden config: JSON if its name ends in .json, else TOML;
+--connect or ZK_CONNECT then replaces its servers).";
 
 /// A ZooKeeper command line for operators and chaos testers.
 #[derive(Debug, Parser)]
@@ -38,7 +38,7 @@ pub struct Global {
     /// Servers: HOST:PORT[,HOST:PORT...][/chroot].
     #[arg(long, short = 'c', env = "ZK_CONNECT", global = true)]
     pub connect: Option<String>,
-    /// A warden config file (.toml or .json).
+    /// A warden config file (JSON if named *.json, else TOML).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print JSON (one document, or one line per event) instead of text.
@@ -296,7 +296,7 @@ pub enum Word {
 pub enum ConfigCommand {
     /// Validate a warden config and show its retry schedule and worst case.
     Check {
-        /// The file (.toml or .json).
+        /// The file (JSON if named *.json, else TOML).
         file: PathBuf,
     },
 }

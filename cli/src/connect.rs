@@ -12,19 +12,14 @@ use crate::exit::Failure;
 /// line should fail within seconds when nothing answers.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads a warden config from a `.toml` or `.json` file.
+/// Reads and validates a warden config file (JSON when its name ends in `.json`, TOML
+/// otherwise; `ZK_CONNECT`, when set, names the servers), with
+/// [`WardenConfig::from_file`].
 ///
 /// # Errors
-/// [`Failure::Usage`] naming the file when it cannot be read or parsed.
+/// [`Failure::Usage`] naming the file when it cannot be read, parsed or validated.
 pub fn load_config(path: &Path) -> Result<WardenConfig, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let parsed = match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => toml::from_str(&text).map_err(|e| e.to_string()),
-        Some("json") => serde_json::from_str(&text).map_err(|e| e.to_string()),
-        _ => Err("the file name must end in .toml or .json".to_owned()),
-    };
-    parsed.map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+    WardenConfig::from_file(path).map_err(|e| Failure::Usage(e.to_string()))
 }
 
 /// The warden config the global options describe.
