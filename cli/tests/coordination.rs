@@ -145,3 +145,22 @@ fn leader_runs_one_command_at_a_time_in_election_order() {
     );
     assert_eq!(second.wait(), 3);
 }
+
+#[test]
+fn leader_stops_the_command_when_its_node_owner_is_expired() {
+    let path = unique("expire-leader");
+    let script = "trap 'echo got-term; exit 0' TERM; echo \"ready $ZKWARDEN_NODE\"; \
+                  while :; do sleep 0.1; done";
+    let mut leader = Running::start(&["leader", &path, "--", "sh", "-c", script]);
+    let node = leader
+        .stdout_line()
+        .strip_prefix("ready ")
+        .unwrap()
+        .to_owned();
+    assert!(node.starts_with(&format!("{path}/")), "{node}");
+
+    let expired = json(&["chaos", "expire", "--owner-of", &node]);
+    assert_eq!(expired["node"], node);
+    assert_eq!(leader.stdout_line(), "got-term");
+    assert_eq!(leader.wait(), 4);
+}
