@@ -247,8 +247,8 @@ pub struct LeaderArgs {
 pub enum Chaos {
     /// Expire a session on the server, as an outage would (its ephemeral nodes go at once).
     Expire(ExpireArgs),
-    /// Run a fault proxy; switch it with lines on standard input: pass, latency MS,
-    /// blackhole, drop-replies, reset, refuse, accept, stats.
+    /// Run a fault proxy; switch it with lines on standard input (or a --control port): pass,
+    /// latency MS, blackhole, drop-replies, reset, refuse, accept, stats, quit.
     Proxy {
         /// Where clients connect (port 0 picks a free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -256,6 +256,10 @@ pub enum Chaos {
         /// The server behind the proxy.
         #[arg(long)]
         upstream: String,
+        /// Also take command lines on this TCP address (each connection gets answers; `quit`
+        /// stops the proxy, and the end of standard input no longer does).
+        #[arg(long, value_name = "HOST:PORT")]
+        control: Option<String>,
     },
 }
 

@@ -1,10 +1,13 @@
 //! `chaos expire` and `chaos proxy`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use zkwarden::testing::{FaultProxy, expire_session_with};
 use zkwarden::{ClientBuilder, SessionId, SessionPassword, Warden};
 use zkwarden_recipes::lock::sort_contenders;
@@ -168,10 +171,10 @@ fn apply(proxy: &FaultProxy, switch: Switch) {
     }
 }
 
-/// Prints the proxy's counters; false once standard output is closed.
-fn report_stats(out: Output, proxy: &FaultProxy) -> bool {
+/// The proxy's counters, as text and JSON.
+fn stats(proxy: &FaultProxy) -> (String, Value) {
     let s = proxy.stats();
-    out.emit(
+    (
         format!(
             "connections {} open, {} accepted, {} refused; bytes {} to server, {} to clients, \
              {} dropped",
@@ -182,10 +185,90 @@ fn report_stats(out: Output, proxy: &FaultProxy) -> bool {
             s.bytes_to_client,
             s.bytes_dropped
         ),
-        &json!({ "open": proxy.connection_count(), "accepted": s.accepted,
-                 "refused": s.refused, "bytes_to_server": s.bytes_to_server,
-                 "bytes_to_client": s.bytes_to_client, "bytes_dropped": s.bytes_dropped }),
+        json!({ "open": proxy.connection_count(), "accepted": s.accepted,
+                "refused": s.refused, "bytes_to_server": s.bytes_to_server,
+                "bytes_to_client": s.bytes_to_client, "bytes_dropped": s.bytes_dropped }),
     )
+}
+
+/// What one command line calls for.
+enum Reply {
+    /// Stop the proxy.
+    Quit,
+    /// A blank line: nothing to say.
+    Nothing,
+    /// The answer, as text and JSON.
+    Answer(String, Value),
+}
+
+/// Carries out one command line on `proxy` (from standard input or the control port).
+fn handle_line(proxy: &FaultProxy, line: &str) -> Reply {
+    let line = line.trim();
+    match parse_switch(line) {
+        Ok(None) => Reply::Nothing,
+        Ok(Some(Switch::Quit)) => Reply::Quit,
+        Ok(Some(Switch::Stats)) => {
+            let (human, value) = stats(proxy);
+            Reply::Answer(human, value)
+        }
+        Ok(Some(switch)) => {
+            apply(proxy, switch);
+            Reply::Answer(format!("ok {line}"), json!({ "ok": true, "command": line }))
+        }
+        Err(error) => Reply::Answer(
+            format!("error: {error}"),
+            json!({ "ok": false, "command": line, "error": error }),
+        ),
+    }
+}
+
+/// Serves command lines from standard input until it ends (`true` when it said `quit`).
+async fn from_stdin(out: Output, proxy: &FaultProxy) -> bool {
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        match handle_line(proxy, &line) {
+            Reply::Quit => return true,
+            Reply::Nothing => {}
+            Reply::Answer(human, value) => {
+                if !out.emit(human, &value) {
+                    return false;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Serves command lines on every connection to the control port; `quit` from any of them
+/// stops the proxy.
+async fn control_port(
+    listener: TcpListener,
+    proxy: Arc<FaultProxy>,
+    out: Output,
+    quit: Arc<Notify>,
+) {
+    while let Ok((socket, _)) = listener.accept().await {
+        let (proxy, quit) = (proxy.clone(), quit.clone());
+        tokio::spawn(async move {
+            let (reader, mut writer) = socket.into_split();
+            let mut lines = BufReader::new(reader).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match handle_line(&proxy, &line) {
+                    Reply::Quit => {
+                        quit.notify_one();
+                        return;
+                    }
+                    Reply::Nothing => {}
+                    Reply::Answer(human, value) => {
+                        let answer = out.render(human, &value) + "\n";
+                        if writer.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Resolves `HOST:PORT`.
@@ -197,46 +280,57 @@ async fn resolve(what: &str, address: &str) -> Result<SocketAddr, Failure> {
         .ok_or_else(|| Failure::Usage(format!("bad {what} address {address:?} (HOST:PORT)")))
 }
 
-/// `chaos proxy --listen A --upstream B`: runs until standard input ends or says `quit`.
+/// `chaos proxy --listen A --upstream B [--control C]`: runs until `quit` (on standard input
+/// or the control port) or, without a control port, until standard input ends.
 ///
 /// # Errors
-/// [`Failure::Usage`] for bad addresses or when A cannot be bound.
-pub async fn proxy(out: Output, listen: &str, upstream: &str) -> Result<(), Failure> {
+/// [`Failure::Usage`] for bad addresses or when A or C cannot be bound.
+pub async fn proxy(
+    out: Output,
+    listen: &str,
+    upstream: &str,
+    control: Option<&str>,
+) -> Result<(), Failure> {
     let listen = resolve("--listen", listen).await?;
     let upstream = resolve("--upstream", upstream).await?;
-    let proxy = FaultProxy::start_on(listen, upstream)
-        .await
-        .map_err(|e| Failure::Usage(format!("cannot listen on {listen}: {e}")))?;
+    let proxy = Arc::new(
+        FaultProxy::start_on(listen, upstream)
+            .await
+            .map_err(|e| Failure::Usage(format!("cannot listen on {listen}: {e}")))?,
+    );
+    let quit = Arc::new(Notify::new());
+    let control = match control {
+        Some(control) => {
+            let address = resolve("--control", control).await?;
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|e| Failure::Usage(format!("cannot listen on {address}: {e}")))?;
+            let bound = listener.local_addr().ok();
+            tokio::spawn(control_port(listener, proxy.clone(), out, quit.clone()));
+            bound
+        }
+        None => None,
+    };
+    let shown_control = control.map_or(String::new(), |c| format!("; control port {c}"));
     out.emit(
         format!(
-            "listening on {}, relaying to {upstream}; commands: pass, latency MS, blackhole, \
-             drop-replies, reset, refuse, accept, stats, quit",
+            "listening on {}, relaying to {upstream}{shown_control}; commands: pass, latency MS, \
+             blackhole, drop-replies, reset, refuse, accept, stats, quit",
             proxy.addr()
         ),
-        &json!({ "listening": proxy.addr().to_string(), "upstream": upstream.to_string() }),
+        &json!({ "listening": proxy.addr().to_string(), "upstream": upstream.to_string(),
+                 "control": control.map(|c| c.to_string()) }),
     );
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let line = line.trim();
-        let answered = match parse_switch(line) {
-            Ok(None) => continue,
-            Ok(Some(Switch::Quit)) => break,
-            Ok(Some(Switch::Stats)) => report_stats(out, &proxy),
-            Ok(Some(switch)) => {
-                apply(&proxy, switch);
-                out.emit(
-                    format!("ok {line}"),
-                    &json!({ "ok": true, "command": line }),
-                )
-            }
-            Err(error) => out.emit(
-                format!("error: {error}"),
-                &json!({ "ok": false, "command": line, "error": error }),
-            ),
-        };
-        if !answered {
-            break;
+    let stdin = async {
+        // With a control port, the end of standard input (a proxy started in the background)
+        // does not stop the proxy; `quit` does.
+        if !from_stdin(out, &proxy).await && control.is_some() {
+            std::future::pending::<()>().await;
         }
+    };
+    tokio::select! {
+        () = stdin => {}
+        () = quit.notified() => {}
     }
     Ok(())
 }

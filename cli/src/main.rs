@@ -57,8 +57,14 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Failure> {
         Command::Chaos(Chaos::Expire(args)) => {
             return chaos::expire(global, out, args).await.map(|()| exit::OK);
         }
-        Command::Chaos(Chaos::Proxy { listen, upstream }) => {
-            return chaos::proxy(out, listen, upstream).await.map(|()| exit::OK);
+        Command::Chaos(Chaos::Proxy {
+            listen,
+            upstream,
+            control,
+        }) => {
+            return chaos::proxy(out, listen, upstream, control.as_deref())
+                .await
+                .map(|()| exit::OK);
         }
         Command::FourLetter { word, server } => {
             return fourlw::run(global, out, *word, server.as_deref())

@@ -19,16 +19,22 @@ impl Output {
         Output { json }
     }
 
-    /// Prints one result: `human` as text, or `value` as one line of JSON. Returns false
-    /// once standard output is closed (a reader like `head` went away), so streams can stop.
+    /// One result as a line: `human` as text, or `value` as one line of JSON.
+    pub fn render(self, human: impl std::fmt::Display, value: &Value) -> String {
+        if self.json {
+            value.to_string()
+        } else {
+            human.to_string()
+        }
+    }
+
+    /// Prints one result (see [`Output::render`]). Returns false once standard output is
+    /// closed (a reader like `head` went away), so streams can stop.
     pub fn emit(self, human: impl std::fmt::Display, value: &Value) -> bool {
         let mut out = std::io::stdout().lock();
-        let written = if self.json {
-            writeln!(out, "{value}")
-        } else {
-            writeln!(out, "{human}")
-        };
-        written.and_then(|()| out.flush()).is_ok()
+        writeln!(out, "{}", self.render(human, value))
+            .and_then(|()| out.flush())
+            .is_ok()
     }
 
     /// Reports a failure on standard error (as JSON with `--json`).

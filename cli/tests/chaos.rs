@@ -111,3 +111,40 @@ async fn chaos_proxy_is_switched_by_lines_on_stdin() {
     drop(proxy.child.stdin.take());
     assert_eq!(proxy.wait(), 0);
 }
+
+#[test]
+fn chaos_proxy_takes_commands_on_a_control_port_and_outlives_its_stdin() {
+    use std::io::{BufRead, BufReader};
+
+    let upstream = server().connect_string();
+    // Standard input is empty: with a control port the proxy keeps running anyway.
+    let mut proxy = Running::start_command(
+        zk().args([
+            "--json",
+            "chaos",
+            "proxy",
+            "--upstream",
+            &upstream,
+            "--control",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null()),
+    );
+    let banner: serde_json::Value = serde_json::from_str(&proxy.stdout_line()).unwrap();
+    let control = banner["control"].as_str().unwrap().to_owned();
+
+    let socket = std::net::TcpStream::connect(&control).unwrap();
+    let mut answers = BufReader::new(socket.try_clone().unwrap());
+    let mut ask = |line: &str| -> serde_json::Value {
+        writeln!(&socket, "{line}").unwrap();
+        let mut answer = String::new();
+        answers.read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    };
+    assert_eq!(ask("blackhole")["ok"], true);
+    assert_eq!(ask("pass")["ok"], true);
+    assert_eq!(ask("stats")["open"], 0);
+    assert_eq!(ask("latency ten")["ok"], false);
+    writeln!(&socket, "quit").unwrap();
+    assert_eq!(proxy.wait(), 0);
+}
