@@ -162,8 +162,19 @@ pub enum Command {
         overwrite: bool,
     },
     /// Run COMMAND while holding a lock (Curator's InterProcessMutex layout).
+    ///
+    /// COMMAND's environment has the fencing token (ZKWARDEN_FENCE, or --fence-env), the lock
+    /// node (ZKWARDEN_NODE) and the holder's session id (ZKWARDEN_SESSION). When the lock may
+    /// be lost (the connection is suspended, the session expires, the node is deleted),
+    /// COMMAND gets SIGTERM, then SIGKILL after --grace, and zkwarden exits 4. Otherwise it
+    /// exits with COMMAND's status, after releasing the lock.
     Lock(LockArgs),
     /// Run COMMAND only while leader (Curator's LeaderLatch layout).
+    ///
+    /// COMMAND starts once this participant leads, with the same environment as for `lock`
+    /// (ZKWARDEN_FENCE, ZKWARDEN_NODE, ZKWARDEN_SESSION), and is stopped the same way when
+    /// leadership is lost (exit 4). When COMMAND exits, zkwarden leaves the election and
+    /// exits with its status.
     Leader(LeaderArgs),
     /// Break things on purpose: expire sessions, run a fault proxy.
     #[command(subcommand)]
