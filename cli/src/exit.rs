@@ -60,17 +60,7 @@ impl Failure {
             Failure::Usage(_) => "Usage".into(),
             Failure::Connection(_) => "Connection".into(),
             Failure::NotAcquired => "NotAcquired".into(),
-            Failure::Zk { error, .. } => match error.code() {
-                Some(code) => format!("{code:?}"),
-                None => {
-                    let shown = format!("{error:?}");
-                    shown
-                        .split(|c: char| !c.is_alphanumeric())
-                        .next()
-                        .unwrap_or("Error")
-                        .to_owned()
-                }
-            },
+            Failure::Zk { error, .. } => error.kind_name(),
         }
     }
 }

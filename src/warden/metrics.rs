@@ -167,7 +167,7 @@ impl OpTimer {
                         .increment(1);
                 }
                 Err(error) => {
-                    let kind = error_label(error);
+                    let kind = error.kind_name();
                     metrics::histogram!("db.client.operation.duration",
                         "db.system.name" => "zookeeper", name.0 => name.1, "error.type" => kind.clone())
                     .record(seconds);
@@ -200,22 +200,6 @@ fn state_label(state: super::ConnectionState) -> &'static str {
         S::Lost => "lost",
         S::ReadOnly => "read_only",
         S::Closed => "closed",
-    }
-}
-
-/// An error's kind as a label: the server code's name, or the client cause's variant name
-/// (never its message, which may carry paths or hosts).
-#[cfg(feature = "metrics")]
-fn error_label(error: &crate::error::Error) -> String {
-    match error.code() {
-        Some(code) => format!("{code:?}"),
-        None => {
-            let shown = format!("{error:?}");
-            let end = shown
-                .find(|c: char| !c.is_alphanumeric())
-                .unwrap_or(shown.len());
-            shown[..end].to_owned()
-        }
     }
 }
 
