@@ -286,6 +286,21 @@ impl Error {
             Error::InvalidPath { .. } | Error::DataTooLarge { .. } | Error::InvalidArgument(_)
         )
     }
+
+    /// A short name for the kind of error, for labels and machine-readable output: the
+    /// server code's name when there is one (`NoNode`, `ConnectionLoss`), else the variant's
+    /// name (`ConnectFailed`, `InvalidPath`). Never the details, which may carry paths, hosts
+    /// or server messages.
+    pub fn kind_name(&self) -> String {
+        if let Some(code) = self.code() {
+            return format!("{code:?}");
+        }
+        let shown = format!("{self:?}");
+        let end = shown
+            .find(|c: char| !c.is_alphanumeric())
+            .unwrap_or(shown.len());
+        shown[..end].to_owned()
+    }
 }
 
 impl From<FrameError> for Error {
@@ -306,6 +321,22 @@ impl From<crate::proto::DecodeError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_names_are_codes_or_variants_never_details() {
+        assert_eq!(Error::NoNode.kind_name(), "NoNode");
+        assert_eq!(Error::NotConnected.kind_name(), "ConnectionLoss");
+        let failed = Error::ConnectFailed {
+            hosts: vec!["secret-host:2181".into()],
+            timeout_ms: 10,
+            last_error: "refused".into(),
+        };
+        assert_eq!(failed.kind_name(), "ConnectFailed");
+        assert_eq!(
+            Error::InvalidArgument("x".into()).kind_name(),
+            "InvalidArgument"
+        );
+    }
 
     #[test]
     fn server_codes_map_to_variants_and_back() {

@@ -90,6 +90,26 @@ impl ClientBuilder {
         self
     }
 
+    /// How long one round of connection attempts (each host of the connect string once) may
+    /// take with these settings: each host gets the session timeout divided among the hosts,
+    /// at least 250 ms and at most 5 s. A connect timeout shorter than this can give up
+    /// before every host had its turn.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`] for a bad connect string.
+    pub fn connect_round(&self) -> Result<Duration> {
+        let hosts = ConnectString::parse(&self.connect_string)?.hosts.len();
+        let per_host = session::config::Timers::connect_per_host(self.session_timeout, hosts);
+        Ok(per_host.saturating_mul(u32::try_from(hosts).unwrap_or(u32::MAX)))
+    }
+
+    /// How long the client waits without a byte from its server before it drops the
+    /// connection (two thirds of the session timeout asked for; the client follows the
+    /// timeout the server grants once connected).
+    pub fn read_timeout(&self) -> Duration {
+        session::config::Timers::new(self.session_timeout).read
+    }
+
     /// Whether a server in read-only mode may serve this client (default `false`).
     ///
     /// A server that lost its quorum and runs with `readonlymode.enabled=true` serves reads

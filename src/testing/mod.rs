@@ -90,5 +90,6 @@ pub use error::TestingError;
 pub use expire::{expire_client, expire_session, expire_session_with, expire_warden};
 pub use fault_proxy::{FaultProxy, ProxyStats, connect_string_of};
 pub use java::CLASSPATH_ENV;
+pub use probe::four_letter_word;
 pub use server::{ZkServer, ZkServerBuilder};
 pub use tls::{TlsClientAuth, TlsMaterial};

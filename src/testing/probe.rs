@@ -37,6 +37,17 @@ pub(crate) fn four_letter(
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
+/// Sends the four-letter word `cmd` to the server at `addr` and returns its whole answer,
+/// waiting at most five seconds to connect and for each read. Works with any server, not
+/// only those this module starts (the server must allow the word: `4lw.commands.whitelist`).
+///
+/// # Errors
+/// [`TestingError`] naming the word and the address when the server cannot be reached or
+/// does not answer in time.
+pub fn four_letter_word(addr: SocketAddr, cmd: &str) -> Result<String, TestingError> {
+    four_letter(addr, cmd, USER_TIMEOUT)
+}
+
 /// The value of the `Mode:` line of a `srvr`/`stat` answer: `standalone`, `leader`,
 /// `follower`, `observer` or `read-only`. `None` while the server is not serving.
 pub(crate) fn mode(srvr_answer: &str) -> Option<&str> {

@@ -6,7 +6,6 @@ use bytes::Bytes;
 use tracing::Instrument;
 
 use super::handle::Warden;
-use super::metrics::Metrics;
 use super::retry_loop::OpClass;
 use crate::error::{Error, Result};
 use crate::proto::Stat;
@@ -41,9 +40,11 @@ impl Warden {
     /// ```
     pub async fn get_data_batch<P: AsRef<str>>(&self, paths: &[P]) -> Vec<Result<(Bytes, Stat)>> {
         let mut results: Vec<Option<Result<(Bytes, Stat)>>> = paths.iter().map(|_| None).collect();
-        for _ in paths {
-            Metrics::bump(&self.inner.metrics.ops);
-        }
+        // Each read is one operation to the metrics, timed from the batch's start.
+        let timers: Vec<_> = paths
+            .iter()
+            .map(|_| self.inner.metrics.op_started("get_data"))
+            .collect();
         let budget = self.budget();
         let span = tracing::debug_span!(
             "zk_batch",
@@ -119,7 +120,12 @@ impl Warden {
         // as a typed error rather than a panic.
         results
             .into_iter()
-            .map(|read| read.unwrap_or(Err(Error::NotConnected)))
+            .zip(timers)
+            .map(|(read, timer)| {
+                let read = read.unwrap_or(Err(Error::NotConnected));
+                timer.finish(&read);
+                read
+            })
             .collect()
     }
 }

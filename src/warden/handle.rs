@@ -58,13 +58,7 @@ impl Inner {
             slot.session_id = session_id;
             slot.generation = generation;
         });
-        match state {
-            ConnectionState::Suspended | ConnectionState::Lost => self.metrics.suspended_now(),
-            ConnectionState::Connected
-            | ConnectionState::Reconnected
-            | ConnectionState::ReadOnly => self.metrics.connected_now(),
-            ConnectionState::Closed => {}
-        }
+        self.metrics.transition(state);
         // No subscribers is fine.
         let _ = self.events.send(ConnectionEvent {
             state,

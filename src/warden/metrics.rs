@@ -1,4 +1,19 @@
-//! Counters a warden keeps, and the snapshot it hands out.
+//! Counters a warden keeps, and the snapshot it hands out; with cargo feature `metrics`, the
+//! same events also go to the [`metrics`](https://docs.rs/metrics) facade, so an application
+//! exports them with the recorder it installs (Prometheus, OpenTelemetry, StatsD, ...).
+//!
+//! | name (Prometheus: dots become `_`) | kind | labels | what |
+//! |---|---|---|---|
+//! | `db.client.operation.duration` | histogram, seconds | `db.system.name`, `db.operation.name`, `error.type` on failure | one logical operation, retries included |
+//! | `zkwarden.operations` | counter | `db.operation.name`, `outcome` (`ok` or the error) | logical operations finished |
+//! | `zkwarden.operations.in_flight` | gauge | | logical operations running now |
+//! | `zkwarden.retries` | counter | | attempts beyond the first |
+//! | `zkwarden.reconnects` | counter | | reconnections to the same session |
+//! | `zkwarden.sessions.rebuilt` | counter | | new sessions built after a loss |
+//! | `zkwarden.connection.transitions` | counter | `state` | connection state changes |
+//! | `zkwarden.connection.suspended.time` | gauge, seconds | | total time without a connection, added at each reconnection |
+//! | `zkwarden.watch.events` | counter | | events handed to resilient watch streams |
+//! | `zkwarden.watches.live` | gauge | | resilient watches alive |
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -25,9 +40,66 @@ struct SuspendedClock {
     since: Option<Instant>,
 }
 
+/// What the facade is told about; each also has its field in [`Metrics`] (or is an
+/// operation, which [`Metrics::op_started`] follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// Attempts beyond the first.
+    Retry,
+    /// Reconnections to the same session.
+    Reconnect,
+    /// New sessions after a loss.
+    Rebuild,
+}
+
 impl Metrics {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Counts one `what`.
+    pub(crate) fn count(&self, what: Counted) {
+        let (field, _name) = match what {
+            Counted::Retry => (&self.retries, "zkwarden.retries"),
+            Counted::Reconnect => (&self.reconnects, "zkwarden.reconnects"),
+            Counted::Rebuild => (&self.rebuilds, "zkwarden.sessions.rebuilt"),
+        };
+        field.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!(_name).increment(1);
+    }
+
+    /// A logical operation `op` begins; the returned guard records how it ended.
+    pub(crate) fn op_started(&self, op: &'static str) -> OpTimer {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("zkwarden.operations.in_flight").increment(1.0);
+        OpTimer {
+            op,
+            started: Instant::now(),
+        }
+    }
+
+    /// The connection changed to `state`.
+    pub(crate) fn transition(&self, state: super::ConnectionState) {
+        use super::ConnectionState as S;
+        match state {
+            S::Suspended | S::Lost => self.suspended_now(),
+            S::Connected | S::Reconnected | S::ReadOnly => self.connected_now(),
+            S::Closed => {}
+        }
+        #[cfg(feature = "metrics")]
+        metrics::counter!("zkwarden.connection.transitions", "state" => state_label(state))
+            .increment(1);
+    }
+
+    /// One event handed to a resilient watch's stream.
+    pub(crate) fn watch_event() {
+        #[cfg(feature = "metrics")]
+        metrics::counter!("zkwarden.watch.events").increment(1);
+    }
+
+    /// A resilient watch started (`+1`) or ended (`-1`).
+    pub(crate) fn live_watch(&self, change: i64) {
+        let _now = self.live_watches.fetch_add(change, Ordering::Relaxed) + change;
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("zkwarden.watches.live").set(_now.max(0) as f64);
     }
 
     /// Starts counting time without a connection (idempotent).
@@ -41,7 +113,11 @@ impl Metrics {
     pub(crate) fn connected_now(&self) {
         if let Ok(mut clock) = self.suspended.lock() {
             if let Some(since) = clock.since.take() {
-                clock.total += since.elapsed();
+                let _suspended = since.elapsed();
+                clock.total += _suspended;
+                #[cfg(feature = "metrics")]
+                metrics::gauge!("zkwarden.connection.suspended.time")
+                    .increment(_suspended.as_secs_f64());
             }
         }
     }
@@ -64,6 +140,66 @@ impl Metrics {
             janitor_backlog: load_signed(&self.janitor_backlog),
             pending_deletes: load_signed(&self.pending_deletes),
         }
+    }
+}
+
+/// Follows one logical operation; [`OpTimer::finish`] records its outcome and duration.
+#[derive(Debug)]
+pub(crate) struct OpTimer {
+    op: &'static str,
+    started: Instant,
+}
+
+impl OpTimer {
+    /// The operation ended with `result`.
+    pub(crate) fn finish<T>(self, result: &crate::error::Result<T>) {
+        let _ = (self.op, self.started);
+        #[cfg(feature = "metrics")]
+        {
+            let seconds = self.started.elapsed().as_secs_f64();
+            let name = ("db.operation.name", self.op);
+            match result {
+                Ok(_) => {
+                    metrics::histogram!("db.client.operation.duration",
+                        "db.system.name" => "zookeeper", name.0 => name.1)
+                    .record(seconds);
+                    metrics::counter!("zkwarden.operations", name.0 => name.1, "outcome" => "ok")
+                        .increment(1);
+                }
+                Err(error) => {
+                    let kind = error.kind_name();
+                    metrics::histogram!("db.client.operation.duration",
+                        "db.system.name" => "zookeeper", name.0 => name.1, "error.type" => kind.clone())
+                    .record(seconds);
+                    metrics::counter!("zkwarden.operations", name.0 => name.1, "outcome" => kind)
+                        .increment(1);
+                }
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = result;
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for OpTimer {
+    fn drop(&mut self) {
+        // Finished or cancelled (its future dropped), the operation is no longer in flight.
+        metrics::gauge!("zkwarden.operations.in_flight").decrement(1.0);
+    }
+}
+
+/// The state's name as a label.
+#[cfg(feature = "metrics")]
+fn state_label(state: super::ConnectionState) -> &'static str {
+    use super::ConnectionState as S;
+    match state {
+        S::Connected => "connected",
+        S::Suspended => "suspended",
+        S::Reconnected => "reconnected",
+        S::Lost => "lost",
+        S::ReadOnly => "read_only",
+        S::Closed => "closed",
     }
 }
 

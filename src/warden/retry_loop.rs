@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
 use super::handle::Warden;
-use super::metrics::Metrics;
+use super::metrics::Counted;
 use super::retry::RetrySchedule;
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -118,7 +118,7 @@ impl Warden {
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        Metrics::bump(&self.inner.metrics.ops);
+        let timer = self.inner.metrics.op_started(op);
         let budget = self.budget();
         let span = tracing::debug_span!(
             "zk_op",
@@ -127,7 +127,7 @@ impl Warden {
             attempt = tracing::field::Empty,
             session_id = tracing::field::Empty
         );
-        async move {
+        let result = async move {
             let mut attempts = 0u32;
             loop {
                 attempts += 1;
@@ -155,7 +155,9 @@ impl Warden {
             }
         }
         .instrument(span)
-        .await
+        .await;
+        timer.finish(&result);
+        result
     }
 
     /// After an attempt of `class` on session `generation` failed with `error`: waits until
@@ -177,7 +179,7 @@ impl Warden {
             }
             Decision::Timeout => return Err(Error::Timeout),
             Decision::RetryAt(wake) => {
-                Metrics::bump(&self.inner.metrics.retries);
+                self.inner.metrics.count(Counted::Retry);
                 debug!(%error, retries = budget.retries(), "retrying");
                 tokio::time::sleep_until(wake).await;
             }

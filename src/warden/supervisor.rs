@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::handle::Inner;
-use super::metrics::Metrics;
+use super::metrics::Counted;
 use super::state::ConnectionState;
 use crate::backoff::Backoff;
 use crate::client::{Client, SessionId, SessionPassword, SessionState};
@@ -55,7 +55,7 @@ pub(crate) async fn supervise(
                 let password = client.session_password();
                 inner.slot.send_modify(|slot| slot.client = None);
                 inner.emit(ConnectionState::Lost, lost_id, generation);
-                Metrics::bump(&inner.metrics.rebuilds);
+                inner.metrics.count(Counted::Rebuild);
                 match rebuild(&inner, lost_id, password, &mut shutdown).await {
                     Some(new_client) => {
                         client = new_client;
@@ -112,7 +112,7 @@ async fn follow(
                     inner.emit(ConnectionState::Suspended, known_id, *generation);
                 }
                 inner.emit(ConnectionState::Lost, known_id, *generation);
-                Metrics::bump(&inner.metrics.rebuilds);
+                inner.metrics.count(Counted::Rebuild);
                 *generation += 1;
                 replaced = true;
                 info!(old = %known_id, new = %id, generation = *generation, "the client replaced its read-only session");
@@ -138,7 +138,7 @@ async fn follow(
             SessionState::Connected => {
                 if suspended || read_only {
                     if !std::mem::take(&mut replaced) {
-                        Metrics::bump(&inner.metrics.reconnects);
+                        inner.metrics.count(Counted::Reconnect);
                     }
                     inner.emit(ConnectionState::Reconnected, id, generation);
                 }

@@ -77,6 +77,13 @@ fn emit(nodes: &mut Snapshot, events: &broadcast::Sender<CacheEvent>, event: Cac
     let _ = events.send(event);
 }
 
+/// Publishes the number of cached nodes as the gauge `zkwarden.cache.nodes{path}` (cargo
+/// feature `metrics`; nothing otherwise).
+fn report_size(_root: &str, _nodes: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("zkwarden.cache.nodes", "path" => _root.to_owned()).set(_nodes as f64);
+}
+
 /// The outcome of reading one node.
 enum Read {
     Found(Bytes, Stat),
@@ -136,7 +143,9 @@ impl Engine {
     /// Follows `watch` until it ends (the warden closed) or the task is aborted (the cache
     /// was dropped).
     pub(super) async fn run(mut self, mut watch: TreeWatch) {
+        let root = watch.path().to_owned();
         loop {
+            report_size(&root, self.shared.lock().len());
             tokio::select! {
                 event = watch.next() => {
                     let Some(event) = event else {

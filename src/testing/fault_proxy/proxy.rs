@@ -96,7 +96,21 @@ impl FaultProxy {
     ///
     /// When called outside a tokio runtime (it spawns its accept loop on the current one).
     pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        FaultProxy::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), upstream).await
+    }
+
+    /// As [`start`](Self::start), listening on `listen` instead of a free loopback port (port
+    /// 0 picks a free one): for a proxy run on its own, such as `zkwarden chaos proxy`.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the listening socket.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_on(listen: SocketAddr, upstream: SocketAddr) -> io::Result<FaultProxy> {
+        let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(upstream));
         let accept_loop = tokio::spawn(accept_loop(listener, shared.clone()));

@@ -5,7 +5,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::client::{Client, SessionId, SessionStatus};
 use crate::error::{Error, Result};
 use crate::warden::handle::{Inner, Warden};
+use crate::warden::metrics::Metrics;
 use crate::warden::retry_loop::OpClass;
 
 /// How many events a stream holds for a consumer that is not reading. When it is full the
@@ -79,7 +79,7 @@ struct Live {
 
 impl Live {
     fn new(inner: &Arc<Inner>) -> Live {
-        inner.metrics.live_watches.fetch_add(1, Ordering::Relaxed);
+        inner.metrics.live_watch(1);
         Live {
             inner: inner.clone(),
         }
@@ -88,10 +88,7 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        self.inner
-            .metrics
-            .live_watches
-            .fetch_sub(1, Ordering::Relaxed);
+        self.inner.metrics.live_watch(-1);
     }
 }
 
@@ -104,7 +101,11 @@ impl<E> Feed<E> {
     /// Hands `event` to the consumer, waiting while the buffer is full. `false` when the
     /// stream was dropped.
     pub(super) async fn send(&self, event: E) -> bool {
-        self.tx.send(event).await.is_ok()
+        let delivered = self.tx.send(event).await.is_ok();
+        if delivered {
+            Metrics::watch_event();
+        }
+        delivered
     }
 }
 
