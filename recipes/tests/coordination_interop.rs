@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::java_peer::{self, Entry, Peer, Scratch, note, parse_log, prepare_shared, wall_nanos};
-use common::znodes::{await_children_where, children_of, watches_by_session};
+use common::znodes::{await_children, await_children_where, children_of, watches_by_session};
 use common::{SESSION_TIMEOUT, start_server, unique_path, warden, within};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
@@ -312,6 +312,12 @@ async fn rust_and_curator_members_enter_and_leave_a_double_barrier_together() {
     let log = scratch.join("members.log");
     let path = unique_path("double-barrier");
     let observer = warden(&server.connect_string()).await;
+    // The barrier node exists before anybody arrives (both recipes accept that), so the
+    // test's child watches below always watch an existing node.
+    observer
+        .create(&path, b"")
+        .await
+        .expect("create the barrier node");
     let mut peer = start_peer(&log, SESSION_TIMEOUT, &[("java", server.connect_string())]).await;
     let mut rust = Vec::new();
     for who in ["rust-0", "rust-1"] {
@@ -506,8 +512,8 @@ impl RustSelector {
                         note(&log, &who, "lead", "enter");
                         let _ = beliefs.send((who.clone(), true));
                         tokio::select! {
-                            () = cancel.cancelled() => {}
-                            () = released => {}
+                            () = cancel.cancelled() => println!("{who} cancelled"),
+                            () = released => println!("{who} released"),
                         }
                         note(&log, &who, "lead", "exit");
                         let _ = beliefs.send((who, false));
@@ -618,6 +624,8 @@ struct Beliefs {
 
 impl Beliefs {
     fn apply(&mut self, (who, leading): (String, bool)) {
+        // Shown with a failed run's output.
+        println!("{who} {}", if leading { "leads" } else { "stepped down" });
         if leading {
             *self.terms.entry(who.clone()).or_default() += 1;
         }
@@ -761,12 +769,30 @@ async fn rust_and_curator_selectors_lead_one_at_a_time_through_faults() {
         leading: BTreeMap::new(),
         terms: BTreeMap::new(),
     };
+    let observer = warden(&server.connect_string()).await;
+    // The election node exists before anybody queues, so the child watch below always
+    // watches an existing node.
+    observer
+        .create(&path, b"")
+        .await
+        .expect("create the election node");
     let mut curator = CuratorSelectors::start(&server, &log, &beliefs_tx).await;
     let mut rust = Vec::new();
     for who in ["rust-0", "rust-1"] {
         rust.push(RustSelector::start(who, &server, &path, &log, &beliefs_tx).await);
     }
     curator.send(&format!("select {path}")).await;
+    // Everybody is queued before the faults begin (a yield must find somebody else to take
+    // over), and lists under the id it gave.
+    await_children(&observer, &path, 4).await;
+    let mut ids: Vec<String> = LeaderSelector::participants_on(&observer, &path)
+        .await
+        .expect("participants")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["java-0", "java-1", "rust-0", "rust-1"]);
 
     let mut expired: Vec<(String, u128)> = Vec::new();
     let mut applied = Vec::new();
