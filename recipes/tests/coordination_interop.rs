@@ -14,6 +14,7 @@
 //!   connections: one leader at a time in the shared log, and everybody leads.
 
 mod common;
+mod election_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use std::time::Duration;
 use common::java_peer::{self, Entry, Peer, Scratch, note, parse_log, prepare_shared, wall_nanos};
 use common::znodes::{await_children, await_children_where, children_of, watches_by_session};
 use common::{SESSION_TIMEOUT, start_server, unique_path, warden, within};
+use election_support::{Belief, Beliefs, Target};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{Notify, mpsc};
@@ -437,24 +439,6 @@ enum Fault {
     Blackhole,
 }
 
-/// Whose leadership a fault is meant for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Any,
-    Rust,
-    Curator,
-}
-
-impl Target {
-    fn matches(self, who: &str) -> bool {
-        match self {
-            Target::Any => true,
-            Target::Rust => who.starts_with("rust-"),
-            Target::Curator => who.starts_with("java-"),
-        }
-    }
-}
-
 const SELECTOR_FAULTS: &[(Fault, Target)] = &[
     (Fault::Yield, Target::Any),
     (Fault::Expire, Target::Rust),
@@ -478,7 +462,7 @@ impl RustSelector {
         server: &ZkServer,
         path: &str,
         log: &Path,
-        beliefs: &mpsc::UnboundedSender<(String, bool)>,
+        beliefs: &mpsc::UnboundedSender<Belief>,
     ) -> RustSelector {
         let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
         let warden = Warden::builder(proxy.connect_string())
@@ -510,13 +494,21 @@ impl RustSelector {
                         tokio::pin!(released);
                         released.as_mut().enable();
                         note(&log, &who, "lead", "enter");
-                        let _ = beliefs.send((who.clone(), true));
+                        println!("{who} leads");
+                        let _ = beliefs.send(Belief {
+                            who: who.clone(),
+                            leading: true,
+                        });
                         tokio::select! {
                             () = cancel.cancelled() => println!("{who} cancelled"),
                             () = released => println!("{who} released"),
                         }
                         note(&log, &who, "lead", "exit");
-                        let _ = beliefs.send((who, false));
+                        println!("{who} stepped down");
+                        let _ = beliefs.send(Belief {
+                            who,
+                            leading: false,
+                        });
                     }
                 });
         RustSelector {
@@ -544,7 +536,7 @@ impl CuratorSelectors {
     async fn start(
         server: &ZkServer,
         log: &Path,
-        beliefs: &mpsc::UnboundedSender<(String, bool)>,
+        beliefs: &mpsc::UnboundedSender<Belief>,
     ) -> CuratorSelectors {
         let mut proxies = BTreeMap::new();
         let mut clients = Vec::new();
@@ -565,11 +557,12 @@ impl CuratorSelectors {
             while let Ok(Some(line)) = lines.next_line().await {
                 let parts: Vec<&str> = line.split(' ').collect();
                 match parts.as_slice() {
-                    ["lead", who] => {
-                        let _ = beliefs.send(((*who).to_owned(), true));
-                    }
-                    ["unlead", who] => {
-                        let _ = beliefs.send(((*who).to_owned(), false));
+                    [what @ ("lead" | "unlead"), who] => {
+                        println!("{line}");
+                        let _ = beliefs.send(Belief {
+                            who: (*who).to_owned(),
+                            leading: *what == "lead",
+                        });
                     }
                     ["session", _, id, password] => {
                         let _ = sessions_tx.send(parse_session(id, password));
@@ -612,76 +605,6 @@ impl CuratorSelectors {
             .await
             .expect("wait for the Curator peer");
         assert!(status.success(), "the Curator peer failed: {status}");
-    }
-}
-
-/// Who believes they lead, as reported, and how many terms each began.
-struct Beliefs {
-    rx: mpsc::UnboundedReceiver<(String, bool)>,
-    leading: BTreeMap<String, bool>,
-    terms: BTreeMap<String, usize>,
-}
-
-impl Beliefs {
-    fn apply(&mut self, (who, leading): (String, bool)) {
-        // Shown with a failed run's output.
-        println!("{who} {}", if leading { "leads" } else { "stepped down" });
-        if leading {
-            *self.terms.entry(who.clone()).or_default() += 1;
-        }
-        self.leading.insert(who, leading);
-    }
-
-    fn leaders(&self) -> Vec<String> {
-        self.leading
-            .iter()
-            .filter(|(_, leading)| **leading)
-            .map(|(who, _)| who.clone())
-            .collect()
-    }
-
-    async fn next(&mut self) {
-        let belief = self.rx.recv().await.expect("beliefs");
-        self.apply(belief);
-    }
-
-    /// Waits until exactly one participant believes it leads; returns it.
-    async fn one_leader(&mut self) -> String {
-        while let Ok(belief) = self.rx.try_recv() {
-            self.apply(belief);
-        }
-        within("a single leader", async {
-            loop {
-                if let [leader] = self.leaders().as_slice() {
-                    return leader.clone();
-                }
-                self.next().await;
-            }
-        })
-        .await
-    }
-
-    /// Waits until `who` no longer believes it leads.
-    async fn loss_by(&mut self, who: &str) {
-        within(&format!("{who} to step down"), async {
-            while self.leading.get(who).copied().unwrap_or(false) {
-                self.next().await;
-            }
-        })
-        .await;
-    }
-
-    /// Waits until somebody other than `who` leads; returns it.
-    async fn gain_by_other_than(&mut self, who: &str) -> String {
-        within("a new leader", async {
-            loop {
-                if let Some(other) = self.leaders().into_iter().find(|l| l != who) {
-                    return other;
-                }
-                self.next().await;
-            }
-        })
-        .await
     }
 }
 
@@ -764,11 +687,7 @@ async fn rust_and_curator_selectors_lead_one_at_a_time_through_faults() {
     let log = scratch.join("leaders.log");
     let path = unique_path("selector-interop");
     let (beliefs_tx, beliefs_rx) = mpsc::unbounded_channel();
-    let mut beliefs = Beliefs {
-        rx: beliefs_rx,
-        leading: BTreeMap::new(),
-        terms: BTreeMap::new(),
-    };
+    let mut beliefs = Beliefs::new(beliefs_rx);
     let observer = warden(&server.connect_string()).await;
     // The election node exists before anybody queues, so the child watch below always
     // watches an existing node.
@@ -808,7 +727,9 @@ async fn rust_and_curator_selectors_lead_one_at_a_time_through_faults() {
         if fault == Fault::Yield
             && target == Target::Any
             && applied.len() >= SELECTOR_FAULTS.len()
-            && everybody.iter().all(|who| beliefs.terms.contains_key(*who))
+            && everybody
+                .iter()
+                .all(|who| beliefs.terms().contains_key(*who))
         {
             break;
         }
