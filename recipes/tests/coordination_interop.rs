@@ -798,6 +798,29 @@ async fn rust_and_curator_selectors_lead_one_at_a_time_through_faults() {
         *by_who.entry(who.as_str()).or_default() += 1;
     }
     println!("{} terms {by_who:?}", terms.len());
+    // Hand-offs: from the end of one term (a yield, or a fault's effect) to the next start.
+    let kind = |who: &str| {
+        if who.starts_with("rust-") {
+            "rust"
+        } else {
+            "curator"
+        }
+    };
+    let mut handoffs: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for pair in terms.windows(2) {
+        let ((from, _, end), (to, start, _)) = (&pair[0], &pair[1]);
+        handoffs
+            .entry((kind(from), kind(to)))
+            .or_default()
+            .push(start.saturating_sub(*end) as f64 / 1e6);
+    }
+    for ((from, to), gaps) in &handoffs {
+        let most = gaps.iter().copied().fold(0.0, f64::max);
+        println!(
+            "selector hand-off {from} -> {to}: n={} max={most:.1} ms {gaps:.1?}",
+            gaps.len()
+        );
+    }
     assert_eq!(overlaps(&terms), 0, "two participants led at once");
     for who in everybody {
         assert!(by_who.contains_key(who), "{who} never led: {by_who:?}");
