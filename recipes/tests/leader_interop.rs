@@ -7,6 +7,7 @@
 //! two beliefs at once, and a leader must emerge once the faults stop.
 
 mod common;
+mod election_support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use common::java_peer::{self, Scratch, wall_nanos};
 use common::{SESSION_TIMEOUT, blocking, start_server, unique_path, warden, within};
+use election_support::{Belief, Beliefs, Target};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot};
@@ -70,13 +72,6 @@ async fn await_queue(observer: &Warden, path: &str) {
         }
     })
     .await;
-}
-
-/// A change of belief, as the participants report it to the test.
-#[derive(Debug, Clone)]
-struct Belief {
-    who: String,
-    leading: bool,
 }
 
 /// A Rust participant: its own warden behind its own proxies, and the task following its
@@ -271,70 +266,6 @@ impl JavaPeer {
     }
 }
 
-/// Who believes they lead, as reported so far.
-struct Beliefs {
-    rx: mpsc::UnboundedReceiver<Belief>,
-    leading: BTreeMap<String, bool>,
-}
-
-impl Beliefs {
-    fn leaders(&self) -> Vec<String> {
-        self.leading
-            .iter()
-            .filter(|(_, leading)| **leading)
-            .map(|(who, _)| who.clone())
-            .collect()
-    }
-
-    fn apply(&mut self, belief: Belief) {
-        self.leading.insert(belief.who, belief.leading);
-    }
-
-    /// Waits until exactly one participant believes it leads (taking in every report
-    /// already queued first); returns it.
-    async fn one_leader(&mut self) -> String {
-        while let Ok(belief) = self.rx.try_recv() {
-            self.apply(belief);
-        }
-        within("a single leader", async {
-            loop {
-                if let [leader] = self.leaders().as_slice() {
-                    return leader.clone();
-                }
-                let belief = self.rx.recv().await.expect("beliefs");
-                self.apply(belief);
-            }
-        })
-        .await
-    }
-
-    /// Waits until somebody other than `who` believes it leads (a report already taken in
-    /// counts: before the fault only `who` led).
-    async fn gain_by_other_than(&mut self, who: &str) -> String {
-        within("a new leader", async {
-            loop {
-                if let Some(other) = self.leaders().into_iter().find(|l| l != who) {
-                    return other;
-                }
-                let belief = self.rx.recv().await.expect("beliefs");
-                self.apply(belief);
-            }
-        })
-        .await
-    }
-
-    /// Waits until `who` reports a loss (or returns at once if it does not lead).
-    async fn loss_by(&mut self, who: &str) {
-        within("the leader to step down", async {
-            while self.leading.get(who).copied().unwrap_or(false) {
-                let belief = self.rx.recv().await.expect("beliefs");
-                self.apply(belief);
-            }
-        })
-        .await
-    }
-}
-
 /// The faults, applied in turn to whoever leads at the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -351,24 +282,6 @@ enum Fault {
     /// The ensemble's own leader is killed (and restarted): every client of it, and the
     /// quorum, goes away for a while.
     KillQuorumLeader,
-}
-
-/// Whose leadership a fault is meant for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Any,
-    Rust,
-    Curator,
-}
-
-impl Target {
-    fn matches(self, who: &str) -> bool {
-        match self {
-            Target::Any => true,
-            Target::Rust => who.starts_with("rust-"),
-            Target::Curator => who.starts_with("java-"),
-        }
-    }
 }
 
 /// The faults of the run. One aimed at a kind of participant closes other leaders first
@@ -689,10 +602,7 @@ async fn elect_through_faults(
     let path = unique_path("latch-interop");
     let log = scratch.0.join("beliefs.log");
     let (beliefs_tx, beliefs_rx) = mpsc::unbounded_channel();
-    let mut beliefs = Beliefs {
-        rx: beliefs_rx,
-        leading: BTreeMap::new(),
-    };
+    let mut beliefs = Beliefs::new(beliefs_rx);
 
     let mut rust = Vec::new();
     for i in 0..RUST_PARTICIPANTS {
