@@ -33,8 +33,12 @@ pub async fn await_children_where(
                     if done(&[]) {
                         return Vec::new();
                     }
-                    let (_, watcher) = w.exists_and_watch(path).await.expect("exists");
-                    let _ = watcher.await;
+                    let (stat, watcher) = w.exists_and_watch(path).await.expect("exists");
+                    // Created between the two reads: its creation event is already past, so
+                    // list again at once instead of waiting for an event that will not come.
+                    if stat.is_none() {
+                        let _ = watcher.await;
+                    }
                     continue;
                 }
                 Err(e) => panic!("list {path}: {e}"),
