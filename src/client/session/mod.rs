@@ -3,6 +3,7 @@
 pub(crate) mod config;
 pub(crate) mod connect;
 pub(crate) mod rw_probe;
+pub(crate) mod reader;
 pub(crate) mod sasl;
 pub(crate) mod shared;
 pub(crate) mod task;

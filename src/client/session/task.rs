@@ -10,36 +10,34 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_util::codec::Decoder;
 use tracing::{debug, info, trace, warn};
 
 use super::config::{SessionConfig, Timers};
 use super::connect::{self, AttemptError, Established, Handshake};
 use super::rw_probe::Seeker;
+use super::reader::{FrameReader, READ_CHUNK};
 use super::shared::Shared;
 use super::transport::Transport;
 use crate::client::command::{Command, OnReply, Reply, Request};
 use crate::client::state::{SessionId, SessionPassword, SessionState};
 use crate::client::watch::{WatchKind, WatchRegistry, WatchedEvent};
 use crate::error::Error;
-use crate::proto::frame::{begin_frame, finish_frame};
+use crate::proto::request::{EncodedBody, NoBody, encode_request};
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::opcode::{XID_AUTH, XID_NOTIFICATION, XID_PING, XID_SET_WATCHES};
 use crate::proto::records::{
-    AuthPacket, ReplyHeader, RequestHeader, Secret, SetWatches2, WatcherEvent, WatchesRequest,
+    AuthPacket, ReplyHeader, Secret, SetWatches2, WatcherEvent, WatchesRequest,
 };
-use crate::proto::{ErrorCode, EventType, FrameCodec, KeeperState, OpCode, WatcherType};
+use crate::proto::{ErrorCode, EventType, KeeperState, OpCode, WatcherType};
 
 /// Largest SetWatches2 packet we send; more watches are split over several packets.
 const SET_WATCHES_CHUNK: usize = 128 * 1024;
 /// Commands taken from the channel in one go before writing them out.
 const COMMAND_BATCH: usize = 4096;
-/// Read in chunks of at least this much free buffer space.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// How serving one connection ended.
 enum Exit {
@@ -102,9 +100,8 @@ enum Held {
 /// One live connection.
 struct Conn {
     stream: Transport,
-    rbuf: BytesMut,
+    reader: FrameReader,
     wbuf: BytesMut,
-    codec: FrameCodec,
     pending: VecDeque<Pending>,
     pending_auth: VecDeque<PendingAuth>,
     last_recv: Instant,
@@ -112,15 +109,14 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(est: Established, max_frame_len: usize) -> Conn {
+    fn new(est: Established) -> Conn {
         let now = Instant::now();
-        let mut rbuf = est.leftover;
-        rbuf.reserve(READ_CHUNK);
+        let mut reader = est.reader;
+        reader.reserve_chunk();
         Conn {
             stream: est.stream,
-            rbuf,
+            reader,
             wbuf: BytesMut::with_capacity(READ_CHUNK),
-            codec: FrameCodec::new(max_frame_len + super::config::READ_SLACK),
             pending: VecDeque::new(),
             pending_auth: VecDeque::new(),
             last_recv: now,
@@ -462,7 +458,7 @@ impl SessionTask {
             tracing::Span::current().record("session_id", tracing::field::display(self.session_id));
         }
         info!(session_id = %self.session_id, %addr, timeout = ?est.negotiated, read_only, new_session, "connected");
-        let mut conn = Conn::new(est, self.config.max_frame_len);
+        let mut conn = Conn::new(est);
 
         self.write_prelude(&mut conn);
         self.shared.set_state(
@@ -568,10 +564,16 @@ impl SessionTask {
         }
     }
 
-    fn write_request(&mut self, conn: &mut Conn, mut request: Request) {
+    fn write_request(&mut self, conn: &mut Conn, request: Request) {
         let xid = self.next_xid();
-        request.frame[4..8].copy_from_slice(&xid.to_be_bytes());
-        conn.wbuf.extend_from_slice(&request.frame);
+        // The body was checked against the limit when it was queued.
+        let _ = encode_request(
+            &mut conn.wbuf,
+            xid,
+            request.op,
+            &EncodedBody(&request.body),
+            self.config.max_frame_len,
+        );
         request.span.record("xid", xid);
         trace!(parent: &request.span, xid, op = request.op.name(), "request written");
         conn.pending.push_back(Pending {
@@ -600,20 +602,10 @@ impl SessionTask {
 
     /// Sends a request whose reply nobody awaits (watch removal after a handle was dropped).
     fn write_internal(&mut self, conn: &mut Conn, op: OpCode, record: &WatchesRequest<'_>) {
-        let mut frame = BytesMut::with_capacity(32 + record.path.len());
-        let start = begin_frame(&mut frame);
-        RequestHeader {
-            xid: 0,
-            op: op.code(),
-        }
-        .write(&mut frame);
-        record.write(&mut frame);
-        if finish_frame(&mut frame, start, self.config.max_frame_len).is_err() {
+        let xid = self.next_xid();
+        if encode_request(&mut conn.wbuf, xid, op, record, self.config.max_frame_len).is_err() {
             return;
         }
-        let xid = self.next_xid();
-        frame[4..8].copy_from_slice(&xid.to_be_bytes());
-        conn.wbuf.extend_from_slice(&frame);
         conn.pending.push_back(Pending {
             xid,
             op,
@@ -690,16 +682,14 @@ impl SessionTask {
             return;
         }
         self.closing = Some(reply);
-        let mut frame = BytesMut::with_capacity(12);
-        let start = begin_frame(&mut frame);
         let xid = self.next_xid();
-        RequestHeader {
+        let _ = encode_request(
+            &mut conn.wbuf,
             xid,
-            op: OpCode::CloseSession.code(),
-        }
-        .write(&mut frame);
-        let _ = finish_frame(&mut frame, start, self.config.max_frame_len);
-        conn.wbuf.extend_from_slice(&frame);
+            OpCode::CloseSession,
+            &NoBody,
+            self.config.max_frame_len,
+        );
         conn.pending.push_back(Pending {
             xid,
             op: OpCode::CloseSession,
@@ -718,9 +708,7 @@ impl SessionTask {
             if let Err(exit) = conn.flush() {
                 return exit;
             }
-            if conn.rbuf.capacity() - conn.rbuf.len() < READ_CHUNK / 4 {
-                conn.rbuf.reserve(READ_CHUNK);
-            }
+            conn.reader.reserve_chunk();
             let wake = match &mut conn.stream {
                 Transport::Plain(stream) => {
                     let want_write = !conn.wbuf.is_empty();
@@ -731,7 +719,7 @@ impl SessionTask {
                     let (mut reader, writer) = stream.split();
                     tokio::select! {
                         biased;
-                        read = reader.read_buf(&mut conn.rbuf) => Wake::Read(read),
+                        read = reader.read_buf(conn.reader.buffer_mut()) => Wake::Read(read),
                         command = self.commands.recv(), if commands_open => Wake::Command(command),
                         ready = writer.as_ref().writable(), if want_write => match ready {
                             Ok(()) => Wake::Writable,
@@ -746,7 +734,7 @@ impl SessionTask {
                     let io = super::transport::tls_io(
                         stream,
                         &mut conn.wbuf,
-                        &mut conn.rbuf,
+                        conn.reader.buffer_mut(),
                         &mut conn.last_send,
                     );
                     tokio::select! {
@@ -826,7 +814,7 @@ impl SessionTask {
 
     fn process_frames(&mut self, conn: &mut Conn) -> Result<(), Exit> {
         loop {
-            let frame = match conn.codec.decode(&mut conn.rbuf) {
+            let frame = match conn.reader.next_buffered() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(Exit::Reconnect(format!("bad frame from server: {e}"))),
@@ -1089,40 +1077,30 @@ fn fail_pending(conn: &mut Conn, cause: &Error) {
 }
 
 fn write_ping(conn: &mut Conn) {
-    conn.wbuf.put_i32(8);
-    RequestHeader {
-        xid: XID_PING,
-        op: OpCode::Ping.code(),
-    }
-    .write(&mut conn.wbuf);
+    // An empty body always fits.
+    let _ = encode_request(&mut conn.wbuf, XID_PING, OpCode::Ping, &NoBody, usize::MAX);
 }
 
 fn write_auth(conn: &mut Conn, scheme: &str, auth: &[u8], max_frame_len: usize) {
-    let start = begin_frame(&mut conn.wbuf);
-    RequestHeader {
-        xid: XID_AUTH,
-        op: OpCode::Auth.code(),
-    }
-    .write(&mut conn.wbuf);
-    AuthPacket {
+    let packet = AuthPacket {
         kind: 0,
         scheme,
         auth: Secret(std::borrow::Cow::Borrowed(auth)),
-    }
-    .write(&mut conn.wbuf);
+    };
     // Credentials were size-checked when they were given.
-    let _ = finish_frame(&mut conn.wbuf, start, max_frame_len);
+    let _ = encode_request(&mut conn.wbuf, XID_AUTH, OpCode::Auth, &packet, max_frame_len);
 }
 
 fn write_set_watches_packet(conn: &mut Conn, record: &SetWatches2, max_frame_len: usize) {
-    let start = begin_frame(&mut conn.wbuf);
-    RequestHeader {
-        xid: XID_SET_WATCHES,
-        op: OpCode::SetWatches2.code(),
-    }
-    .write(&mut conn.wbuf);
-    record.write(&mut conn.wbuf);
-    if finish_frame(&mut conn.wbuf, start, max_frame_len).is_err() {
+    if encode_request(
+        &mut conn.wbuf,
+        XID_SET_WATCHES,
+        OpCode::SetWatches2,
+        record,
+        max_frame_len,
+    )
+    .is_err()
+    {
         warn!("watch list too large to restore in one packet; some watches are lost");
     }
 }
