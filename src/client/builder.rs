@@ -172,6 +172,7 @@ impl ClientBuilder {
         #[cfg(feature = "tls")]
         return Ok(Security {
             tls: self.tls.as_ref().map(super::TlsConfig::build).transpose()?,
+            ..Security::default()
         });
         #[cfg(not(feature = "tls"))]
         Ok(Security::default())

@@ -30,6 +30,9 @@ pub(crate) enum Transport {
     /// TLS over TCP (boxed: rustls's connection state is large).
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream>),
+    /// An in-memory pipe whose other end a test plays the server on.
+    #[cfg(test)]
+    Memory(tokio::io::DuplexStream),
 }
 
 impl std::fmt::Debug for Transport {
@@ -38,15 +41,39 @@ impl std::fmt::Debug for Transport {
             Transport::Plain(_) => f.write_str("Transport::Plain"),
             #[cfg(feature = "tls")]
             Transport::Tls(_) => f.write_str("Transport::Tls"),
+            #[cfg(test)]
+            Transport::Memory(_) => f.write_str("Transport::Memory"),
         }
     }
 }
 
-/// How a session reaches its servers: plain TCP, or TLS with these settings.
+/// How a session reaches its servers: plain TCP, or TLS with these settings (or, in unit
+/// tests, an in-memory network).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Security {
     #[cfg(feature = "tls")]
     pub tls: Option<TlsSetup>,
+    #[cfg(test)]
+    pub memory: Option<MemoryNet>,
+}
+
+/// A network of in-memory pipes for tests: every dial makes a pipe and hands its server end
+/// (with the host dialed) to the test; once the test drops its receiver, dials are refused.
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub(crate) struct MemoryNet {
+    pub accept: tokio::sync::mpsc::UnboundedSender<(HostPort, tokio::io::DuplexStream)>,
+}
+
+#[cfg(test)]
+impl MemoryNet {
+    fn dial(&self, host: &HostPort) -> io::Result<tokio::io::DuplexStream> {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        self.accept
+            .send((host.clone(), server))
+            .map_err(|_| io::Error::from(io::ErrorKind::ConnectionRefused))?;
+        Ok(client)
+    }
 }
 
 impl Transport {
@@ -56,6 +83,8 @@ impl Transport {
             Transport::Plain(stream) => Some(stream),
             #[cfg(feature = "tls")]
             Transport::Tls(_) => None,
+            #[cfg(test)]
+            Transport::Memory(_) => None,
         }
     }
 
@@ -66,6 +95,13 @@ impl Transport {
         host: &HostPort,
         security: &Security,
     ) -> Result<Transport, AttemptError> {
+        #[cfg(test)]
+        if let Some(net) = &security.memory {
+            return net
+                .dial(host)
+                .map(Transport::Memory)
+                .map_err(|e| AttemptError::Failed(format!("{host}: cannot connect: {e}")));
+        }
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| AttemptError::Failed(format!("{host}: cannot connect: {e}")))?;
@@ -95,21 +131,21 @@ pub(crate) fn io_failure(addr: SocketAddr, what: &str, e: &io::Error) -> Attempt
     AttemptError::Failed(format!("{addr}: {what}: {e}"))
 }
 
-/// Waits until the TLS stream has taken everything in `wbuf` it can (flushing rustls's
-/// records to the socket as it goes) and, at the same time, until a read into `rbuf`
-/// completes; returns that read. `last_send` moves whenever bytes are handed over. An error
-/// of either direction ends the wait.
-#[cfg(feature = "tls")]
-pub(crate) fn tls_io<'a>(
-    tls: &'a mut TlsStream,
+/// Waits until a transport that buffers its writes (TLS; a test's pipe) has taken everything
+/// in `wbuf` it can (flushing TLS records to the socket as it goes) and, at the same time,
+/// until a read into `rbuf` completes; returns that read. `wrote` is set whenever bytes are
+/// handed over. An error of either direction ends the wait.
+#[cfg(any(feature = "tls", test))]
+pub(crate) fn buffered_io<'a>(
+    transport: &'a mut Transport,
     wbuf: &'a mut bytes::BytesMut,
     rbuf: &'a mut bytes::BytesMut,
-    last_send: &'a mut tokio::time::Instant,
+    wrote: &'a mut bool,
 ) -> impl Future<Output = io::Result<usize>> + 'a {
     use bytes::Buf;
 
     std::future::poll_fn(move |cx| {
-        let mut stream = Pin::new(&mut *tls);
+        let mut stream = Pin::new(&mut *transport);
         while !wbuf.is_empty() {
             match stream.as_mut().poll_write(cx, wbuf) {
                 Poll::Ready(Ok(0)) => {
@@ -120,7 +156,7 @@ pub(crate) fn tls_io<'a>(
                 }
                 Poll::Ready(Ok(n)) => {
                     wbuf.advance(n);
-                    *last_send = tokio::time::Instant::now();
+                    *wrote = true;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => break,
@@ -128,13 +164,27 @@ pub(crate) fn tls_io<'a>(
         }
         // Records rustls encrypted but the socket did not take yet (and anything rustls
         // itself must send) go out here; Pending leaves the waker with the socket.
-        if stream.get_ref().1.wants_write() {
+        if stream.wants_flush() {
             if let Poll::Ready(Err(e)) = stream.as_mut().poll_flush(cx) {
                 return Poll::Ready(Err(e));
             }
         }
         tokio_util::io::poll_read_buf(stream, cx, rbuf)
     })
+}
+
+impl Transport {
+    /// Whether the transport holds written bytes that only a flush sends on.
+    #[cfg(any(feature = "tls", test))]
+    fn wants_flush(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.get_ref().1.wants_write(),
+            #[cfg(test)]
+            Transport::Memory(_) => false,
+        }
+    }
 }
 
 impl AsyncRead for Transport {
@@ -147,6 +197,8 @@ impl AsyncRead for Transport {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(test)]
+            Transport::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -161,6 +213,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(test)]
+            Transport::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -169,6 +223,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(test)]
+            Transport::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -177,6 +233,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(test)]
+            Transport::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
