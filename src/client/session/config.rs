@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::transport::Security;
+use crate::client::Credentials;
 use crate::client::connect_string::HostPort;
 use crate::client::path::Chroot;
 use crate::client::state::{SessionId, SessionPassword};
@@ -20,7 +21,7 @@ pub(crate) struct SessionConfig {
     /// Resume this session instead of creating one.
     pub resume: Option<(SessionId, SessionPassword)>,
     /// Credentials sent right after every handshake.
-    pub auth: Vec<(String, Vec<u8>)>,
+    pub auth: Credentials,
     /// SASL credentials, presented on every connection before anything else.
     pub sasl: Option<crate::client::SaslConfig>,
     /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
@@ -40,14 +41,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
             .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
-            .field(
-                "auth_schemes",
-                &self
-                    .auth
-                    .iter()
-                    .map(|(s, _)| s.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("auth", &self.auth)
             .field("sasl", &self.sasl)
             .field("security", &self.security)
             .finish_non_exhaustive()

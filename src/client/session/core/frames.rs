@@ -158,13 +158,7 @@ impl SessionCore {
             return Ok(());
         };
         if code == ErrorCode::Ok {
-            let known = self
-                .auth
-                .iter()
-                .any(|(s, a)| *s == pending.scheme && *a == pending.auth);
-            if !known {
-                self.auth.push((pending.scheme, pending.auth));
-            }
+            self.auth.insert(pending.scheme, pending.auth);
             if let Some(reply) = pending.reply {
                 let _ = reply.send(Ok(()));
             }

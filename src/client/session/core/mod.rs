@@ -52,6 +52,7 @@ use tracing::{info, trace};
 use self::link::{Link, Pending, PendingAuth};
 use super::config::{SessionConfig, Timers};
 use super::shared::Shared;
+use crate::client::Credentials;
 use crate::client::command::{Command, OnReply, Request};
 use crate::client::path::Chroot;
 use crate::client::state::{SessionId, SessionPassword, SessionState};
@@ -137,7 +138,7 @@ pub(crate) struct SessionCore {
     next_xid: i32,
     watches: WatchRegistry,
     /// Credentials the server accepted, re-sent after every reconnect.
-    auth: Vec<(String, Vec<u8>)>,
+    auth: Credentials,
     held: VecDeque<Held>,
     /// Set once a close was requested; the reply goes here.
     closing: Option<Option<oneshot::Sender<Result<(), Error>>>>,

@@ -48,7 +48,7 @@ fn config(hosts: usize) -> SessionConfig {
         read_only: false,
         max_frame_len: 1 << 20,
         resume: None,
-        auth: Vec::new(),
+        auth: Default::default(),
         sasl: None,
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(1),
@@ -535,7 +535,7 @@ fn the_server_saying_expired_at_the_handshake_ends_the_session() {
 #[test]
 fn set_watches_follows_auth_and_precedes_held_requests() {
     let mut config = config(3);
-    config.auth = vec![("digest".into(), b"u:p".to_vec())];
+    config.auth = crate::client::Credentials::new().with("digest", "u:p");
     let mut h = Harness::with(config);
     h.connect_at(h.t0);
     let auth = h.written();

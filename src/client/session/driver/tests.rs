@@ -41,7 +41,7 @@ fn start() -> (Arc<Shared>, mpsc::UnboundedSender<crate::client::command::Comman
         read_only: false,
         max_frame_len: 1 << 20,
         resume: None,
-        auth: Vec::new(),
+        auth: Default::default(),
         sasl: None,
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(1),
