@@ -208,7 +208,7 @@ impl ClientBuilder {
         .map_err(|last_error| Error::ConnectFailed {
             hosts: parsed.hosts.iter().map(ToString::to_string).collect(),
             timeout_ms: timeout.as_millis() as u64,
-            last_error,
+            last_error: last_error.into(),
         })
     }
 

@@ -211,7 +211,7 @@ impl Client {
         async move {
             let reply: GetAllChildrenNumberResponse = decode(&await_reply(sent).await?)?;
             u32::try_from(reply.total)
-                .map_err(|_| Error::MalformedFrame(format!("negative child count {}", reply.total)))
+                .map_err(|_| Error::MalformedFrame(format!("negative child count {}", reply.total).into()))
         }
     }
 

@@ -11,6 +11,8 @@ use super::reader::{FrameReader, ReadError};
 use super::transport::{Security, Transport, io_failure};
 use crate::client::connect_string::HostPort;
 use crate::client::state::{SessionId, SessionPassword};
+use crate::error::Cause;
+use crate::proto::{DecodeError, FrameError};
 use crate::proto::request::{NoBody, encode_frame, encode_request};
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::records::{ConnectRequest, ConnectResponse, Password};
@@ -39,9 +41,9 @@ pub(crate) enum AttemptError {
     /// TLS refused to go on (a certificate refused by either side, an alert): try the next
     /// host, and name this reason if no host works.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    Tls(String),
+    Tls(Cause),
     /// Anything else: try the next host.
-    Failed(String),
+    Failed(Cause),
 }
 
 /// What the handshake asks for.
@@ -67,7 +69,7 @@ pub(crate) async fn attempt(
     let addrs = resolve(host, security)
         .await
         .map_err(AttemptError::Failed)?;
-    let mut last = AttemptError::Failed(format!("{host}: resolved to no address"));
+    let mut last = AttemptError::Failed(format!("{host}: resolved to no address").into());
     for addr in addrs {
         match Transport::open(addr, host, security).await {
             Ok(mut stream) => {
@@ -88,7 +90,7 @@ pub(crate) async fn attempt(
     Err(last)
 }
 
-async fn resolve(host: &HostPort, security: &Security) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(host: &HostPort, security: &Security) -> Result<Vec<SocketAddr>, Cause> {
     #[cfg(test)]
     if security.memory.is_some() {
         return Ok(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
@@ -97,7 +99,7 @@ async fn resolve(host: &HostPort, security: &Security) -> Result<Vec<SocketAddr>
     let _ = security;
     Ok(tokio::net::lookup_host((host.host.as_str(), host.port))
         .await
-        .map_err(|e| format!("{host}: cannot resolve: {e}"))?
+        .map_err(|e| Cause::with_source(format!("{host}: cannot resolve: {e}"), e))?
         .collect())
 }
 
@@ -109,8 +111,8 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     addr: SocketAddr,
     hs: &Handshake,
 ) -> Result<(ConnectResponse, FrameReader), AttemptError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        AttemptError::Failed(format!("{addr}: {what}: {e}"))
+    let failed = |what: &str, e: DecodeOrFrame| {
+        AttemptError::Failed(Cause::with_source(format!("{addr}: {what}: {e}"), e))
     };
     let request = ConnectRequest {
         protocol_version: 0,
@@ -125,31 +127,42 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         read_only: hs.read_only,
     };
     let mut out = BytesMut::with_capacity(64);
-    encode_frame(&mut out, &request, hs.max_frame_len).map_err(|e| failed("handshake", &e))?;
+    encode_frame(&mut out, &request, hs.max_frame_len)
+        .map_err(|e| failed("handshake", DecodeOrFrame::Frame(e)))?;
     stream
         .write_all(&out)
         .await
-        .map_err(|e| io_failure(addr, "write handshake", &e))?;
+        .map_err(|e| io_failure(addr, "write handshake", e))?;
     // A no-op for TCP; pushes TLS records out of rustls's buffer.
     stream
         .flush()
         .await
-        .map_err(|e| io_failure(addr, "write handshake", &e))?;
+        .map_err(|e| io_failure(addr, "write handshake", e))?;
 
     let mut reader = FrameReader::new(hs.max_frame_len);
     let frame = reader.read_frame(stream).await.map_err(|e| match e {
-        ReadError::Frame(e) => failed("handshake reply", &e),
-        ReadError::Io(e) => io_failure(addr, "read handshake", &e),
-        ReadError::Closed => AttemptError::Failed(format!(
-            "{addr}: server closed the connection during the handshake"
-        )),
+        ReadError::Frame(e) => failed("handshake reply", DecodeOrFrame::Frame(e)),
+        ReadError::Io(e) => io_failure(addr, "read handshake", e),
+        ReadError::Closed => AttemptError::Failed(
+            format!("{addr}: server closed the connection during the handshake").into(),
+        ),
     })?;
-    let reply: ConnectResponse = decode_exact(&frame).map_err(|e| failed("handshake reply", &e))?;
+    let reply: ConnectResponse = decode_exact(&frame)
+        .map_err(|e| failed("handshake reply", DecodeOrFrame::Decode(e)))?;
     if reply.timeout_ms <= 0 {
         return Err(AttemptError::Expired);
     }
     super::sasl::authenticate(stream, &mut reader, hs, addr).await?;
     Ok((reply, reader))
+}
+
+/// A handshake reply this client could not take.
+#[derive(Debug, thiserror::Error)]
+enum DecodeOrFrame {
+    #[error(transparent)]
+    Decode(DecodeError),
+    #[error(transparent)]
+    Frame(FrameError),
 }
 
 /// How [`close_session`](crate::client::close_session) ended.
@@ -219,7 +232,7 @@ async fn close_on_host(
     read_only: bool,
 ) -> Result<SessionEnd, String> {
     let mut last = format!("{host}: resolved to no address");
-    for addr in resolve(host, security).await? {
+    for addr in resolve(host, security).await.map_err(|e| e.to_string())? {
         match Transport::open(addr, host, security).await {
             Ok(mut stream) => {
                 return close_over(
@@ -232,7 +245,7 @@ async fn close_on_host(
                 )
                 .await;
             }
-            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e,
+            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e.to_string(),
             Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
             Err(AttemptError::AuthFailed) => last = format!("{host}: authentication refused"),
         }

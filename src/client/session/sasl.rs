@@ -45,7 +45,7 @@ where
     let SaslConfig::DigestMd5 { username, password } = config;
     let mut mechanism = DigestMd5Client::new(username, password);
     let failed = |what: &str, e: &dyn std::fmt::Display| {
-        AttemptError::Failed(format!("{addr}: SASL {what}: {e}"))
+        AttemptError::Failed(format!("{addr}: SASL {what}: {e}").into())
     };
     // DIGEST-MD5 has no initial response: the client opens with an empty token.
     let mut token = Vec::new();
@@ -62,7 +62,7 @@ where
                 warn!(%addr, user = %username, code = code.code(), "server refused the SASL credentials");
                 AttemptError::AuthFailed
             }
-            Refusal::Other(msg) => AttemptError::Failed(format!("{addr}: SASL: {msg}")),
+            Refusal::Other(msg) => AttemptError::Failed(format!("{addr}: SASL: {msg}").into()),
         })?;
         match mechanism.step(&server_token) {
             Ok(Some(next)) => token = next,
@@ -75,9 +75,9 @@ where
         }
     }
     if !mechanism.is_complete() {
-        return Err(AttemptError::Failed(format!(
-            "{addr}: SASL exchange did not complete in {MAX_STEPS} steps"
-        )));
+        return Err(AttemptError::Failed(
+            format!("{addr}: SASL exchange did not complete in {MAX_STEPS} steps").into(),
+        ));
     }
     debug!(%addr, mechanism = config.mechanism(), user = %username, "SASL authenticated");
     Ok(())

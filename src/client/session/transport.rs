@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 
 use super::connect::AttemptError;
 use crate::client::connect_string::HostPort;
+use crate::error::Cause;
 #[cfg(feature = "tls")]
 use crate::client::tls::{TlsSetup, is_tls_error};
 
@@ -100,19 +101,19 @@ impl Transport {
             return net
                 .dial(host)
                 .map(Transport::Memory)
-                .map_err(|e| AttemptError::Failed(format!("{host}: cannot connect: {e}")));
+                .map_err(|e| cannot_connect(host, e));
         }
         let stream = TcpStream::connect(addr)
             .await
-            .map_err(|e| AttemptError::Failed(format!("{host}: cannot connect: {e}")))?;
+            .map_err(|e| cannot_connect(host, e))?;
         stream
             .set_nodelay(true)
-            .map_err(|e| AttemptError::Failed(format!("{addr}: set_nodelay: {e}")))?;
+            .map_err(|e| io_failure(addr, "set_nodelay", e))?;
         #[cfg(feature = "tls")]
         if let Some(tls) = &security.tls {
             return match tls.connect(&host.host, stream).await {
                 Ok(tls) => Ok(Transport::Tls(Box::new(tls))),
-                Err(e) => Err(io_failure(addr, "TLS handshake", &e)),
+                Err(e) => Err(io_failure(addr, "TLS handshake", e)),
             };
         }
         #[cfg(not(feature = "tls"))]
@@ -123,12 +124,21 @@ impl Transport {
 
 /// An I/O error during an attempt: a TLS refusal (certificate, alert) is told apart from the
 /// network failing, so that the error the client finally reports can say so.
-pub(crate) fn io_failure(addr: SocketAddr, what: &str, e: &io::Error) -> AttemptError {
+/// The error is kept as the cause's source: for TLS, the TLS library's own error.
+pub(crate) fn io_failure(addr: SocketAddr, what: &str, e: io::Error) -> AttemptError {
+    let description = format!("{addr}: {what}: {e}");
     #[cfg(feature = "tls")]
-    if is_tls_error(e) {
-        return AttemptError::Tls(format!("{addr}: {what}: {e}"));
+    if is_tls_error(&e) {
+        return AttemptError::Tls(match e.into_inner() {
+            Some(tls) => Cause::with_boxed_source(description, tls),
+            None => Cause::new(description),
+        });
     }
-    AttemptError::Failed(format!("{addr}: {what}: {e}"))
+    AttemptError::Failed(Cause::with_source(description, e))
+}
+
+fn cannot_connect(host: &HostPort, e: io::Error) -> AttemptError {
+    AttemptError::Failed(Cause::with_source(format!("{host}: cannot connect: {e}"), e))
 }
 
 /// Waits until a transport that buffers its writes (TLS; a test's pipe) has taken everything

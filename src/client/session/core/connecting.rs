@@ -9,13 +9,13 @@ use tracing::{info, warn};
 use super::{Exit, SessionCore};
 use crate::client::session::config::Timers;
 use crate::client::session::connect::AttemptError;
-use crate::error::Error;
+use crate::error::{Cause, Error};
 
 impl SessionCore {
     /// Starts a connecting phase (the first, or after a connection was lost).
     pub(crate) fn begin_connecting(&mut self, now: Instant) {
         self.phase_start = now;
-        self.last_error = String::from("no attempt made");
+        self.last_error = Cause::new("no attempt made");
         self.last_tls_error = None;
     }
 
@@ -88,7 +88,7 @@ impl SessionCore {
 
     /// Records an attempt that did not finish within its budget.
     pub(crate) fn attempt_timed_out(&mut self, host: &dyn std::fmt::Display, budget: Duration) {
-        self.last_error = format!("{host}: no handshake within {budget:?}");
+        self.last_error = Cause::new(format!("{host}: no handshake within {budget:?}"));
         tracing::debug!(last_error = %self.last_error, "connection attempt timed out");
     }
 

@@ -57,7 +57,7 @@ use crate::client::command::{Command, OnReply, Request};
 use crate::client::path::Chroot;
 use crate::client::state::{SessionId, SessionPassword, SessionState};
 use crate::client::watch::{WatchKind, WatchRegistry};
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::proto::opcode::{XID_AUTH, XID_PING};
 use crate::proto::records::{AuthPacket, Secret, WatchesRequest};
 use crate::proto::request::{EncodedBody, NoBody, encode_request};
@@ -149,8 +149,8 @@ pub(crate) struct SessionCore {
     /// When the current connecting phase started.
     phase_start: Instant,
     /// The last attempt's failure, and the last TLS refusal, of this connecting phase.
-    last_error: String,
-    last_tls_error: Option<String>,
+    last_error: Cause,
+    last_tls_error: Option<Cause>,
 }
 
 impl SessionCore {
@@ -180,7 +180,7 @@ impl SessionCore {
             link: None,
             out: BytesMut::with_capacity(super::reader::READ_CHUNK),
             phase_start: now,
-            last_error: String::from("no attempt made"),
+            last_error: Cause::new("no attempt made"),
             last_tls_error: None,
         }
     }
