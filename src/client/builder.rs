@@ -171,13 +171,13 @@ impl ClientBuilder {
 
     /// Plain TCP, or TLS when configured.
     fn security(&self) -> Result<Security> {
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut security = Security::default();
         #[cfg(feature = "tls")]
-        return Ok(Security {
-            tls: self.tls.as_ref().map(super::TlsConfig::build).transpose()?,
-            ..Security::default()
-        });
-        #[cfg(not(feature = "tls"))]
-        Ok(Security::default())
+        {
+            security.tls = self.tls.as_ref().map(super::TlsConfig::build).transpose()?;
+        }
+        Ok(security)
     }
 
     /// Ends session `session_id` on the servers of this builder's connect string, the way

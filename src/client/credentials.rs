@@ -113,7 +113,10 @@ mod tests {
             .into_iter()
             .collect();
         let shown = format!("{creds:?} {creds:#?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("10.0.0.1"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("10.0.0.1"),
+            "{shown}"
+        );
         assert!(shown.contains("digest") && shown.contains("ip"), "{shown}");
     }
 

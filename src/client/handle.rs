@@ -208,10 +208,11 @@ impl Client {
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
         // Encoded and size-checked here, so the caller learns of a request too large before
         // anything is queued; the session writes the header (with the xid) when it sends it.
-        let body = encode_body(record, size_hint, self.inner.max_frame_len).map_err(|e| match e {
-            FrameError::TooLarge { len, limit } => Error::DataTooLarge { len, limit },
-            other => Error::from(other),
-        })?;
+        let body =
+            encode_body(record, size_hint, self.inner.max_frame_len).map_err(|e| match e {
+                FrameError::TooLarge { len, limit } => Error::DataTooLarge { len, limit },
+                other => Error::from(other),
+            })?;
         let (reply, rx) = oneshot::channel();
         let span = tracing::trace_span!(
             "zk_request",

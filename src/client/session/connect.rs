@@ -12,10 +12,10 @@ use super::transport::{Security, Transport, io_failure};
 use crate::client::connect_string::HostPort;
 use crate::client::state::{SessionId, SessionPassword};
 use crate::error::Cause;
-use crate::proto::{DecodeError, FrameError};
-use crate::proto::request::{NoBody, encode_frame, encode_request};
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::records::{ConnectRequest, ConnectResponse, Password};
+use crate::proto::request::{NoBody, encode_frame, encode_request};
+use crate::proto::{DecodeError, FrameError};
 
 /// A connection that completed its handshake.
 #[derive(Debug)]
@@ -147,8 +147,8 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             format!("{addr}: server closed the connection during the handshake").into(),
         ),
     })?;
-    let reply: ConnectResponse = decode_exact(&frame)
-        .map_err(|e| failed("handshake reply", DecodeOrFrame::Decode(e)))?;
+    let reply: ConnectResponse =
+        decode_exact(&frame).map_err(|e| failed("handshake reply", DecodeOrFrame::Decode(e)))?;
     if reply.timeout_ms <= 0 {
         return Err(AttemptError::Expired);
     }

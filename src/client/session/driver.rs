@@ -213,9 +213,8 @@ impl Driver {
             let step = match wake {
                 Wake::Read(Ok(0)) => {
                     // Replies that arrived before the close still count.
-                    Self::process_frames(&mut self.core, reader).and(Err(Exit::Reconnect(
-                        "server closed the connection".into(),
-                    )))
+                    Self::process_frames(&mut self.core, reader)
+                        .and(Err(Exit::Reconnect("server closed the connection".into())))
                 }
                 Wake::Read(Ok(_)) => {
                     self.core.received(Instant::now());

@@ -88,7 +88,10 @@ impl FrameReader {
             if let Some(frame) = self.next_buffered().map_err(ReadError::Frame)? {
                 return Ok(frame);
             }
-            let n = stream.read_buf(&mut self.buf).await.map_err(ReadError::Io)?;
+            let n = stream
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(ReadError::Io)?;
             if n == 0 {
                 return Err(ReadError::Closed);
             }

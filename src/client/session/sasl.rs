@@ -20,9 +20,9 @@ use super::connect::{AttemptError, Handshake};
 use super::reader::FrameReader;
 use crate::client::sasl::SaslConfig;
 use crate::client::sasl::digest_md5::{DigestMd5Client, DigestMd5Error};
-use crate::proto::request::encode_request;
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::records::{GetSaslRequest, ReplyHeader, Secret, SetSaslResponse};
+use crate::proto::request::encode_request;
 use crate::proto::{ErrorCode, OpCode};
 
 /// More round trips than any mechanism we speak needs: a server that keeps going is broken.

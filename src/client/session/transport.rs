@@ -16,9 +16,9 @@ use tokio::net::TcpStream;
 
 use super::connect::AttemptError;
 use crate::client::connect_string::HostPort;
-use crate::error::Cause;
 #[cfg(feature = "tls")]
 use crate::client::tls::{TlsSetup, is_tls_error};
+use crate::error::Cause;
 
 /// TLS over TCP.
 #[cfg(feature = "tls")]
@@ -138,7 +138,10 @@ pub(crate) fn io_failure(addr: SocketAddr, what: &str, e: io::Error) -> AttemptE
 }
 
 fn cannot_connect(host: &HostPort, e: io::Error) -> AttemptError {
-    AttemptError::Failed(Cause::with_source(format!("{host}: cannot connect: {e}"), e))
+    AttemptError::Failed(Cause::with_source(
+        format!("{host}: cannot connect: {e}"),
+        e,
+    ))
 }
 
 /// Waits until a transport that buffers its writes (TLS; a test's pipe) has taken everything

@@ -102,7 +102,10 @@ impl SessionCore {
 
     /// Handles a command while no connection is up: requests and auth wait, a dropped
     /// watcher is forgotten, a close (or every handle gone) ends the session.
-    pub(super) fn hold(&mut self, command: Option<crate::client::command::Command>) -> Result<(), Exit> {
+    pub(super) fn hold(
+        &mut self,
+        command: Option<crate::client::command::Command>,
+    ) -> Result<(), Exit> {
         use super::Held;
         use crate::client::command::Command;
         match command {

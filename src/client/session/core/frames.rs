@@ -56,7 +56,9 @@ impl SessionCore {
 
     fn reply(&mut self, xid: i32, header: ReplyHeader, body: Bytes) -> Result<(), Exit> {
         let Some(link) = &mut self.link else {
-            return Err(Exit::Reconnect(format!("reply with xid {xid} to no request")));
+            return Err(Exit::Reconnect(format!(
+                "reply with xid {xid} to no request"
+            )));
         };
         let Some(pending) = link.pending.pop_front() else {
             return Err(Exit::Reconnect(format!(

@@ -5,10 +5,10 @@ use bytes::BytesMut;
 use tracing::warn;
 
 use crate::client::watch::WatchPaths;
+use crate::proto::OpCode;
 use crate::proto::opcode::XID_SET_WATCHES;
 use crate::proto::records::SetWatches2;
 use crate::proto::request::encode_request;
-use crate::proto::OpCode;
 
 /// Largest SetWatches2 packet we send; more watches are split over several packets.
 pub(super) const SET_WATCHES_CHUNK: usize = 128 * 1024;

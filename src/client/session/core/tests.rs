@@ -137,14 +137,7 @@ impl Harness {
     }
 
     /// Sends a watching getData and returns (reply, watch event) receivers.
-    fn watch(
-        &mut self,
-        id: u64,
-        path: &str,
-    ) -> (
-        oneshot::Receiver<Result<Reply, Error>>,
-        oneshot::Receiver<Result<WatchedEvent, Error>>,
-    ) {
+    fn watch(&mut self, id: u64, path: &str) -> (ReplyRx, EventRx) {
         let (sink, events) = oneshot::channel();
         let (command, rx) = request(
             OpCode::GetData,
@@ -178,6 +171,9 @@ impl Harness {
         self.core.frame(frame)
     }
 }
+
+type ReplyRx = oneshot::Receiver<Result<Reply, Error>>;
+type EventRx = oneshot::Receiver<Result<WatchedEvent, Error>>;
 
 fn request(
     op: OpCode,
@@ -225,7 +221,10 @@ fn notification(zxid: i64, kind: EventType, state: KeeperState, path: &str) -> B
 fn assert_heard_at(h: &Harness, at: Instant) {
     let heard = h.shared.last_heard().expect("heard");
     let gap = if heard > at { heard - at } else { at - heard };
-    assert!(gap < Duration::from_micros(2), "heard at {heard:?}, expected {at:?}");
+    assert!(
+        gap < Duration::from_micros(2),
+        "heard at {heard:?}, expected {at:?}"
+    );
 }
 
 fn reconnect(exit: Result<(), Exit>) -> String {
@@ -312,9 +311,7 @@ fn the_state_is_disconnected_before_requests_hear_of_the_loss() {
 #[test]
 fn xids_count_up_and_special_xids_stay_apart() {
     let mut h = Harness::connected();
-    for _ in 0..3 {
-        let _ = h.get("/x");
-    }
+    let _replies: Vec<_> = (0..3).map(|_| h.get("/x")).collect();
     h.core.on_timer(h.at(T / 3)).unwrap();
     let xids = h.written_xids();
     assert_eq!(xids, [1, 2, 3, XID_PING]);
@@ -505,10 +502,7 @@ fn with_no_server_the_session_expires_at_its_timeout() {
     h.core.begin_connecting(h.at(T / 2 + T * 2 / 3));
     // An existing session's deadline is T after a server last answered, not the connect
     // timeout.
-    assert_eq!(
-        h.core.attempt_budget(h.at(T / 2 + T - MS), 3),
-        Ok(MS)
-    );
+    assert_eq!(h.core.attempt_budget(h.at(T / 2 + T - MS), 3), Ok(MS));
     assert_eq!(
         h.core.attempt_budget(h.at(T / 2 + T), 3),
         Err(Error::SessionExpired)
@@ -748,7 +742,10 @@ fn the_sasl_required_code_on_any_frame_is_terminal() {
     let mut h = Harness::connected();
     let _a = h.get("/a");
     let code = ErrorCode::SessionClosedRequireSaslAuth.code();
-    assert_eq!(terminal(h.feed(reply(1, 0, code, &Nothing))), Error::AuthFailed);
+    assert_eq!(
+        terminal(h.feed(reply(1, 0, code, &Nothing))),
+        Error::AuthFailed
+    );
 }
 
 // ----- the server saying the session is gone ----------------------------------------------
@@ -944,7 +941,8 @@ fn the_end_answers_everything_still_waiting() {
     let _ = err(&mut in_flight);
     let mut held = h.get("/b");
     let (late, mut late_rx) = request(OpCode::GetData, "/c", OnReply::Nothing);
-    h.core.terminate(Error::SessionExpired, std::iter::once(late));
+    h.core
+        .terminate(Error::SessionExpired, std::iter::once(late));
     assert_eq!(err(&mut held), Error::SessionExpired);
     assert_eq!(err(&mut late_rx), Error::SessionExpired);
     assert_eq!(err(&mut events), Error::SessionExpired);
@@ -971,10 +969,7 @@ fn dropping_the_last_watcher_removes_the_server_watch() {
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].0.op, OpCode::RemoveWatches.code());
     let record: WatchesRequest<'_> = decode_exact(&frames[0].1).unwrap();
-    assert_eq!(
-        (record.path, record.kind),
-        ("/w", WatcherType::Data.code())
-    );
+    assert_eq!((record.path, record.kind), ("/w", WatcherType::Data.code()));
     // Its reply answers nobody.
     h.feed(reply(frames[0].0.xid, 3, 0, &Nothing)).unwrap();
 }

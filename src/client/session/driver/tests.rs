@@ -28,7 +28,11 @@ type Accept = mpsc::UnboundedReceiver<(HostPort, DuplexStream)>;
 
 /// Starts a session on an in-memory network with one host; returns what it publishes and
 /// the network's accept queue.
-fn start() -> (Arc<Shared>, mpsc::UnboundedSender<crate::client::command::Command>, Accept) {
+fn start() -> (
+    Arc<Shared>,
+    mpsc::UnboundedSender<crate::client::command::Command>,
+    Accept,
+) {
     let (accept_tx, accept) = mpsc::unbounded_channel();
     let config = SessionConfig {
         hosts: vec![HostPort {
