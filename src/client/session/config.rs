@@ -84,6 +84,33 @@ impl Timers {
 }
 
 #[cfg(test)]
+impl SessionConfig {
+    /// Settings for unit tests: `hosts` hosts named `zk0`, `zk1`..., session timeout
+    /// `session_timeout`, a 15 s connect timeout and the defaults for the rest.
+    pub(crate) fn for_tests(hosts: usize, session_timeout: Duration) -> SessionConfig {
+        SessionConfig {
+            hosts: (0..hosts)
+                .map(|i| HostPort {
+                    host: format!("zk{i}"),
+                    port: 2181,
+                })
+                .collect(),
+            chroot: Chroot::none(),
+            session_timeout,
+            connect_timeout: Duration::from_secs(15),
+            read_only: false,
+            max_frame_len: 1 << 20,
+            resume: None,
+            auth: Credentials::new(),
+            sasl: None,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+            security: Security::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

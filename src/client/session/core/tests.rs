@@ -11,7 +11,6 @@ use tokio_util::codec::Decoder;
 
 use super::{Exit, Handshaken, SessionCore};
 use crate::client::command::{Command, OnReply, Reply, Request};
-use crate::client::connect_string::HostPort;
 use crate::client::path::Chroot;
 use crate::client::session::config::SessionConfig;
 use crate::client::session::connect::AttemptError;
@@ -35,25 +34,7 @@ const SESSION: SessionId = SessionId(0x1234);
 // ----- helpers ----------------------------------------------------------------------------
 
 fn config(hosts: usize) -> SessionConfig {
-    SessionConfig {
-        hosts: (0..hosts)
-            .map(|i| HostPort {
-                host: format!("zk{i}"),
-                port: 2181,
-            })
-            .collect(),
-        chroot: Chroot::none(),
-        session_timeout: T,
-        connect_timeout: Duration::from_secs(15),
-        read_only: false,
-        max_frame_len: 1 << 20,
-        resume: None,
-        auth: Default::default(),
-        sasl: None,
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_secs(1),
-        security: Default::default(),
-    }
+    SessionConfig::for_tests(hosts, T)
 }
 
 /// A core for `config` at time `t0`, and the state it publishes.
@@ -165,6 +146,19 @@ impl Harness {
         self.core.frame(reply(xid, 10, 0, &Nothing)).unwrap();
         assert!(rx.try_recv().unwrap().is_ok());
         events
+    }
+
+    /// Asks the session to authenticate with `(scheme, auth)`; returns the answer's receiver.
+    fn add_auth(&mut self, scheme: &str, auth: &[u8]) -> oneshot::Receiver<Result<(), Error>> {
+        let (reply, rx) = oneshot::channel();
+        self.core
+            .command(Some(Command::Auth {
+                scheme: scheme.into(),
+                auth: auth.to_vec(),
+                reply,
+            }))
+            .unwrap();
+        rx
     }
 
     fn feed(&mut self, frame: Bytes) -> Result<(), Exit> {
@@ -645,14 +639,7 @@ fn held_requests_go_out_in_order_on_connect() {
 fn held_requests_fail_not_connected_after_a_failed_round() {
     let mut h = Harness::new();
     let mut a = h.get("/a");
-    let (tx, mut auth) = oneshot::channel();
-    h.core
-        .command(Some(Command::Auth {
-            scheme: "digest".into(),
-            auth: b"u:p".to_vec(),
-            reply: tx,
-        }))
-        .unwrap();
+    let mut auth = h.add_auth("digest", b"u:p");
     h.core.round_failed();
     assert_eq!(err(&mut a), Error::NotConnected);
     assert_eq!(auth.try_recv().unwrap(), Err(Error::NotConnected));
@@ -678,14 +665,7 @@ fn requests_in_flight_fail_with_connection_loss_and_are_not_resent() {
 #[test]
 fn accepted_credentials_are_replayed_after_a_reconnect() {
     let mut h = Harness::connected();
-    let (tx, mut answer) = oneshot::channel();
-    h.core
-        .command(Some(Command::Auth {
-            scheme: "digest".into(),
-            auth: b"u:p".to_vec(),
-            reply: tx,
-        }))
-        .unwrap();
+    let mut answer = h.add_auth("digest", b"u:p");
     assert_eq!(h.written_xids(), [XID_AUTH]);
     h.feed(reply(XID_AUTH, 1, 0, &Nothing)).unwrap();
     assert_eq!(answer.try_recv().unwrap(), Ok(()));
@@ -702,14 +682,7 @@ fn accepted_credentials_are_replayed_after_a_reconnect() {
 #[test]
 fn refused_credentials_are_not_replayed() {
     let mut h = Harness::connected();
-    let (tx, mut answer) = oneshot::channel();
-    h.core
-        .command(Some(Command::Auth {
-            scheme: "nope".into(),
-            auth: b"x".to_vec(),
-            reply: tx,
-        }))
-        .unwrap();
+    let mut answer = h.add_auth("nope", b"x");
     h.written();
     h.feed(reply(XID_AUTH, 1, ErrorCode::BadArguments.code(), &Nothing))
         .unwrap();
@@ -722,14 +695,7 @@ fn refused_credentials_are_not_replayed() {
 #[test]
 fn auth_failed_is_terminal() {
     let mut h = Harness::connected();
-    let (tx, mut answer) = oneshot::channel();
-    h.core
-        .command(Some(Command::Auth {
-            scheme: "digest".into(),
-            auth: b"u:bad".to_vec(),
-            reply: tx,
-        }))
-        .unwrap();
+    let mut answer = h.add_auth("digest", b"u:bad");
     let cause = terminal(h.feed(reply(XID_AUTH, 1, ErrorCode::AuthFailed.code(), &Nothing)));
     assert_eq!(cause, Error::AuthFailed);
     assert_eq!(answer.try_recv().unwrap(), Err(Error::AuthFailed));
@@ -1017,24 +983,38 @@ fn a_watch_whose_handle_left_before_the_reply_is_removed_again() {
     assert_eq!(frames[0].0.op, OpCode::RemoveWatches.code());
 }
 
+impl Harness {
+    /// A persistent watch of `kind` on `path`, confirmed by the server; returns its stream.
+    fn registered_stream(
+        &mut self,
+        id: u64,
+        kind: WatchKind,
+        path: &str,
+    ) -> mpsc::UnboundedReceiver<WatchedEvent> {
+        let (sink, stream) = mpsc::unbounded_channel();
+        let (command, mut rx) = request(
+            OpCode::AddWatch,
+            path,
+            OnReply::RegisterWatch {
+                id,
+                server_path: path.into(),
+                on_ok: kind,
+                on_no_node: None,
+                sink: WatchSink::Stream(sink),
+            },
+        );
+        self.core.command(Some(command)).unwrap();
+        let xid = self.written()[0].0.xid;
+        self.feed(reply(xid, 5, 0, &Nothing)).unwrap();
+        assert!(rx.try_recv().unwrap().is_ok());
+        stream
+    }
+}
+
 #[test]
-fn a_persistent_watch_is_removed_as_any_when_nothing_else_watches_the_path() {
+fn a_persistent_watch_stays_on_the_server_while_another_watcher_needs_the_path() {
     let mut h = Harness::connected();
-    let (sink, _stream) = mpsc::unbounded_channel();
-    let (command, _rx) = request(
-        OpCode::AddWatch,
-        "/p",
-        OnReply::RegisterWatch {
-            id: 5,
-            server_path: "/p".into(),
-            on_ok: WatchKind::Persistent,
-            on_no_node: None,
-            sink: WatchSink::Stream(sink),
-        },
-    );
-    h.core.command(Some(command)).unwrap();
-    let xid = h.written()[0].0.xid;
-    h.feed(reply(xid, 5, 0, &Nothing)).unwrap();
+    let _stream = h.registered_stream(5, WatchKind::Persistent, "/p");
     let _data = h.registered_watch(6, "/p");
     // A data watcher is still on the path: the server's watch stays.
     h.core
@@ -1050,21 +1030,7 @@ fn a_persistent_watch_is_removed_as_any_when_nothing_else_watches_the_path() {
 #[test]
 fn a_lone_persistent_watch_is_removed_as_any() {
     let mut h = Harness::connected();
-    let (sink, _stream) = mpsc::unbounded_channel();
-    let (command, _rx) = request(
-        OpCode::AddWatch,
-        "/p",
-        OnReply::RegisterWatch {
-            id: 5,
-            server_path: "/p".into(),
-            on_ok: WatchKind::Recursive,
-            on_no_node: None,
-            sink: WatchSink::Stream(sink),
-        },
-    );
-    h.core.command(Some(command)).unwrap();
-    let xid = h.written()[0].0.xid;
-    h.feed(reply(xid, 5, 0, &Nothing)).unwrap();
+    let _stream = h.registered_stream(5, WatchKind::Recursive, "/p");
     h.core
         .command(unwatch(5, WatchKind::Recursive, "/p"))
         .unwrap();

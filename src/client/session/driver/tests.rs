@@ -11,7 +11,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::client::connect_string::HostPort;
-use crate::client::path::Chroot;
 use crate::client::session::config::SessionConfig;
 use crate::client::session::reader::{FrameReader, ReadError};
 use crate::client::session::shared::Shared;
@@ -35,24 +34,11 @@ fn start() -> (
 ) {
     let (accept_tx, accept) = mpsc::unbounded_channel();
     let config = SessionConfig {
-        hosts: vec![HostPort {
-            host: "zk0".into(),
-            port: 2181,
-        }],
-        chroot: Chroot::none(),
-        session_timeout: T,
-        connect_timeout: Duration::from_secs(15),
-        read_only: false,
-        max_frame_len: 1 << 20,
-        resume: None,
-        auth: Default::default(),
-        sasl: None,
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_secs(1),
         security: Security {
             memory: Some(MemoryNet { accept: accept_tx }),
             ..Security::default()
         },
+        ..SessionConfig::for_tests(1, T)
     };
     let (commands, shared) = crate::client::session::spawn(config);
     (shared, commands, accept)
