@@ -4,7 +4,7 @@
 //! write per batch of queued requests) and reads through `AsyncRead::read_buf`, so it costs
 //! nothing to have a TLS arm beside it. TLS cannot write that way: rustls encrypts into its
 //! own buffer and the records must be flushed to the socket, so the TLS arm writes, flushes
-//! and reads in one future ([`tls_io`]) that the serving loop waits on instead.
+//! and reads in one future ([`buffered_io`]) that the serving loop waits on instead.
 
 use std::io;
 use std::net::SocketAddr;
