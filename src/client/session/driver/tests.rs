@@ -150,3 +150,46 @@ async fn with_no_server_reachable_the_session_expires_at_its_timeout() {
         Some(crate::error::Error::SessionExpired)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn requests_made_while_connecting_go_out_after_the_handshake_in_order() {
+    use crate::client::command::{Command, OnReply, Request};
+    use crate::proto::OpCode;
+    use crate::proto::records::{PathWatchRequest, ReplyHeader};
+    use crate::proto::request::encode_body;
+
+    let (_shared, commands, mut accept) = start();
+    let mut answers = Vec::new();
+    for path in ["/a", "/b", "/c"] {
+        let record = PathWatchRequest { path, watch: false };
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        commands
+            .send(Command::Request(Request {
+                op: OpCode::GetData,
+                body: encode_body(&record, 0, 1 << 20).unwrap(),
+                reply,
+                on_reply: OnReply::Nothing,
+                span: tracing::Span::none(),
+            }))
+            .unwrap();
+        answers.push(rx);
+    }
+    let (mut server, _, _) = Server::accept(&mut accept).await;
+    let mut out = BytesMut::new();
+    for expected in 1..=3 {
+        let header = server.next_request().await.unwrap();
+        assert_eq!((header.xid, header.op), (expected, OpCode::GetData.code()));
+        let reply = ReplyHeader {
+            xid: header.xid,
+            zxid: 10 + i64::from(expected),
+            err: 0,
+        };
+        encode_frame(&mut out, &reply, 1 << 20).unwrap();
+    }
+    // The three replies arrive in one write and are matched in order.
+    server.stream.write_all(&out).await.unwrap();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let reply = answer.await.unwrap().unwrap();
+        assert_eq!(reply.zxid, 11 + i as i64);
+    }
+}
