@@ -110,8 +110,9 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The server sent something this client cannot decode; the connection was dropped.
+    /// The decoding error is the [`source`](std::error::Error::source) of the [`Cause`].
     #[error("malformed data from server: {0}")]
-    MalformedFrame(String),
+    MalformedFrame(#[source] Cause),
     /// No server could be reached in time.
     #[error("could not connect to any of {hosts:?} within {timeout_ms} ms: {last_error}")]
     ConnectFailed {
@@ -119,8 +120,11 @@ pub enum Error {
         hosts: Vec<String>,
         /// The time allowed.
         timeout_ms: u64,
-        /// The last failure seen.
-        last_error: String,
+        /// The last failure seen: reads as its description; its
+        /// [`source`](std::error::Error::source) is the I/O, TLS or decoding error behind it,
+        /// when there is one.
+        #[source]
+        last_error: Cause,
     },
     /// No session came up within the connect timeout, and TLS was refused on the way: the
     /// server's certificate did not verify (unknown CA, a name it does not list, expired),
@@ -133,8 +137,10 @@ pub enum Error {
         /// The time allowed.
         timeout_ms: u64,
         /// The TLS failure, naming the server (for example `invalid peer certificate:
-        /// UnknownIssuer`).
-        reason: String,
+        /// UnknownIssuer`); its [`source`](std::error::Error::source) is the TLS library's
+        /// error.
+        #[source]
+        reason: Cause,
     },
     /// The connect string is invalid.
     #[error("invalid connect string {input:?}: {reason}")]
@@ -307,14 +313,130 @@ impl From<FrameError> for Error {
     fn from(e: FrameError) -> Self {
         match e {
             FrameError::Io(_) => Error::ConnectionLoss,
-            other => Error::MalformedFrame(other.to_string()),
+            other => Error::MalformedFrame(Cause::with_source(other.to_string(), other)),
         }
     }
 }
 
 impl From<crate::proto::DecodeError> for Error {
     fn from(e: crate::proto::DecodeError) -> Self {
-        Error::MalformedFrame(e.to_string())
+        Error::MalformedFrame(Cause::with_source(e.to_string(), e))
+    }
+}
+
+/// Why something failed, as a description for people (naming the host and what was being
+/// done) and, when there is one, the typed error behind it (an [`std::io::Error`], a TLS
+/// error, a [`DecodeError`](crate::proto::DecodeError)), reachable through
+/// [`source`](std::error::Error::source).
+///
+/// It reads like the string it describes (`Deref<Target = str>`, `Display`), and compares by
+/// its description, so [`Error`] stays `Clone` and `Eq`.
+#[derive(Clone)]
+pub struct Cause {
+    description: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Cause {
+    /// A cause with no typed error behind it.
+    pub fn new(description: impl Into<String>) -> Cause {
+        Cause {
+            description: description.into(),
+            source: None,
+        }
+    }
+
+    /// A cause described by `description`, whose source is `source`.
+    pub fn with_source(
+        description: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Cause {
+        Cause {
+            description: description.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A cause whose source is an already boxed error (as [`std::io::Error::into_inner`]
+    /// gives).
+    pub fn with_boxed_source(
+        description: impl Into<String>,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> Cause {
+        Cause {
+            description: description.into(),
+            source: Some(Arc::from(source)),
+        }
+    }
+
+    /// The description.
+    pub fn as_str(&self) -> &str {
+        &self.description
+    }
+}
+
+impl std::ops::Deref for Cause {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.description
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Cause");
+        d.field("description", &self.description);
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        self.description == other.description
+    }
+}
+
+impl Eq for Cause {}
+
+impl PartialEq<str> for Cause {
+    fn eq(&self, other: &str) -> bool {
+        self.description == other
+    }
+}
+
+impl PartialEq<&str> for Cause {
+    fn eq(&self, other: &&str) -> bool {
+        self.description == *other
+    }
+}
+
+impl From<String> for Cause {
+    fn from(description: String) -> Cause {
+        Cause::new(description)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(description: &str) -> Cause {
+        Cause::new(description)
     }
 }
 
@@ -345,6 +467,42 @@ mod tests {
             let err = Error::from_code(code);
             assert_eq!(err.code(), Some(code), "{err}");
         }
+    }
+
+    #[test]
+    fn causes_are_reachable_through_source() {
+        use std::error::Error as _;
+
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = Error::ConnectFailed {
+            hosts: vec!["zk1:2181".into()],
+            timeout_ms: 10,
+            last_error: Cause::with_source("zk1:2181: cannot connect: refused", io),
+        };
+        assert_eq!(
+            err.to_string(),
+            "could not connect to any of [\"zk1:2181\"] within 10 ms: zk1:2181: cannot connect: refused"
+        );
+        let cause = err.source().expect("the cause");
+        assert_eq!(cause.to_string(), "zk1:2181: cannot connect: refused");
+        let io = cause
+            .source()
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .expect("the I/O error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+
+        let decode = crate::proto::DecodeError::InvalidLength(-7);
+        let err = Error::from(decode.clone());
+        let found = err
+            .source()
+            .and_then(|c| c.source())
+            .and_then(|e| e.downcast_ref::<crate::proto::DecodeError>());
+        assert_eq!(found, Some(&decode));
+
+        // Without a typed error the chain ends at the description.
+        let err = Error::MalformedFrame("negative count".into());
+        assert!(err.source().expect("the cause").source().is_none());
+        assert_eq!(err.clone(), err);
     }
 
     #[test]

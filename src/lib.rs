@@ -86,7 +86,7 @@ pub use client::{
     Client, ClientBuilder, CreateOptions, MultiReadOp, OneshotWatcher, Op, PersistentWatcher,
     SaslConfig, SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
 };
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use proto::{
     Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, OpResult, Perms, Stat, WatcherType,
 };

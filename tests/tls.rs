@@ -37,7 +37,12 @@ async fn refused(builder: ClientBuilder) -> String {
     match result {
         Err(Error::Tls { reason, .. }) => {
             eprintln!("refused after {:?}: {reason}", started.elapsed());
-            reason
+            // The TLS library's own error is kept behind the description.
+            assert!(
+                std::error::Error::source(&reason).is_some(),
+                "no TLS error behind {reason:?}"
+            );
+            reason.to_string()
         }
         Err(other) => panic!("expected a TLS error, got {other:?}"),
         Ok(client) => panic!(

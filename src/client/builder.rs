@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::connect_string::ConnectString;
+use super::credentials::Credentials;
 use super::handle::Client;
 use super::sasl::SaslConfig;
 use super::session::transport::Security;
@@ -25,7 +26,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     read_only: bool,
     max_frame_len: usize,
-    auth: Vec<(String, Vec<u8>)>,
+    auth: Credentials,
     sasl: Option<SaslConfig>,
     resume: Option<(SessionId, SessionPassword)>,
     min_backoff: Duration,
@@ -42,14 +43,7 @@ impl fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
-            .field(
-                "auth_schemes",
-                &self
-                    .auth
-                    .iter()
-                    .map(|(s, _)| s.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("auth", &self.auth)
             .field("sasl", &self.sasl)
             .field("resume", &self.resume.as_ref().map(|(id, _)| *id));
         #[cfg(feature = "tls")]
@@ -67,7 +61,7 @@ impl ClientBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_only: false,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
-            auth: Vec::new(),
+            auth: Credentials::new(),
             sasl: None,
             resume: None,
             min_backoff: Duration::from_millis(50),
@@ -144,7 +138,15 @@ impl ClientBuilder {
     /// Credentials to present right after every handshake (for example `digest`,
     /// `user:password`).
     pub fn auth(mut self, scheme: impl Into<String>, auth: impl Into<Vec<u8>>) -> Self {
-        self.auth.push((scheme.into(), auth.into()));
+        self.auth.push(scheme, auth);
+        self
+    }
+
+    /// Adds every pair of `credentials`, as [`auth`](Self::auth) does one.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        for (scheme, secret) in credentials {
+            self.auth.push(scheme, secret);
+        }
         self
     }
 
@@ -189,12 +191,13 @@ impl ClientBuilder {
 
     /// Plain TCP, or TLS when configured.
     fn security(&self) -> Result<Security> {
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut security = Security::default();
         #[cfg(feature = "tls")]
-        return Ok(Security {
-            tls: self.tls.as_ref().map(super::TlsConfig::build).transpose()?,
-        });
-        #[cfg(not(feature = "tls"))]
-        Ok(Security::default())
+        {
+            security.tls = self.tls.as_ref().map(super::TlsConfig::build).transpose()?;
+        }
+        Ok(security)
     }
 
     /// Ends session `session_id` on the servers of this builder's connect string, the way
@@ -225,7 +228,7 @@ impl ClientBuilder {
         .map_err(|last_error| Error::ConnectFailed {
             hosts: parsed.hosts.iter().map(ToString::to_string).collect(),
             timeout_ms: timeout.as_millis() as u64,
-            last_error,
+            last_error: last_error.into(),
         })
     }
 

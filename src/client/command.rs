@@ -56,8 +56,9 @@ impl std::fmt::Debug for Command {
 pub(crate) struct Request {
     /// The op, for logs and reply handling.
     pub op: OpCode,
-    /// A complete frame (length prefix, header, body); the task fills in the xid.
-    pub frame: BytesMut,
+    /// The encoded record, checked against the frame limit; the session writes the header
+    /// in front of it (see [`encode_request`](crate::proto::request::encode_request)).
+    pub body: BytesMut,
     /// Where the reply goes.
     pub reply: oneshot::Sender<Result<Reply>>,
     /// What the task does besides answering, once the reply arrives.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::builder::ClientBuilder;
@@ -16,9 +15,8 @@ use super::path::{Chroot, validate_path};
 use super::session::Shared;
 use super::state::{SessionId, SessionPassword, SessionState, SessionStatus};
 use crate::error::{Error, Result};
-use crate::proto::frame::{begin_frame, finish_frame};
 use crate::proto::jute::{Jute, decode_exact};
-use crate::proto::records::RequestHeader;
+use crate::proto::request::encode_body;
 use crate::proto::{FrameError, OpCode};
 
 /// A handle to one ZooKeeper session.
@@ -208,18 +206,13 @@ impl Client {
         on_reply: OnReply,
         span_path: &str,
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
-        let mut frame = BytesMut::with_capacity(size_hint + 16);
-        let start = begin_frame(&mut frame);
-        RequestHeader {
-            xid: 0,
-            op: op.code(),
-        }
-        .write(&mut frame);
-        record.write(&mut frame);
-        finish_frame(&mut frame, start, self.inner.max_frame_len).map_err(|e| match e {
-            FrameError::TooLarge { len, limit } => Error::DataTooLarge { len, limit },
-            other => Error::from(other),
-        })?;
+        // Encoded and size-checked here, so the caller learns of a request too large before
+        // anything is queued; the session writes the header (with the xid) when it sends it.
+        let body =
+            encode_body(record, size_hint, self.inner.max_frame_len).map_err(|e| match e {
+                FrameError::TooLarge { len, limit } => Error::DataTooLarge { len, limit },
+                other => Error::from(other),
+            })?;
         let (reply, rx) = oneshot::channel();
         let span = tracing::trace_span!(
             "zk_request",
@@ -231,7 +224,7 @@ impl Client {
             .commands
             .send(Command::Request(Request {
                 op,
-                frame,
+                body,
                 reply,
                 on_reply,
                 span,

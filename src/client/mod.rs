@@ -6,6 +6,7 @@
 mod builder;
 mod command;
 pub mod connect_string;
+mod credentials;
 mod handle;
 mod ops;
 pub mod path;
@@ -17,6 +18,7 @@ pub mod tls;
 mod watch;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
+pub use credentials::Credentials;
 pub use handle::{Client, close_session};
 pub use ops::{CreateOptions, MultiReadOp, Op};
 pub use sasl::SaslConfig;

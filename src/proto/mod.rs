@@ -11,6 +11,7 @@ pub mod jute;
 pub mod multi;
 pub mod opcode;
 pub mod records;
+pub mod request;
 
 #[cfg(test)]
 mod tests;

@@ -59,7 +59,8 @@ pub async fn expire_session_with(
                 timeout_ms: EXPIRY_TIMEOUT.as_millis() as u64,
                 last_error: format!(
                     "session {session_id} still alive after {closes} confirmed closes"
-                ),
+                )
+                .into(),
             });
         }
         match builder.close_session(session_id, password, left).await? {

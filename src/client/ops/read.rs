@@ -210,8 +210,9 @@ impl Client {
         let sent = self.send_path_only(OpCode::GetAllChildrenNumber, path);
         async move {
             let reply: GetAllChildrenNumberResponse = decode(&await_reply(sent).await?)?;
-            u32::try_from(reply.total)
-                .map_err(|_| Error::MalformedFrame(format!("negative child count {}", reply.total)))
+            u32::try_from(reply.total).map_err(|_| {
+                Error::MalformedFrame(format!("negative child count {}", reply.total).into())
+            })
         }
     }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::transport::Security;
+use crate::client::Credentials;
 use crate::client::connect_string::HostPort;
 use crate::client::path::Chroot;
 use crate::client::state::{SessionId, SessionPassword};
@@ -20,7 +21,7 @@ pub(crate) struct SessionConfig {
     /// Resume this session instead of creating one.
     pub resume: Option<(SessionId, SessionPassword)>,
     /// Credentials sent right after every handshake.
-    pub auth: Vec<(String, Vec<u8>)>,
+    pub auth: Credentials,
     /// SASL credentials, presented on every connection before anything else.
     pub sasl: Option<crate::client::SaslConfig>,
     /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
@@ -40,14 +41,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
             .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
-            .field(
-                "auth_schemes",
-                &self
-                    .auth
-                    .iter()
-                    .map(|(s, _)| s.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("auth", &self.auth)
             .field("sasl", &self.sasl)
             .field("security", &self.security)
             .finish_non_exhaustive()
@@ -86,6 +80,33 @@ impl Timers {
     pub(crate) fn connect_per_host(session: Duration, hosts: usize) -> Duration {
         let per_host = session / hosts.max(1) as u32;
         per_host.clamp(Duration::from_millis(250), Duration::from_secs(5))
+    }
+}
+
+#[cfg(test)]
+impl SessionConfig {
+    /// Settings for unit tests: `hosts` hosts named `zk0`, `zk1`..., session timeout
+    /// `session_timeout`, a 15 s connect timeout and the defaults for the rest.
+    pub(crate) fn for_tests(hosts: usize, session_timeout: Duration) -> SessionConfig {
+        SessionConfig {
+            hosts: (0..hosts)
+                .map(|i| HostPort {
+                    host: format!("zk{i}"),
+                    port: 2181,
+                })
+                .collect(),
+            chroot: Chroot::none(),
+            session_timeout,
+            connect_timeout: Duration::from_secs(15),
+            read_only: false,
+            max_frame_len: 1 << 20,
+            resume: None,
+            auth: Credentials::new(),
+            sasl: None,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+            security: Security::default(),
+        }
     }
 }
 

@@ -4,25 +4,27 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_util::codec::Decoder;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
+use super::reader::{FrameReader, ReadError};
 use super::transport::{Security, Transport, io_failure};
 use crate::client::connect_string::HostPort;
 use crate::client::state::{SessionId, SessionPassword};
-use crate::proto::FrameCodec;
-use crate::proto::frame::{begin_frame, finish_frame};
+use crate::error::Cause;
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::records::{ConnectRequest, ConnectResponse, Password};
+use crate::proto::request::{NoBody, encode_frame, encode_request};
+use crate::proto::{DecodeError, FrameError};
 
 /// A connection that completed its handshake.
 #[derive(Debug)]
 pub(crate) struct Established {
     pub stream: Transport,
     pub addr: SocketAddr,
-    /// Bytes read after the handshake reply (normally none).
-    pub leftover: BytesMut,
+    /// The connection's reader, holding whatever was read after the handshake (normally
+    /// nothing).
+    pub reader: FrameReader,
     pub session_id: SessionId,
     pub password: SessionPassword,
     pub negotiated: Duration,
@@ -39,9 +41,9 @@ pub(crate) enum AttemptError {
     /// TLS refused to go on (a certificate refused by either side, an alert): try the next
     /// host, and name this reason if no host works.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    Tls(String),
+    Tls(Cause),
     /// Anything else: try the next host.
-    Failed(String),
+    Failed(Cause),
 }
 
 /// What the handshake asks for.
@@ -64,16 +66,18 @@ pub(crate) async fn attempt(
     hs: &Handshake,
     security: &Security,
 ) -> Result<Established, AttemptError> {
-    let addrs = resolve(host).await.map_err(AttemptError::Failed)?;
-    let mut last = AttemptError::Failed(format!("{host}: resolved to no address"));
+    let addrs = resolve(host, security)
+        .await
+        .map_err(AttemptError::Failed)?;
+    let mut last = AttemptError::Failed(format!("{host}: resolved to no address").into());
     for addr in addrs {
         match Transport::open(addr, host, security).await {
             Ok(mut stream) => {
-                let (reply, leftover) = handshake(&mut stream, addr, hs).await?;
+                let (reply, reader) = handshake(&mut stream, addr, hs).await?;
                 return Ok(Established {
                     stream,
                     addr,
-                    leftover,
+                    reader,
                     session_id: SessionId(reply.session_id),
                     password: SessionPassword(reply.password.0),
                     negotiated: Duration::from_millis(reply.timeout_ms as u64),
@@ -86,23 +90,29 @@ pub(crate) async fn attempt(
     Err(last)
 }
 
-async fn resolve(host: &HostPort) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(host: &HostPort, security: &Security) -> Result<Vec<SocketAddr>, Cause> {
+    #[cfg(test)]
+    if security.memory.is_some() {
+        return Ok(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
+    }
+    #[cfg(not(test))]
+    let _ = security;
     Ok(tokio::net::lookup_host((host.host.as_str(), host.port))
         .await
-        .map_err(|e| format!("{host}: cannot resolve: {e}"))?
+        .map_err(|e| Cause::with_source(format!("{host}: cannot resolve: {e}"), e))?
         .collect())
 }
 
 /// Sends the ConnectRequest and reads the ConnectResponse, over any byte stream (plain TCP
-/// or TLS). Returns the reply and whatever was read after it. A reply with a timeout <= 0
-/// means the session has expired.
+/// or TLS). Returns the reply and the reader holding whatever was read after it. A reply with
+/// a timeout <= 0 means the session has expired.
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     addr: SocketAddr,
     hs: &Handshake,
-) -> Result<(ConnectResponse, BytesMut), AttemptError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        AttemptError::Failed(format!("{addr}: {what}: {e}"))
+) -> Result<(ConnectResponse, FrameReader), AttemptError> {
+    let failed = |what: &str, e: DecodeOrFrame| {
+        AttemptError::Failed(Cause::with_source(format!("{addr}: {what}: {e}"), e))
     };
     let request = ConnectRequest {
         protocol_version: 0,
@@ -117,44 +127,42 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         read_only: hs.read_only,
     };
     let mut out = BytesMut::with_capacity(64);
-    let start = begin_frame(&mut out);
-    request.write(&mut out);
-    finish_frame(&mut out, start, hs.max_frame_len).map_err(|e| failed("handshake", &e))?;
+    encode_frame(&mut out, &request, hs.max_frame_len)
+        .map_err(|e| failed("handshake", DecodeOrFrame::Frame(e)))?;
     stream
         .write_all(&out)
         .await
-        .map_err(|e| io_failure(addr, "write handshake", &e))?;
+        .map_err(|e| io_failure(addr, "write handshake", e))?;
     // A no-op for TCP; pushes TLS records out of rustls's buffer.
     stream
         .flush()
         .await
-        .map_err(|e| io_failure(addr, "write handshake", &e))?;
+        .map_err(|e| io_failure(addr, "write handshake", e))?;
 
-    let mut codec = FrameCodec::new(hs.max_frame_len + super::config::READ_SLACK);
-    let mut buf = BytesMut::with_capacity(4096);
-    let frame = loop {
-        if let Some(frame) = codec
-            .decode(&mut buf)
-            .map_err(|e| failed("handshake reply", &e))?
-        {
-            break frame;
-        }
-        let n = stream
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| io_failure(addr, "read handshake", &e))?;
-        if n == 0 {
-            return Err(AttemptError::Failed(format!(
-                "{addr}: server closed the connection during the handshake"
-            )));
-        }
-    };
-    let reply: ConnectResponse = decode_exact(&frame).map_err(|e| failed("handshake reply", &e))?;
+    let mut reader = FrameReader::new(hs.max_frame_len);
+    let frame = reader.read_frame(stream).await.map_err(|e| match e {
+        ReadError::Frame(e) => failed("handshake reply", DecodeOrFrame::Frame(e)),
+        ReadError::Io(e) => io_failure(addr, "read handshake", e),
+        ReadError::Closed => AttemptError::Failed(
+            format!("{addr}: server closed the connection during the handshake").into(),
+        ),
+    })?;
+    let reply: ConnectResponse =
+        decode_exact(&frame).map_err(|e| failed("handshake reply", DecodeOrFrame::Decode(e)))?;
     if reply.timeout_ms <= 0 {
         return Err(AttemptError::Expired);
     }
-    super::sasl::authenticate(stream, &mut buf, hs, addr).await?;
-    Ok((reply, buf))
+    super::sasl::authenticate(stream, &mut reader, hs, addr).await?;
+    Ok((reply, reader))
+}
+
+/// A handshake reply this client could not take.
+#[derive(Debug, thiserror::Error)]
+enum DecodeOrFrame {
+    #[error(transparent)]
+    Decode(DecodeError),
+    #[error(transparent)]
+    Frame(FrameError),
 }
 
 /// How [`close_session`](crate::client::close_session) ended.
@@ -224,7 +232,7 @@ async fn close_on_host(
     read_only: bool,
 ) -> Result<SessionEnd, String> {
     let mut last = format!("{host}: resolved to no address");
-    for addr in resolve(host).await? {
+    for addr in resolve(host, security).await.map_err(|e| e.to_string())? {
         match Transport::open(addr, host, security).await {
             Ok(mut stream) => {
                 return close_over(
@@ -237,7 +245,7 @@ async fn close_on_host(
                 )
                 .await;
             }
-            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e,
+            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e.to_string(),
             Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
             Err(AttemptError::AuthFailed) => last = format!("{host}: authentication refused"),
         }
@@ -255,7 +263,7 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
     max_frame_len: usize,
     read_only: bool,
 ) -> Result<SessionEnd, String> {
-    use crate::proto::records::{ReplyHeader, RequestHeader};
+    use crate::proto::records::ReplyHeader;
     use crate::proto::{ErrorCode, OpCode};
 
     let request = ConnectRequest {
@@ -267,16 +275,9 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
         read_only,
     };
     let mut out = BytesMut::with_capacity(96);
-    let start = begin_frame(&mut out);
-    request.write(&mut out);
-    finish_frame(&mut out, start, max_frame_len).map_err(|e| e.to_string())?;
-    let start = begin_frame(&mut out);
-    RequestHeader {
-        xid: 1,
-        op: OpCode::CloseSession.code(),
-    }
-    .write(&mut out);
-    finish_frame(&mut out, start, max_frame_len).map_err(|e| e.to_string())?;
+    encode_frame(&mut out, &request, max_frame_len).map_err(|e| e.to_string())?;
+    encode_request(&mut out, 1, OpCode::CloseSession, &NoBody, max_frame_len)
+        .map_err(|e| e.to_string())?;
     stream
         .write_all(&out)
         .await
@@ -286,11 +287,23 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(|e| format!("{host}: write: {e}"))?;
 
-    let mut codec = FrameCodec::new(max_frame_len + super::config::READ_SLACK);
-    let mut buf = BytesMut::with_capacity(1024);
+    let mut reader = FrameReader::new(max_frame_len);
     let mut handshake_done = false;
     loop {
-        if let Some(frame) = codec.decode(&mut buf).map_err(|e| e.to_string())? {
+        let frame = match reader.read_frame(stream).await {
+            Ok(frame) => frame,
+            // Closed before the close was answered: another connection of the session may
+            // have taken it over first. Try again (the next try finds it expired if the close
+            // did land).
+            Err(ReadError::Closed) => {
+                return Err(format!(
+                    "{host}: connection closed before the close was confirmed"
+                ));
+            }
+            Err(ReadError::Io(e)) => return Err(format!("{host}: read: {e}")),
+            Err(ReadError::Frame(e)) => return Err(e.to_string()),
+        };
+        {
             if !handshake_done {
                 let reply: ConnectResponse = decode_exact(&frame).map_err(|e| e.to_string())?;
                 if reply.timeout_ms <= 0 {
@@ -311,18 +324,6 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
                 code if code.means_session_gone() => Ok(SessionEnd::AlreadyExpired),
                 code => Err(format!("{host}: close refused: {code:?}")),
             };
-        }
-        let n = stream
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| format!("{host}: read: {e}"))?;
-        if n == 0 {
-            // Closed before the close was answered: another connection of the session may
-            // have taken it over first. Try again (the next try finds it expired if the close
-            // did land).
-            return Err(format!(
-                "{host}: connection closed before the close was confirmed"
-            ));
         }
     }
 }

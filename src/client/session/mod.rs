@@ -1,11 +1,18 @@
 //! The task that owns one session's connection, and what it shares with its handles.
+//!
+//! The session is split three ways: the [`core`] (the protocol, no I/O, no clock), the
+//! [`connector`] (hosts, transport, handshake, SASL, read-only probe) and the [`driver`]
+//! (the tokio task moving bytes and time between them and the socket).
 
 pub(crate) mod config;
 pub(crate) mod connect;
+pub(crate) mod connector;
+pub(crate) mod core;
+pub(crate) mod driver;
+pub(crate) mod reader;
 pub(crate) mod rw_probe;
 pub(crate) mod sasl;
 pub(crate) mod shared;
-pub(crate) mod task;
 pub(crate) mod transport;
 
 use std::sync::Arc;
@@ -24,7 +31,7 @@ pub(crate) fn spawn(config: SessionConfig) -> (mpsc::UnboundedSender<Command>, A
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::new());
     let span = tracing::info_span!("zk_session", session_id = tracing::field::Empty);
-    let task = task::SessionTask::new(config, commands_rx, shared.clone());
-    tokio::spawn(task.run().instrument(span));
+    let driver = driver::Driver::new(&config, commands_rx, shared.clone());
+    tokio::spawn(driver.run().instrument(span));
     (commands_tx, shared)
 }

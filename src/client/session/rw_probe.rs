@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use crate::Backoff;
 use crate::client::connect_string::HostPort;
 
 /// The pause before the first probe.
@@ -30,34 +31,10 @@ pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// An `isro` answer is two bytes; anything much longer is not a ZooKeeper server.
 const MAX_ANSWER: u64 = 64;
 
-/// The pauses between probes: `min`, then twice the previous one, never more than `max`.
-#[derive(Debug, Clone)]
-pub(crate) struct ProbeSchedule {
-    next: Duration,
-    max: Duration,
-}
-
-impl ProbeSchedule {
-    /// A schedule starting at `min` and capped at `max` (`min` if `max` is smaller).
-    pub(crate) fn new(min: Duration, max: Duration) -> ProbeSchedule {
-        ProbeSchedule {
-            next: min,
-            max: max.max(min),
-        }
-    }
-
-    /// The pause before the next probe.
-    pub(crate) fn next_pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(self.max);
-        pause
-    }
-}
-
-impl Default for ProbeSchedule {
-    fn default() -> Self {
-        ProbeSchedule::new(MIN_PAUSE, MAX_PAUSE)
-    }
+/// The pauses between probes: [`MIN_PAUSE`] doubling up to [`MAX_PAUSE`], without jitter (the
+/// schedule ZooKeeper's Java client follows, and one a user can predict).
+fn probe_schedule() -> Backoff {
+    Backoff::new(MIN_PAUSE, MAX_PAUSE).without_jitter()
 }
 
 /// What a server said to `isro`.
@@ -107,7 +84,7 @@ fn parse_answer(answer: &[u8]) -> ServerMode {
 
 /// Probes `hosts` in turn, pausing by `schedule` before each probe, until one answers `rw`;
 /// returns that host. Never returns when `hosts` is empty.
-pub(crate) async fn seek(hosts: Vec<HostPort>, mut schedule: ProbeSchedule) -> HostPort {
+pub(crate) async fn seek(hosts: Vec<HostPort>, mut schedule: Backoff) -> HostPort {
     if hosts.is_empty() {
         return std::future::pending().await;
     }
@@ -155,7 +132,7 @@ impl Seeker {
             return Seeker::idle();
         }
         Seeker {
-            running: Some(Box::pin(seek(others, ProbeSchedule::default()))),
+            running: Some(Box::pin(seek(others, probe_schedule()))),
         }
     }
 
@@ -179,7 +156,7 @@ mod tests {
 
     #[test]
     fn pauses_double_from_the_minimum_up_to_the_cap() {
-        let mut schedule = ProbeSchedule::default();
+        let mut schedule = probe_schedule();
         let pauses: Vec<u64> = (0..14)
             .map(|_| schedule.next_pause().as_millis() as u64)
             .collect();
@@ -190,13 +167,6 @@ mod tests {
                 60_000, 60_000
             ]
         );
-    }
-
-    #[test]
-    fn a_cap_below_the_minimum_is_the_minimum() {
-        let mut schedule = ProbeSchedule::new(Duration::from_secs(2), Duration::from_secs(1));
-        assert_eq!(schedule.next_pause(), Duration::from_secs(2));
-        assert_eq!(schedule.next_pause(), Duration::from_secs(2));
     }
 
     #[test]

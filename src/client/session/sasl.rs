@@ -13,27 +13,26 @@
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_util::codec::Decoder;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, warn};
 
 use super::connect::{AttemptError, Handshake};
+use super::reader::FrameReader;
 use crate::client::sasl::SaslConfig;
 use crate::client::sasl::digest_md5::{DigestMd5Client, DigestMd5Error};
-use crate::proto::frame::{begin_frame, finish_frame};
 use crate::proto::jute::{Jute, Reader, decode_exact};
-use crate::proto::records::{GetSaslRequest, ReplyHeader, RequestHeader, Secret, SetSaslResponse};
-use crate::proto::{ErrorCode, FrameCodec, OpCode};
+use crate::proto::records::{GetSaslRequest, ReplyHeader, Secret, SetSaslResponse};
+use crate::proto::request::encode_request;
+use crate::proto::{ErrorCode, OpCode};
 
 /// More round trips than any mechanism we speak needs: a server that keeps going is broken.
 const MAX_STEPS: i32 = 8;
 
 /// Runs the SASL exchange `hs` asks for on a freshly handshaken connection (nothing when it
-/// asks for none). `buf` holds what was read past the `ConnectResponse` and, on return, what
-/// was read past the last SASL reply.
+/// asks for none), reading with the connection's `reader`.
 pub(crate) async fn authenticate<S>(
     stream: &mut S,
-    buf: &mut BytesMut,
+    reader: &mut FrameReader,
     hs: &Handshake,
     addr: SocketAddr,
 ) -> Result<(), AttemptError>
@@ -45,9 +44,8 @@ where
     };
     let SaslConfig::DigestMd5 { username, password } = config;
     let mut mechanism = DigestMd5Client::new(username, password);
-    let mut codec = FrameCodec::new(hs.max_frame_len + super::config::READ_SLACK);
     let failed = |what: &str, e: &dyn std::fmt::Display| {
-        AttemptError::Failed(format!("{addr}: SASL {what}: {e}"))
+        AttemptError::Failed(format!("{addr}: SASL {what}: {e}").into())
     };
     // DIGEST-MD5 has no initial response: the client opens with an empty token.
     let mut token = Vec::new();
@@ -55,7 +53,8 @@ where
         send(stream, xid, &token, hs.max_frame_len)
             .await
             .map_err(|e| failed("write", &e))?;
-        let frame = read_frame(stream, buf, &mut codec)
+        let frame = reader
+            .read_frame(stream)
             .await
             .map_err(|e| failed("read", &e))?;
         let server_token = parse_reply(&frame, xid).map_err(|e| match e {
@@ -63,7 +62,7 @@ where
                 warn!(%addr, user = %username, code = code.code(), "server refused the SASL credentials");
                 AttemptError::AuthFailed
             }
-            Refusal::Other(msg) => AttemptError::Failed(format!("{addr}: SASL: {msg}")),
+            Refusal::Other(msg) => AttemptError::Failed(format!("{addr}: SASL: {msg}").into()),
         })?;
         match mechanism.step(&server_token) {
             Ok(Some(next)) => token = next,
@@ -76,9 +75,9 @@ where
         }
     }
     if !mechanism.is_complete() {
-        return Err(AttemptError::Failed(format!(
-            "{addr}: SASL exchange did not complete in {MAX_STEPS} steps"
-        )));
+        return Err(AttemptError::Failed(
+            format!("{addr}: SASL exchange did not complete in {MAX_STEPS} steps").into(),
+        ));
     }
     debug!(%addr, mechanism = config.mechanism(), user = %username, "SASL authenticated");
     Ok(())
@@ -91,37 +90,13 @@ async fn send<S: AsyncWrite + Unpin>(
     max_frame_len: usize,
 ) -> std::io::Result<()> {
     let mut out = BytesMut::with_capacity(16 + token.len());
-    let start = begin_frame(&mut out);
-    RequestHeader {
-        xid,
-        op: OpCode::Sasl.code(),
-    }
-    .write(&mut out);
-    GetSaslRequest {
+    let request = GetSaslRequest {
         token: Secret(token.into()),
-    }
-    .write(&mut out);
-    finish_frame(&mut out, start, max_frame_len).map_err(std::io::Error::other)?;
+    };
+    encode_request(&mut out, xid, OpCode::Sasl, &request, max_frame_len)
+        .map_err(std::io::Error::other)?;
     stream.write_all(&out).await?;
     stream.flush().await
-}
-
-async fn read_frame<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    buf: &mut BytesMut,
-    codec: &mut FrameCodec,
-) -> std::io::Result<Bytes> {
-    loop {
-        if let Some(frame) = codec.decode(buf).map_err(std::io::Error::other)? {
-            return Ok(frame);
-        }
-        if stream.read_buf(buf).await? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "server closed the connection",
-            ));
-        }
-    }
 }
 
 /// Why a SASL reply carries no token.
@@ -166,10 +141,11 @@ fn parse_reply(frame: &Bytes, xid: i32) -> Result<Bytes, Refusal> {
 mod tests {
     use std::time::Duration;
 
-    use tokio::io::DuplexStream;
+    use tokio::io::{AsyncReadExt, DuplexStream};
 
     use super::*;
     use crate::client::state::{SessionId, SessionPassword};
+    use crate::proto::frame::{begin_frame, finish_frame};
 
     fn handshake() -> Handshake {
         Handshake {
@@ -216,10 +192,10 @@ mod tests {
     /// it closes the connection).
     async fn run(script: impl AsyncFnOnce(DuplexStream)) -> Result<(), AttemptError> {
         let (mut client, server) = tokio::io::duplex(4096);
-        let mut buf = BytesMut::new();
+        let mut reader = FrameReader::new(1 << 20);
         let hs = handshake();
         let (result, ()) = tokio::join!(
-            authenticate(&mut client, &mut buf, &hs, addr()),
+            authenticate(&mut client, &mut reader, &hs, addr()),
             script(server)
         );
         result
@@ -294,7 +270,7 @@ mod tests {
             sasl: None,
             ..handshake()
         };
-        authenticate(&mut client, &mut BytesMut::new(), &hs, addr())
+        authenticate(&mut client, &mut FrameReader::new(1 << 20), &hs, addr())
             .await
             .unwrap();
         drop(client);

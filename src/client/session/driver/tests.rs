@@ -1,0 +1,195 @@
+//! The driver's timers on tokio's paused clock, over in-memory pipes on which each test plays
+//! the server. With the clock paused, time moves only when every task waits on a timer, so
+//! each instant asserted here is the exact deadline the client armed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::client::connect_string::HostPort;
+use crate::client::session::config::SessionConfig;
+use crate::client::session::reader::{FrameReader, ReadError};
+use crate::client::session::shared::Shared;
+use crate::client::session::transport::{MemoryNet, Security};
+use crate::client::state::SessionState;
+use crate::proto::jute::{Jute, Reader, decode_exact};
+use crate::proto::opcode::XID_PING;
+use crate::proto::records::{ConnectRequest, ConnectResponse, Password, RequestHeader};
+use crate::proto::request::encode_frame;
+
+const T: Duration = Duration::from_secs(6);
+
+type Accept = mpsc::UnboundedReceiver<(HostPort, DuplexStream)>;
+
+/// Starts a session on an in-memory network with one host; returns what it publishes and
+/// the network's accept queue.
+fn start() -> (
+    Arc<Shared>,
+    mpsc::UnboundedSender<crate::client::command::Command>,
+    Accept,
+) {
+    let (accept_tx, accept) = mpsc::unbounded_channel();
+    let config = SessionConfig {
+        security: Security {
+            memory: Some(MemoryNet { accept: accept_tx }),
+            ..Security::default()
+        },
+        ..SessionConfig::for_tests(1, T)
+    };
+    let (commands, shared) = crate::client::session::spawn(config);
+    (shared, commands, accept)
+}
+
+/// The server's side of one connection.
+struct Server {
+    stream: DuplexStream,
+    reader: FrameReader,
+}
+
+impl Server {
+    /// Accepts the next connection and completes its handshake granting timeout `T`;
+    /// returns the server, the instant it answered and the session the client offered.
+    async fn accept(accept: &mut Accept) -> (Server, Instant, i64) {
+        let (_, stream) = accept.recv().await.expect("the client dials");
+        let mut server = Server {
+            stream,
+            reader: FrameReader::new(1 << 20),
+        };
+        let frame = server.reader.read_frame(&mut server.stream).await.unwrap();
+        let request: ConnectRequest = decode_exact(&frame).unwrap();
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: T.as_millis() as i32,
+            session_id: 0x5e55,
+            password: Password(Bytes::from_static(&[7; 16])),
+            read_only: false,
+        };
+        let mut out = BytesMut::new();
+        encode_frame(&mut out, &response, 1 << 20).unwrap();
+        server.stream.write_all(&out).await.unwrap();
+        (server, Instant::now(), request.session_id)
+    }
+
+    /// The next request's header, or the read error (the client hung up).
+    async fn next_request(&mut self) -> Result<RequestHeader, ReadError> {
+        let frame = self.reader.read_frame(&mut self.stream).await?;
+        Ok(RequestHeader::read(&mut Reader::new(&frame)).unwrap())
+    }
+}
+
+async fn wait_for_state(shared: &Shared, wanted: SessionState) {
+    let mut status = shared.status.subscribe();
+    status
+        .wait_for(|s| s.state == wanted)
+        .await
+        .expect("the session publishes its state");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ping_goes_out_after_a_third_of_the_timeout_idle() {
+    let (shared, _commands, mut accept) = start();
+    let (mut server, connected_at, _) = Server::accept(&mut accept).await;
+    wait_for_state(&shared, SessionState::Connected).await;
+    let ping = server.next_request().await.unwrap();
+    assert_eq!(ping.xid, XID_PING);
+    assert_eq!(Instant::now() - connected_at, T / 3);
+    // Answered, the next ping comes a third of the timeout after the first.
+    let mut out = BytesMut::new();
+    encode_frame(
+        &mut out,
+        &crate::proto::records::ReplyHeader {
+            xid: XID_PING,
+            zxid: 0,
+            err: 0,
+        },
+        1 << 20,
+    )
+    .unwrap();
+    server.stream.write_all(&out).await.unwrap();
+    let second = server.next_request().await.unwrap();
+    assert_eq!(second.xid, XID_PING);
+    assert_eq!(Instant::now() - connected_at, T * 2 / 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_for_two_thirds_of_the_timeout_drops_the_connection() {
+    let (shared, _commands, mut accept) = start();
+    let (mut server, connected_at, _) = Server::accept(&mut accept).await;
+    // The server reads pings and never answers.
+    let hung_up = loop {
+        match server.next_request().await {
+            Ok(header) => assert_eq!(header.xid, XID_PING),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(hung_up, ReadError::Closed), "{hung_up}");
+    assert_eq!(Instant::now() - connected_at, T * 2 / 3);
+    wait_for_state(&shared, SessionState::Disconnected).await;
+    // The session lives on: the client dials again at once, offering it.
+    let (_again, redialed_at, offered) = Server::accept(&mut accept).await;
+    assert_eq!(redialed_at - connected_at, T * 2 / 3);
+    assert_eq!(offered, 0x5e55);
+    wait_for_state(&shared, SessionState::Connected).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_server_reachable_the_session_expires_at_its_timeout() {
+    let (shared, _commands, mut accept) = start();
+    let (server, connected_at, _) = Server::accept(&mut accept).await;
+    // The server goes away and nothing answers any more.
+    drop(server);
+    drop(accept);
+    wait_for_state(&shared, SessionState::Expired).await;
+    assert_eq!(Instant::now() - connected_at, T);
+    assert_eq!(
+        shared.terminal_error(),
+        Some(crate::error::Error::SessionExpired)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_made_while_connecting_go_out_after_the_handshake_in_order() {
+    use crate::client::command::{Command, OnReply, Request};
+    use crate::proto::OpCode;
+    use crate::proto::records::{PathWatchRequest, ReplyHeader};
+    use crate::proto::request::encode_body;
+
+    let (_shared, commands, mut accept) = start();
+    let mut answers = Vec::new();
+    for path in ["/a", "/b", "/c"] {
+        let record = PathWatchRequest { path, watch: false };
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        commands
+            .send(Command::Request(Request {
+                op: OpCode::GetData,
+                body: encode_body(&record, 0, 1 << 20).unwrap(),
+                reply,
+                on_reply: OnReply::Nothing,
+                span: tracing::Span::none(),
+            }))
+            .unwrap();
+        answers.push(rx);
+    }
+    let (mut server, _, _) = Server::accept(&mut accept).await;
+    let mut out = BytesMut::new();
+    for expected in 1..=3 {
+        let header = server.next_request().await.unwrap();
+        assert_eq!((header.xid, header.op), (expected, OpCode::GetData.code()));
+        let reply = ReplyHeader {
+            xid: header.xid,
+            zxid: 10 + i64::from(expected),
+            err: 0,
+        };
+        encode_frame(&mut out, &reply, 1 << 20).unwrap();
+    }
+    // The three replies arrive in one write and are matched in order.
+    server.stream.write_all(&out).await.unwrap();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let reply = answer.await.unwrap().unwrap();
+        assert_eq!(reply.zxid, 11 + i as i64);
+    }
+}
