@@ -25,13 +25,7 @@ pub use selector::{LeaderSelector, SelectorHandle, TermOutcome};
 /// needs no other crate.
 pub use tokio_util::sync::CancellationToken;
 
-/// This process's participant id: `host:pid`.
+/// This process's participant id: `host:pid` (the same id lock nodes carry).
 fn holder_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".to_owned());
-    format!("{host}:{}", std::process::id())
+    String::from_utf8_lossy(&crate::lock::internals::holder_id()).into_owned()
 }
