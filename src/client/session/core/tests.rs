@@ -286,6 +286,22 @@ fn an_xid_mismatch_drops_only_the_connection() {
 }
 
 #[test]
+fn session_moved_answers_its_request_and_drops_the_connection() {
+    let mut h = Harness::connected();
+    let mut a = h.get("/a");
+    let mut b = h.get("/b");
+    h.written();
+    let reason = reconnect(h.feed(reply(1, 5, ErrorCode::SessionMoved.code(), &Nothing)));
+    assert!(reason.contains("session moved"), "{reason}");
+    assert_eq!(h.core.connection_lost(&reason), None);
+    assert_eq!(err(&mut a), Error::SessionMoved);
+    // What was sent after it on the stale connection is lost with it.
+    assert_eq!(err(&mut b), Error::ConnectionLoss);
+    // The session lives on: the next handshake offers it again, taking it back.
+    assert_eq!(h.core.offer().session_id, SESSION);
+}
+
+#[test]
 fn a_reply_to_nothing_drops_the_connection() {
     let mut h = Harness::connected();
     reconnect(h.feed(reply(9, 5, 0, &Nothing)));
