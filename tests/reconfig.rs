@@ -102,7 +102,11 @@ async fn a_member_leaves_and_rejoins_by_reconfig_and_the_config_watch_sees_both(
     assert_eq!(event.path, "/zookeeper/config");
     observer.sync("/").await.unwrap();
     let (seen, _) = observer.get_config().await.unwrap();
-    assert_eq!(members_of(&seen), members_of(&two), "everyone reads the new config");
+    assert_eq!(
+        members_of(&seen),
+        members_of(&two),
+        "everyone reads the new config"
+    );
 
     // A change based on the old version is refused, and changes nothing.
     let stale =
@@ -121,9 +125,7 @@ async fn a_member_leaves_and_rejoins_by_reconfig_and_the_config_watch_sees_both(
         "the rejoined member is listed with its client address: {:?}",
         members_of(&three)
     );
-    within("the config watch fires again", watch)
-        .await
-        .unwrap();
+    within("the config watch fires again", watch).await.unwrap();
 
     // The rejoined member serves the session of a client that can reach only it.
     let rejoined = Client::builder(ensemble.member_connect_string(gone))

@@ -397,6 +397,24 @@ mod tests {
     }
 
     #[test]
+    fn an_optional_string_tells_null_from_empty() {
+        let mut buf = BytesMut::new();
+        None::<&str>.write(&mut buf);
+        Some("").write(&mut buf);
+        Some("ab").write(&mut buf);
+        assert_eq!(&buf[..4], &(-1i32).to_be_bytes());
+        let frame = buf.freeze();
+        let mut r = Reader::new(&frame);
+        assert_eq!(Option::<&str>::read(&mut r), Ok(None));
+        assert_eq!(Option::<&str>::read(&mut r), Ok(Some("")));
+        assert_eq!(Option::<&str>::read(&mut r), Ok(Some("ab")));
+        assert_eq!(r.remaining(), 0);
+        // A length prefix cut short is still an error, not a null.
+        let short = Bytes::from_static(&[0xff, 0xff]);
+        assert!(Option::<&str>::read(&mut Reader::new(&short)).is_err());
+    }
+
+    #[test]
     fn null_string_reads_as_empty() {
         let frame = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]);
         assert_eq!(decode_exact::<String>(&frame), Ok(String::new()));

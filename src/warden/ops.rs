@@ -254,8 +254,10 @@ impl Warden {
     /// As [`Client::reconfig`](crate::Client::reconfig), connection errors once retries are
     /// spent; `Timeout` past the call's deadline; `Closed`.
     pub async fn reconfig(&self, change: &Reconfig) -> Result<(Bytes, Stat)> {
-        self.run(OpClass::NonIdempotent, "reconfig", "", |c| c.reconfig(change))
-            .await
+        self.run(OpClass::NonIdempotent, "reconfig", "", |c| {
+            c.reconfig(change)
+        })
+        .await
     }
 
     /// Creates a node with an open ACL in `mode`: shorthand for
