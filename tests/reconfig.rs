@@ -113,6 +113,17 @@ async fn a_member_leaves_and_rejoins_by_reconfig_and_the_config_watch_sees_both(
         Reconfig::incremental([ensemble.member_spec(gone)], []).from_config(initial_version);
     assert_eq!(admin.reconfig(&stale).await.unwrap_err(), Error::BadVersion);
     assert_eq!(ids_of(&admin.get_config().await.unwrap().0), remaining);
+    // Members that do not run cannot make up a quorum of the new configuration.
+    let ghosts = Reconfig::replace([
+        ensemble.member_spec(a).to_owned(),
+        "server.8=127.0.0.1:1:2:participant;127.0.0.1:3".to_owned(),
+        "server.9=127.0.0.1:4:5:participant;127.0.0.1:6".to_owned(),
+    ]);
+    assert_eq!(
+        admin.reconfig(&ghosts).await.unwrap_err(),
+        Error::NewConfigNoQuorum
+    );
+    assert_eq!(ids_of(&admin.get_config().await.unwrap().0), remaining);
 
     // 2 -> 3: a non-incremental change naming all three members, from the current version.
     let (_, _, watch) = observer.get_config_and_watch().await.unwrap();
