@@ -77,6 +77,15 @@ pub enum Error {
     /// The server rejected the arguments.
     #[error("bad arguments")]
     BadArguments,
+    /// The server does not allow dynamic reconfiguration (`reconfigEnabled` is off).
+    #[error("reconfiguration is disabled on the server")]
+    ReconfigDisabled,
+    /// The proposed configuration could not reach a quorum of its members; nothing changed.
+    #[error("the new configuration has no quorum")]
+    NewConfigNoQuorum,
+    /// Another reconfiguration is under way; nothing changed.
+    #[error("another reconfiguration is in progress")]
+    ReconfigInProgress,
     /// Any other code the server returned.
     #[error("server error {}: {}", .0.code(), .0.describe())]
     Server(ErrorCode),
@@ -180,6 +189,9 @@ impl Error {
             ErrorCode::NoWatcher => Error::NoWatcher,
             ErrorCode::Unimplemented => Error::Unimplemented,
             ErrorCode::BadArguments => Error::BadArguments,
+            ErrorCode::ReconfigDisabled => Error::ReconfigDisabled,
+            ErrorCode::NewConfigNoQuorum => Error::NewConfigNoQuorum,
+            ErrorCode::ReconfigInProgress => Error::ReconfigInProgress,
             other => Error::Server(other),
         }
     }
@@ -206,6 +218,9 @@ impl Error {
             Error::NoWatcher => ErrorCode::NoWatcher,
             Error::Unimplemented => ErrorCode::Unimplemented,
             Error::BadArguments => ErrorCode::BadArguments,
+            Error::ReconfigDisabled => ErrorCode::ReconfigDisabled,
+            Error::NewConfigNoQuorum => ErrorCode::NewConfigNoQuorum,
+            Error::ReconfigInProgress => ErrorCode::ReconfigInProgress,
             Error::Server(code) => *code,
             Error::MultiFailed { code, .. } => *code,
             Error::MalformedFrame(_) => ErrorCode::MarshallingError,
@@ -532,7 +547,7 @@ mod tests {
             path: "x".into(),
             reason: "r",
         };
-        let table: [(Error, bool, bool, bool, bool, bool); 17] = [
+        let table: [(Error, bool, bool, bool, bool, bool); 20] = [
             (Error::ConnectionLoss, true, false, true, false, true),
             (
                 Error::MalformedFrame("x".into()),
@@ -555,6 +570,10 @@ mod tests {
             (Error::BadVersion, false, false, false, false, false),
             (Error::NoAuth, false, false, false, false, false),
             (Error::NotEmpty, false, false, false, false, false),
+            // A refused reconfig is the operator's to look at, never retried by itself.
+            (Error::ReconfigDisabled, false, false, false, false, false),
+            (Error::NewConfigNoQuorum, false, false, false, false, false),
+            (Error::ReconfigInProgress, false, false, false, false, false),
             (multi, false, false, false, false, false),
             (invalid, false, true, false, false, false),
         ];

@@ -84,7 +84,7 @@ pub mod warden;
 pub use backoff::Backoff;
 pub use client::{
     Client, ClientBuilder, CreateOptions, MultiReadOp, OneshotWatcher, Op, PersistentWatcher,
-    SaslConfig, SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
+    Reconfig, SaslConfig, SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
 };
 pub use error::{Cause, Error, Result};
 pub use proto::{

@@ -20,7 +20,7 @@ mod watch;
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
 pub use credentials::Credentials;
 pub use handle::{Client, close_session};
-pub use ops::{CreateOptions, MultiReadOp, Op};
+pub use ops::{CreateOptions, MultiReadOp, Op, Reconfig};
 pub use sasl::SaslConfig;
 pub use session::SessionEnd;
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};

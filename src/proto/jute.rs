@@ -144,6 +144,16 @@ impl<'a> Reader<'a> {
         let raw = self.read_slice()?;
         std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)
     }
+
+    /// Reads a string that may be null (length `-1`), as `None`.
+    pub fn read_opt_str(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        let rest = self.frame.get(self.pos..self.pos + 4);
+        if rest == Some(&(-1i32).to_be_bytes()[..]) {
+            self.pos += 4;
+            return Ok(None);
+        }
+        self.read_str().map(Some)
+    }
 }
 
 /// Writes a big-endian `i32`.
@@ -215,6 +225,20 @@ impl<'a> Jute<'a> for &'a str {
     }
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         r.read_str()
+    }
+}
+
+/// A string Java may leave null: `None` is written as length `-1`, which a server tells apart
+/// from an empty string (a reconfig's absent member lists).
+impl<'a> Jute<'a> for Option<&'a str> {
+    fn write(&self, buf: &mut BytesMut) {
+        match self {
+            Some(v) => write_str(buf, v),
+            None => write_i32(buf, -1),
+        }
+    }
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        r.read_opt_str()
     }
 }
 
@@ -370,6 +394,24 @@ mod tests {
                 available: 3
             })
         );
+    }
+
+    #[test]
+    fn an_optional_string_tells_null_from_empty() {
+        let mut buf = BytesMut::new();
+        None::<&str>.write(&mut buf);
+        Some("").write(&mut buf);
+        Some("ab").write(&mut buf);
+        assert_eq!(&buf[..4], &(-1i32).to_be_bytes());
+        let frame = buf.freeze();
+        let mut r = Reader::new(&frame);
+        assert_eq!(Option::<&str>::read(&mut r), Ok(None));
+        assert_eq!(Option::<&str>::read(&mut r), Ok(Some("")));
+        assert_eq!(Option::<&str>::read(&mut r), Ok(Some("ab")));
+        assert_eq!(r.remaining(), 0);
+        // A length prefix cut short is still an error, not a null.
+        let short = Bytes::from_static(&[0xff, 0xff]);
+        assert!(Option::<&str>::read(&mut Reader::new(&short)).is_err());
     }
 
     #[test]

@@ -456,12 +456,12 @@ jute_record! {
 jute_record! {
     /// `reconfig` request (dynamic reconfiguration, 3.5+).
     pub struct ReconfigRequest<'a> {
-        /// Servers to add, comma separated.
-        pub joining_servers: &'a str,
-        /// Server ids to remove, comma separated.
-        pub leaving_servers: &'a str,
-        /// A whole new membership.
-        pub new_members: &'a str,
+        /// Servers to add, comma separated (`None`, sent as null, in a non-incremental one).
+        pub joining_servers: Option<&'a str>,
+        /// Server ids to remove, comma separated (`None` in a non-incremental one).
+        pub leaving_servers: Option<&'a str>,
+        /// A whole new membership (`None` in an incremental one).
+        pub new_members: Option<&'a str>,
         /// Expected current config version, -1 for any.
         pub cur_config_id: i64,
     }

@@ -26,6 +26,8 @@ const READ_ONLY: &[&str] = &["read-only"];
 #[derive(Debug)]
 pub struct ZkEnsemble {
     members: Vec<Node>,
+    /// Member `i`'s line in a dynamic configuration (`server.N=...;client`).
+    specs: Vec<String>,
     opts: Options,
     read_only: bool,
 }
@@ -36,6 +38,7 @@ pub struct ZkEnsemble {
 pub struct ZkEnsembleBuilder {
     opts: Options,
     read_only: bool,
+    reconfig: bool,
 }
 
 impl ZkEnsembleBuilder {
@@ -63,6 +66,29 @@ impl ZkEnsembleBuilder {
         self
     }
 
+    /// Allows dynamic reconfiguration (`reconfigEnabled=true`) and keeps the membership in a
+    /// dynamic config file, each member listed with its client address (see
+    /// [`ZkEnsemble::member_spec`]), as ZooKeeper's `reconfig` needs. Off by default: a
+    /// `reconfig` then fails `ReconfigDisabled`.
+    ///
+    /// A reconfig also needs write permission on `/zookeeper/config`: give the ensemble a
+    /// [`superuser`](Self::superuser) and authenticate as it.
+    pub fn reconfig_enabled(mut self, enabled: bool) -> Self {
+        self.reconfig = enabled;
+        self
+    }
+
+    /// Makes `super` with `password` ZooKeeper's superuser (scheme `digest`, credentials
+    /// `super:password`), who passes every ACL check, `/zookeeper/config`'s included. Only
+    /// the password's digest reaches the servers' command line.
+    pub fn superuser(mut self, password: &str) -> Self {
+        self.opts.jvm_args.push(format!(
+            "-Dzookeeper.DigestAuthenticationProvider.superDigest={}",
+            crate::acl::digest_id("super", password)
+        ));
+        self
+    }
+
     /// Starts `n` members and returns once every one serves as leader or follower and
     /// exactly one is the leader. Retries on new ports (up to 3 times) when a port turned
     /// out to be taken.
@@ -84,7 +110,8 @@ impl ZkEnsembleBuilder {
         }
         let mut attempt = 0;
         loop {
-            let mut ensemble = ZkEnsemble::create(&java, opts.clone(), self.read_only, n)?;
+            let mut ensemble =
+                ZkEnsemble::create(&java, opts.clone(), self.read_only, self.reconfig, n)?;
             match ensemble.launch_all() {
                 Ok(()) => return Ok(ensemble),
                 Err(_)
@@ -170,6 +197,17 @@ impl ZkEnsemble {
     /// When `i >= self.len()`, like slice indexing.
     pub fn addr(&self, i: usize) -> SocketAddr {
         self.members[i].addr()
+    }
+
+    /// Member `i`'s line in a dynamic configuration,
+    /// `server.ID=127.0.0.1:QUORUM:ELECTION:participant;127.0.0.1:CLIENT`: what a
+    /// [`Reconfig`](crate::Reconfig) names to add it back after removing it.
+    ///
+    /// # Panics
+    ///
+    /// When `i >= self.len()`, like slice indexing.
+    pub fn member_spec(&self, i: usize) -> &str {
+        &self.specs[i]
     }
 
     /// Member `i`'s data directory (with its `zoo.cfg`, `myid` and log), if it exists.
@@ -276,19 +314,31 @@ impl ZkEnsemble {
         java: &JavaSetup,
         opts: Options,
         read_only: bool,
+        reconfig: bool,
         n: usize,
     ) -> Result<ZkEnsemble, TestingError> {
         let ports = ports::free_ports(3 * n)?;
+        let peer = |i: usize, p: &[u16]| {
+            kv(
+                &format!("server.{}", i + 1),
+                format!("127.0.0.1:{}:{}", p[1], p[2]),
+            )
+        };
         let peers: Vec<(String, String)> = ports
             .chunks(3)
             .enumerate()
+            .map(|(i, p)| peer(i, p))
+            .collect();
+        // With the client address in each line, a reconfig can carry it to every member.
+        let specs: Vec<String> = ports
+            .chunks(3)
+            .enumerate()
             .map(|(i, p)| {
-                kv(
-                    &format!("server.{}", i + 1),
-                    format!("127.0.0.1:{}:{}", p[1], p[2]),
-                )
+                let (key, value) = peer(i, p);
+                format!("{key}={value}:participant;127.0.0.1:{}", p[0])
             })
             .collect();
+        let dynamic: String = specs.iter().map(|line| format!("{line}\n")).collect();
         let mut members = Vec::with_capacity(n);
         for (i, p) in ports.chunks(3).enumerate() {
             let node = Node::new(java, &opts, p[0])?;
@@ -296,13 +346,24 @@ impl ZkEnsemble {
             cfg.extend([
                 kv("initLimit", 20),
                 kv("syncLimit", 10),
-                kv("reconfigEnabled", "false"),
+                kv("reconfigEnabled", reconfig.to_string()),
                 kv("standaloneEnabled", "false"),
             ]);
             if read_only {
                 cfg.push(kv("localSessionsEnabled", "true"));
             }
-            cfg.extend(peers.iter().cloned());
+            if reconfig {
+                // The client address lives in the dynamic file; the server refuses a static
+                // one beside it that differs, so it is left out here.
+                cfg.retain(|(k, _)| k != "clientPort" && k != "clientPortAddress");
+                node.write_file("zoo.cfg.dynamic", &dynamic)?;
+                cfg.push(kv(
+                    "dynamicConfigFile",
+                    format!("{}/zoo.cfg.dynamic", node.data_dir_string()),
+                ));
+            } else {
+                cfg.extend(peers.iter().cloned());
+            }
             cfg.extend(node.tls_config(&opts));
             node.write_file("zoo.cfg", &opts.render(cfg))?;
             node.write_file("myid", &format!("{}\n", i + 1))?;
@@ -310,6 +371,7 @@ impl ZkEnsemble {
         }
         Ok(ZkEnsemble {
             members,
+            specs,
             opts,
             read_only,
         })

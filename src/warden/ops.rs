@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::handle::Warden;
 use super::retry_loop::OpClass;
-use crate::client::{MultiReadOp, OneshotWatcher, Op, PersistentWatcher, SessionId};
+use crate::client::{MultiReadOp, OneshotWatcher, Op, PersistentWatcher, Reconfig, SessionId};
 use crate::error::Result;
 use crate::proto::records::ClientInfo;
 use crate::proto::{Acl, AddWatchMode, CreateMode, OpResult, Stat, WatcherType};
@@ -232,6 +232,32 @@ impl Warden {
     pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
         self.run(OpClass::Idempotent, "get_config", "", |c| c.get_config())
             .await
+    }
+
+    /// The ensemble configuration, leaving a one-shot watch on the current session that fires
+    /// when it changes. Retried.
+    ///
+    /// # Errors
+    /// As [`Warden::exists`].
+    pub async fn get_config_and_watch(&self) -> Result<(Bytes, Stat, OneshotWatcher)> {
+        self.run(OpClass::Idempotent, "get_config_and_watch", "", |c| {
+            c.get_config_and_watch()
+        })
+        .await
+    }
+
+    /// Changes the ensemble's membership; see [`Client::reconfig`](crate::Client::reconfig).
+    /// Not idempotent: retried only when the change was certainly not made (never after a
+    /// lost connection, which leaves the outcome unknown).
+    ///
+    /// # Errors
+    /// As [`Client::reconfig`](crate::Client::reconfig), connection errors once retries are
+    /// spent; `Timeout` past the call's deadline; `Closed`.
+    pub async fn reconfig(&self, change: &Reconfig) -> Result<(Bytes, Stat)> {
+        self.run(OpClass::NonIdempotent, "reconfig", "", |c| {
+            c.reconfig(change)
+        })
+        .await
     }
 
     /// Creates a node with an open ACL in `mode`: shorthand for

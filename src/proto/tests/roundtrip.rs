@@ -182,9 +182,9 @@ proptest! {
             token: Secret(Cow::Borrowed(&data)),
         });
         roundtrip!(ReconfigRequest, ReconfigRequest {
-            joining_servers: &path,
-            leaving_servers: &others.0,
-            new_members: &others.1,
+            joining_servers: Some(&path),
+            leaving_servers: Some(&others.0),
+            new_members: None,
             cur_config_id: zxid,
         });
     }

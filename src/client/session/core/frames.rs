@@ -129,6 +129,14 @@ impl SessionCore {
             }
             return Err(Exit::Terminal(Error::Closed));
         }
+        if code == ErrorCode::SessionMoved {
+            // The session was attached on another server since this connection opened:
+            // everything sent here will be refused. Reconnecting takes the session back, as
+            // the server does by closing such a connection (it need not, on every version).
+            return Err(Exit::Reconnect(
+                "session moved to another server".to_owned(),
+            ));
+        }
         if code.means_session_gone() {
             // The quorum no longer knows this session, though this server let the connection
             // in (a follower can finish a reconnect that the leader validated just before the

@@ -269,12 +269,18 @@ fn an_error_code_answers_its_request_only() {
     assert_eq!(h.state(), SessionState::Connected);
 }
 
+/// A connected session with two gets (`/a`, xid 1; `/b`, xid 2) written and unanswered.
+fn two_in_flight() -> (Harness, ReplyRx, ReplyRx) {
+    let mut h = Harness::connected();
+    let a = h.get("/a");
+    let b = h.get("/b");
+    h.written();
+    (h, a, b)
+}
+
 #[test]
 fn an_xid_mismatch_drops_only_the_connection() {
-    let mut h = Harness::connected();
-    let mut a = h.get("/a");
-    let mut b = h.get("/b");
-    h.written();
+    let (mut h, mut a, mut b) = two_in_flight();
     let reason = reconnect(h.feed(reply(2, 5, 0, &Nothing)));
     assert!(reason.contains("expected xid 1, got 2"), "{reason}");
     assert_eq!(h.core.connection_lost(&reason), None);
@@ -282,6 +288,19 @@ fn an_xid_mismatch_drops_only_the_connection() {
     assert_eq!(err(&mut b), Error::ConnectionLoss);
     assert_eq!(h.state(), SessionState::Disconnected);
     // The session lives on: the next handshake offers it.
+    assert_eq!(h.core.offer().session_id, SESSION);
+}
+
+#[test]
+fn session_moved_answers_its_request_and_drops_the_connection() {
+    let (mut h, mut a, mut b) = two_in_flight();
+    let reason = reconnect(h.feed(reply(1, 5, ErrorCode::SessionMoved.code(), &Nothing)));
+    assert!(reason.contains("session moved"), "{reason}");
+    assert_eq!(h.core.connection_lost(&reason), None);
+    assert_eq!(err(&mut a), Error::SessionMoved);
+    // What was sent after it on the stale connection is lost with it.
+    assert_eq!(err(&mut b), Error::ConnectionLoss);
+    // The session lives on: the next handshake offers it again, taking it back.
     assert_eq!(h.core.offer().session_id, SESSION);
 }
 
