@@ -228,10 +228,11 @@ impl MultiGuard {
     }
 
     /// `ops` with a check of every member's node in front (see [`LockGuard::fence`]).
+    /// Prefer `warden.transaction().fenced_by(&guard)` (the guard is a
+    /// [`Fence`](zkwarden::warden::Fence)), which reports a refusal as
+    /// [`FencedOut`](zkwarden::Error::FencedOut).
     pub fn fence(&self, ops: Vec<Op>) -> Vec<Op> {
-        let mut fenced: Vec<Op> = self.guards.iter().map(LockGuard::check).collect();
-        fenced.extend(ops);
-        fenced
+        zkwarden::warden::fenced(self, ops)
     }
 
     /// Releases every member, the last taken first.
@@ -251,6 +252,14 @@ impl MultiGuard {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+/// A transaction fenced by a multi-lock guard is applied only while every member's node
+/// exists.
+impl zkwarden::warden::Fence for MultiGuard {
+    fn fence_checks(&self) -> Vec<Op> {
+        self.guards.iter().map(LockGuard::check).collect()
     }
 }
 

@@ -323,6 +323,13 @@ impl Lease {
     }
 }
 
+/// Fences by the lease node, as its [`LockGuard`] does.
+impl zkwarden::warden::Fence for Lease {
+    fn fence_checks(&self) -> Vec<zkwarden::Op> {
+        self.0.fence_checks()
+    }
+}
+
 impl Deref for Lease {
     type Target = LockGuard;
 
