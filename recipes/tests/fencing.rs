@@ -40,7 +40,10 @@ async fn expire_and_reconnect(w: &Warden) {
 /// Asserts `outcome` is the fence's refusal, naming `node`.
 fn assert_fenced_out(outcome: zkwarden::Result<()>, node: &str) {
     match outcome {
-        Err(Error::FencedOut { node: refused, code }) => {
+        Err(Error::FencedOut {
+            node: refused,
+            code,
+        }) => {
             assert_eq!(refused, node);
             assert_eq!(code, ErrorCode::NoNode);
         }
@@ -76,7 +79,11 @@ async fn a_lock_fence_admits_the_holder_and_refuses_it_after_its_session_expired
     assert_fenced_out(outcome, guard.node_path());
     assert!(is_fenced_out(&w, &guard, &resource).await);
     assert_eq!(data_of(&w, &resource).await, b"v1", "nothing applied");
-    assert_eq!(w.exists(&marker).await.expect("exists"), None, "nothing applied");
+    assert_eq!(
+        w.exists(&marker).await.expect("exists"),
+        None,
+        "nothing applied"
+    );
 }
 
 /// Whether a fenced write to `resource` is refused as fenced out (the predicate form).
@@ -113,7 +120,11 @@ async fn a_leadership_fence_admits_the_leader_and_refuses_it_after_its_session_e
     let outcome = fenced_write(&w, &leadership, &resource, &marker, b"stale").await;
     assert_fenced_out(outcome, leadership.node_path());
     assert_eq!(data_of(&w, &resource).await, b"v1", "nothing applied");
-    assert_eq!(w.exists(&marker).await.expect("exists"), None, "nothing applied");
+    assert_eq!(
+        w.exists(&marker).await.expect("exists"),
+        None,
+        "nothing applied"
+    );
 }
 
 #[tokio::test]

@@ -70,3 +70,21 @@ async fn the_counter_equals_the_accepted_fenced_writes_across_a_session_expiry()
     assert_eq!(count, accepted.load(SeqCst), "counter {text:?}");
     w.close().await.expect("close the warden");
 }
+
+/// The README's "A whole service" shows the example's code (below its module docs) whole.
+#[test]
+fn the_readme_shows_the_example_as_it_is() {
+    let example = include_str!("../examples/service.rs");
+    let code = &example[example.find("use std::").expect("the example's imports")..];
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme
+        .find("## A whole service")
+        .expect("the README section")..];
+    let start = section.find("```text\n").expect("the code block") + "```text\n".len();
+    let end = start + section[start..].find("```").expect("the block's end");
+    assert_eq!(
+        &section[start..end],
+        code,
+        "README.md and recipes/examples/service.rs differ"
+    );
+}
