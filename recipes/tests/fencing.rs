@@ -6,6 +6,9 @@ mod common;
 
 use common::znodes::await_new_session;
 use common::{start_server, unique_path, warden, within};
+use std::future::Future;
+
+use zkwarden::testing::ZkServer;
 use zkwarden::warden::{Fence, LockSafety, Warden};
 use zkwarden::{CreateMode, Error, ErrorCode};
 use zkwarden_recipes::leader::LeaderLatch;
@@ -55,35 +58,42 @@ async fn data_of(w: &Warden, path: &str) -> Vec<u8> {
     w.get_data(path).await.expect("read").0.to_vec()
 }
 
-#[tokio::test]
-async fn a_lock_fence_admits_the_holder_and_refuses_it_after_its_session_expired() {
+/// A server, a warden on it, and a resource node (named after `prefix`) holding `v0`.
+async fn setup(prefix: &str) -> (ZkServer, Warden, String) {
     let server = start_server().await;
     let w = warden(&server.connect_string()).await;
-    let resource = unique_path("fence-lock-resource");
+    let resource = unique_path(prefix);
     w.create_node(&resource, b"v0", CreateMode::Persistent)
         .await
         .expect("resource");
-    let mutex = Mutex::new(&w, unique_path("fence-lock")).safety(LockSafety::Lost);
-    let guard = mutex.lock().await.expect("lock");
+    (server, w, resource)
+}
 
-    fenced_write(&w, &guard, &resource, &format!("{resource}-m1"), b"v1")
+/// The course both kinds of fence run: a write fenced by `fence` commits; once the warden's
+/// session has expired (and `lost` resolved), the same write is fenced out, naming `node`,
+/// and applies nothing.
+async fn admitted_then_fenced_out(
+    w: &Warden,
+    fence: &impl Fence,
+    node: &str,
+    lost: impl Future,
+    resource: &str,
+) {
+    fenced_write(w, fence, resource, &format!("{resource}-m1"), b"v1")
         .await
-        .expect("a write fenced by a held lock commits");
-    assert_eq!(data_of(&w, &resource).await, b"v1");
+        .expect("a write fenced by a live holder commits");
+    assert_eq!(data_of(w, resource).await, b"v1");
 
-    expire_and_reconnect(&w).await;
-    within("lost() after expiry", guard.lost()).await;
+    expire_and_reconnect(w).await;
+    within("lost() after expiry", lost).await;
 
     let marker = format!("{resource}-m2");
-    let outcome = fenced_write(&w, &guard, &resource, &marker, b"stale").await;
-    assert_fenced_out(outcome, guard.node_path());
-    assert!(is_fenced_out(&w, &guard, &resource).await);
-    assert_eq!(data_of(&w, &resource).await, b"v1", "nothing applied");
-    assert_eq!(
-        w.exists(&marker).await.expect("exists"),
-        None,
-        "nothing applied"
-    );
+    let outcome = fenced_write(w, fence, resource, &marker, b"stale").await;
+    assert_fenced_out(outcome, node);
+    assert!(is_fenced_out(w, fence, resource).await);
+    assert_eq!(data_of(w, resource).await, b"v1", "nothing applied");
+    let marker_stat = w.exists(&marker).await.expect("exists");
+    assert_eq!(marker_stat, None, "nothing applied");
 }
 
 /// Whether a fenced write to `resource` is refused as fenced out (the predicate form).
@@ -97,44 +107,26 @@ async fn is_fenced_out(w: &Warden, fence: &impl Fence, resource: &str) -> bool {
 }
 
 #[tokio::test]
+async fn a_lock_fence_admits_the_holder_and_refuses_it_after_its_session_expired() {
+    let (_server, w, resource) = setup("fence-lock-resource").await;
+    let mutex = Mutex::new(&w, unique_path("fence-lock")).safety(LockSafety::Lost);
+    let guard = mutex.lock().await.expect("lock");
+    admitted_then_fenced_out(&w, &guard, guard.node_path(), guard.lost(), &resource).await;
+}
+
+#[tokio::test]
 async fn a_leadership_fence_admits_the_leader_and_refuses_it_after_its_session_expired() {
-    let server = start_server().await;
-    let w = warden(&server.connect_string()).await;
-    let resource = unique_path("fence-leader-resource");
-    w.create_node(&resource, b"v0", CreateMode::Persistent)
-        .await
-        .expect("resource");
+    let (_server, w, resource) = setup("fence-leader-resource").await;
     let latch = LeaderLatch::builder(&w, unique_path("fence-leader"))
         .safety(LockSafety::Lost)
         .start();
-    let leadership = latch.await_leadership(None).await.expect("leadership");
-
-    fenced_write(&w, &leadership, &resource, &format!("{resource}-m1"), b"v1")
-        .await
-        .expect("a write fenced by a live term commits");
-
-    expire_and_reconnect(&w).await;
-    within("lost() after expiry", leadership.lost()).await;
-
-    let marker = format!("{resource}-m2");
-    let outcome = fenced_write(&w, &leadership, &resource, &marker, b"stale").await;
-    assert_fenced_out(outcome, leadership.node_path());
-    assert_eq!(data_of(&w, &resource).await, b"v1", "nothing applied");
-    assert_eq!(
-        w.exists(&marker).await.expect("exists"),
-        None,
-        "nothing applied"
-    );
+    let term = latch.await_leadership(None).await.expect("leadership");
+    admitted_then_fenced_out(&w, &term, term.node_path(), term.lost(), &resource).await;
 }
 
 #[tokio::test]
 async fn stacked_fences_name_the_one_that_failed_and_other_failures_stay_multi_failed() {
-    let server = start_server().await;
-    let w = warden(&server.connect_string()).await;
-    let resource = unique_path("fence-stack-resource");
-    w.create_node(&resource, b"v0", CreateMode::Persistent)
-        .await
-        .expect("resource");
+    let (_server, w, resource) = setup("fence-stack-resource").await;
     let kept = Mutex::new(&w, unique_path("fence-stack-a"))
         .lock()
         .await

@@ -248,7 +248,9 @@ impl Warden {
     /// A counter is *not* safe to repeat this way: after a lost reply, a second attempt
     /// would read the first one's value and count it twice. Use
     /// `zkwarden_recipes::atomic::AtomicLong`, which proves which write landed, or a counter
-    /// written under a lock with a fenced transaction (see [`Transaction::fenced_by`](super::Transaction::fenced_by)).
+    /// written under a lock with a fenced transaction (see
+    /// [`Transaction::fenced_by`](super::Transaction::fenced_by) and the crate's
+    /// `recipes/examples/service.rs`).
     ///
     /// # Errors
     /// The last error when it is not retryable or the budget is spent.

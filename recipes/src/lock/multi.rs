@@ -12,7 +12,10 @@
 //! let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
 //! let guard = both.lock_until(deadline).await?;
 //! warden
-//!     .multi(&guard.fence(vec![zkwarden::Op::set_data("/accounts/alice", b"42".to_vec(), None)]))
+//!     .transaction()
+//!     .fenced_by(&guard)
+//!     .set_data("/accounts/alice", b"42".to_vec(), None)
+//!     .commit()
 //!     .await?;
 //! guard.release().await?; // the ledger lock first, then alice's
 //! # Ok(())
@@ -32,7 +35,7 @@
 //!
 //! [`MultiGuard::lost`] resolves as soon as any member's
 //! [`LockGuard::lost`] does (they all follow the same warden, so usually together), with
-//! that member's reason. [`MultiGuard::fence`] checks every member's node.
+//! that member's reason. A transaction fenced by the guard checks every member's node.
 
 use std::fmt;
 use std::future::Future;

@@ -48,7 +48,8 @@
 //! expired session is made again. A held [`Lease`] reports through [`LockGuard::lost`] (it
 //! dereferences to a [`LockGuard`]) as the configured [`LockSafety`] says: at `Suspended` by
 //! default, and always when the session is lost or the node deleted. Once lost, more than N
-//! processes may believe they hold a lease; fence writes with [`LockGuard::fence`].
+//! processes may believe they hold a lease; fence writes with
+//! `warden.transaction().fenced_by(&lease)` (a lease is a [`Fence`](zkwarden::warden::Fence)).
 
 use std::fmt;
 use std::ops::Deref;
