@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut events = warden.events();
     let started = tokio::time::Instant::now();
     let printer = tokio::spawn(async move {
-        while let Some(update) = events.next().await {
+        while let Some(update) = events.next_update().await {
             match update {
                 ConnectionUpdate::Event(e) => println!(
                     "{:>7.3}s  state {:<11} session {} generation {}",

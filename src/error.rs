@@ -99,6 +99,18 @@ pub enum Error {
         /// Every op's result, as the server reported it.
         results: Arc<Vec<OpResult>>,
     },
+    /// A transaction fenced by a lock or a leadership
+    /// ([`Transaction::fenced_by`](crate::warden::Transaction::fenced_by)) was refused
+    /// because the fence no longer holds: the node it stands on is gone (its session ended,
+    /// or it was released). Nothing was applied; the writer is no longer the holder and must
+    /// not retry as one.
+    #[error("fenced out: {node} no longer holds ({})", .code.describe())]
+    FencedOut {
+        /// The fence node whose check failed.
+        node: String,
+        /// Why the check failed (`NoNode` when the node is gone).
+        code: ErrorCode,
+    },
     /// The path is not a valid ZooKeeper path; nothing was sent.
     #[error("invalid path {path:?}: {reason}")]
     InvalidPath {
@@ -223,6 +235,7 @@ impl Error {
             Error::ReconfigInProgress => ErrorCode::ReconfigInProgress,
             Error::Server(code) => *code,
             Error::MultiFailed { code, .. } => *code,
+            Error::FencedOut { code, .. } => *code,
             Error::MalformedFrame(_) => ErrorCode::MarshallingError,
             Error::NotConnected => ErrorCode::ConnectionLoss,
             _ => return None,
@@ -291,6 +304,12 @@ impl Error {
         on_this_session || self.is_retried_on_new_session()
     }
 
+    /// A fenced transaction was refused because its fence (a lock or a leadership) no
+    /// longer holds: [`Error::FencedOut`]. Nothing was applied.
+    pub fn is_fenced_out(&self) -> bool {
+        matches!(self, Error::FencedOut { .. })
+    }
+
     /// The session is gone for good: expired, failed authentication or closed. Only a new
     /// session can continue.
     pub fn is_session_terminal(&self) -> bool {
@@ -313,6 +332,10 @@ impl Error {
     /// name (`ConnectFailed`, `InvalidPath`). Never the details, which may carry paths, hosts
     /// or server messages.
     pub fn kind_name(&self) -> String {
+        // The fence's own code (`NoNode`) would hide what happened.
+        if self.is_fenced_out() {
+            return "FencedOut".to_owned();
+        }
         if let Some(code) = self.code() {
             return format!("{code:?}");
         }
@@ -521,6 +544,18 @@ mod tests {
     }
 
     #[test]
+    fn fenced_out_is_named_for_what_happened() {
+        let fenced = Error::FencedOut {
+            node: "/lock/n".into(),
+            code: ErrorCode::NoNode,
+        };
+        assert!(fenced.is_fenced_out());
+        assert!(!Error::NoNode.is_fenced_out());
+        assert_eq!(fenced.kind_name(), "FencedOut");
+        assert_eq!(fenced.code(), Some(ErrorCode::NoNode));
+    }
+
+    #[test]
     fn predicates() {
         assert!(Error::ConnectionLoss.is_retryable());
         assert!(!Error::NoNode.is_retryable());
@@ -547,7 +582,11 @@ mod tests {
             path: "x".into(),
             reason: "r",
         };
-        let table: [(Error, bool, bool, bool, bool, bool); 20] = [
+        let fenced = Error::FencedOut {
+            node: "/lock/n".into(),
+            code: ErrorCode::NoNode,
+        };
+        let table: [(Error, bool, bool, bool, bool, bool); 21] = [
             (Error::ConnectionLoss, true, false, true, false, true),
             (
                 Error::MalformedFrame("x".into()),
@@ -575,6 +614,7 @@ mod tests {
             (Error::NewConfigNoQuorum, false, false, false, false, false),
             (Error::ReconfigInProgress, false, false, false, false, false),
             (multi, false, false, false, false, false),
+            (fenced, false, false, false, false, false),
             (invalid, false, true, false, false, false),
         ];
         for (error, maybe_applied, not_applied, idempotent, non_idempotent, transient) in table {

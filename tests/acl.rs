@@ -253,7 +253,7 @@ async fn warden_runtime_auth_survives_reconnects_and_rebuilt_sessions() {
     // A reconnect within the session.
     proxy.reset_all();
     loop {
-        let event = within("the warden reconnecting", events.next_event())
+        let event = within("the warden reconnecting", events.next())
             .await
             .expect("event stream open");
         if event.state == ConnectionState::Reconnected {

@@ -187,7 +187,7 @@ async fn expiry_moves(
         expire_warden(warden).await.expect("expire the session")
     };
     let moved = tokio::time::timeout(PATIENCE, async {
-        while let Some(event) = events.next_event().await {
+        while let Some(event) = events.next().await {
             if event.state == ConnectionState::Reconnected && event.generation > generation {
                 return;
             }
@@ -208,7 +208,7 @@ async fn expiry_moves(
 /// Waits for `state` on the warden's event stream.
 async fn warden_state(events: &mut ConnectionEvents, state: ConnectionState) {
     within("warden state", async {
-        while let Some(event) = events.next_event().await {
+        while let Some(event) = events.next().await {
             if event.state == state {
                 return;
             }

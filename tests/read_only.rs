@@ -297,7 +297,7 @@ async fn probing_finds_a_read_write_server_while_the_read_only_one_stays_read_on
 async fn next_states(events: &mut ConnectionEvents, n: usize) -> Vec<(ConnectionState, u64)> {
     let mut out = Vec::new();
     while out.len() < n {
-        let event = within("connection event", events.next_event())
+        let event = within("connection event", events.next())
             .await
             .expect("event stream open");
         out.push((event.state, event.generation));

@@ -24,7 +24,7 @@ fn warden_for(connect: &str) -> zkwarden::warden::WardenBuilder {
 async fn next_states(events: &mut ConnectionEvents, n: usize) -> Vec<(ConnectionState, u64)> {
     let mut out = Vec::new();
     while out.len() < n {
-        let event = within("connection event", events.next_event())
+        let event = within("connection event", events.next())
             .await
             .expect("event stream open");
         out.push((event.state, event.generation));

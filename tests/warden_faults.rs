@@ -41,7 +41,7 @@ fn warden_for(connect: &str, session_timeout: Duration) -> WardenBuilder {
 
 /// The next update, which must be an event (these tests never let a reader fall behind).
 async fn next_event(events: &mut ConnectionEvents) -> ConnectionEvent {
-    match within("connection event", events.next()).await {
+    match within("connection event", events.next_update()).await {
         Some(ConnectionUpdate::Event(event)) => event,
         Some(ConnectionUpdate::Lagged { missed }) => panic!("subscriber lagged by {missed}"),
         None => panic!("event stream ended"),
@@ -64,7 +64,7 @@ async fn expect_events(
 
 /// Nothing more has been reported (yet).
 fn assert_quiet(events: &mut ConnectionEvents, when: &str) {
-    if let Some(update) = events.next().now_or_never() {
+    if let Some(update) = events.next_update().now_or_never() {
         panic!("unexpected connection update {when}: {update:?}");
     }
 }
@@ -757,7 +757,7 @@ async fn connection_events_keep_order_start_at_subscription_and_report_lag() {
     // The lazy subscriber is told how much it missed, then gets the newest EVENT_BUFFER
     // events in order.
     let missed = all.len() - EVENT_BUFFER;
-    match within("lag notice", lazy.next()).await {
+    match within("lag notice", lazy.next_update()).await {
         Some(ConnectionUpdate::Lagged { missed: n }) => assert_eq!(n, missed as u64),
         other => panic!("expected Lagged, got {other:?}"),
     }

@@ -111,7 +111,7 @@ async fn wait_for_event(
 ) -> zkwarden::warden::ConnectionEvent {
     within(&format!("connection event {state:?}"), async {
         loop {
-            let event = events.next_event().await.expect("event stream ended");
+            let event = events.next().await.expect("event stream ended");
             if event.state == state {
                 return event;
             }

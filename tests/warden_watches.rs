@@ -467,7 +467,7 @@ async fn watches_survive_a_server_restart_within_the_session() {
     })
     .await;
     within("Suspended", async {
-        while events.next_event().await.map(|e| e.state) != Some(ConnectionState::Suspended) {}
+        while events.next().await.map(|e| e.state) != Some(ConnectionState::Suspended) {}
     })
     .await;
     server = blocking(move || {
@@ -477,7 +477,7 @@ async fn watches_survive_a_server_restart_within_the_session() {
     .await;
     let back = within("Reconnected", async {
         loop {
-            let event = events.next_event().await.expect("warden events");
+            let event = events.next().await.expect("warden events");
             if event.state == ConnectionState::Reconnected {
                 return event;
             }

@@ -231,7 +231,7 @@ async fn wait_for_state(
     wanted: ConnectionState,
 ) -> Result<(), Failure> {
     timeout(PATIENCE, async {
-        while let Some(update) = states.next().await {
+        while let Some(update) = states.next_update().await {
             if matches!(update, ConnectionUpdate::Event(e) if e.state == wanted) {
                 return;
             }
@@ -250,7 +250,7 @@ async fn wait_for_config(config: &ConfigWatch<AppConfig>, color: &str) -> Result
 fn spawn_state_printer(warden: &Warden, clock: Clock) {
     let mut events = warden.events();
     tokio::spawn(async move {
-        while let Some(update) = events.next().await {
+        while let Some(update) = events.next_update().await {
             match update {
                 ConnectionUpdate::Event(e) => clock.say(
                     "state",

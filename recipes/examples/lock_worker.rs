@@ -284,7 +284,7 @@ async fn follow_connection(warden: Warden, id: String, session_file: Option<Path
     ) {
         record(now.session_id, &mut written);
     }
-    while let Some(update) = events.next().await {
+    while let Some(update) = events.next_update().await {
         let event = match update {
             ConnectionUpdate::Event(event) => event,
             ConnectionUpdate::Lagged { missed } => {

@@ -8,6 +8,10 @@
 
 pub use crate::atomic::{AtomicLong, AtomicResult, TICKET_PREFIX};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
 use zkwarden::warden::{DataEvent, DataWatch};
 use zkwarden::{Error, Result, Warden};
 
@@ -176,23 +180,36 @@ impl CountWatch {
     /// The next value seen: first the current one, then one per observed change (quick
     /// successive changes may arrive as one). While the node does not exist, or holds
     /// something other than four bytes, nothing is reported. `None` once the warden closed.
+    /// The same as `StreamExt::next` on the watch.
     pub async fn next(&mut self) -> Option<VersionedValue> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+/// Yields what [`CountWatch::next`] returns.
+impl futures_core::Stream for CountWatch {
+    type Item = VersionedValue;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<VersionedValue>> {
         loop {
-            let (data, stat) = match self.inner.next().await? {
-                DataEvent::Resync {
-                    node: Some((data, stat)),
-                    ..
-                }
-                | DataEvent::Changed { data, stat }
-                | DataEvent::Created { data, stat } => (data, stat),
-                DataEvent::Resync { node: None, .. } | DataEvent::Deleted => continue,
+            let (data, stat) = match std::task::ready!(Pin::new(&mut self.inner).poll_next(cx)) {
+                None => return Poll::Ready(None),
+                Some(
+                    DataEvent::Resync {
+                        node: Some((data, stat)),
+                        ..
+                    }
+                    | DataEvent::Changed { data, stat }
+                    | DataEvent::Created { data, stat },
+                ) => (data, stat),
+                Some(DataEvent::Resync { node: None, .. } | DataEvent::Deleted) => continue,
             };
             match decode_i32(&self.path, &data) {
                 Ok(value) => {
-                    return Some(VersionedValue {
+                    return Poll::Ready(Some(VersionedValue {
                         value,
                         version: stat.version,
-                    });
+                    }));
                 }
                 Err(error) => tracing::warn!(%error, "shared count not decodable"),
             }

@@ -460,7 +460,7 @@ async fn follow(
                     return true;
                 }
             },
-            update = connection.next() => match update {
+            update = connection.next_update() => match update {
                 None => return false,
                 Some(ConnectionUpdate::Event(event)) => {
                     if event.state == ConnectionState::Closed {

@@ -70,7 +70,7 @@ async fn blip(server: zkwarden::testing::ZkServer, warden: &Warden) -> zkwarden:
     common::within("reconnection", async {
         let mut suspended = false;
         loop {
-            let event = events.next_event().await.expect("warden alive");
+            let event = events.next().await.expect("warden alive");
             match event.state {
                 ConnectionState::Suspended => suspended = true,
                 ConnectionState::Reconnected if suspended => break,

@@ -301,7 +301,7 @@ async fn a_change_during_the_session_rebuild_is_picked_up() {
         .unwrap();
     within("new session", async {
         loop {
-            let event = connection.next_event().await.expect("warden events");
+            let event = connection.next().await.expect("warden events");
             if event.state == ConnectionState::Reconnected && event.generation > generation {
                 return;
             }

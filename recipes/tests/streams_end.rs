@@ -61,7 +61,7 @@ async fn every_stream_ends_when_the_warden_closes() {
     drain("cache events to end", &mut cache_events).await;
     let mut last = None;
     within("connection events to end", async {
-        while let Some(update) = connection.next().await {
+        while let Some(update) = connection.next_update().await {
             last = Some(update);
         }
     })

@@ -211,20 +211,46 @@ impl Warden {
     /// share the budget (they do not each get a fresh one), and `body` itself is run again
     /// while it fails with a retryable error and the budget allows.
     ///
-    /// Use it for read-modify-write sequences and in recipes:
+    /// Use it for read-modify-write sequences and in recipes. `body` may run more than once,
+    /// also after an attempt whose write was applied but whose reply was lost, so what it
+    /// does must be safe to repeat. Here, adding a member to a list is: a repeat finds the
+    /// member there and changes nothing. The versioned write makes a concurrent change
+    /// (`BadVersion`) a reason to read again rather than to overwrite it.
     ///
     /// ```no_run
     /// # async fn demo(warden: zkwarden::warden::Warden) -> zkwarden::Result<()> {
-    /// let count = warden
+    /// use zkwarden::Error;
+    ///
+    /// let members = warden
     ///     .retrying(|w| async move {
-    ///         let (data, stat) = w.get_data("/counter").await?;
-    ///         let next = u64::from_str_radix(std::str::from_utf8(&data).unwrap_or("0"), 10).unwrap_or(0) + 1;
-    ///         w.set_data("/counter", next.to_string().as_bytes(), Some(stat.version)).await?;
-    ///         Ok(next)
+    ///         loop {
+    ///             let (data, stat) = w.get_data("/members").await?;
+    ///             let mut list = String::from_utf8(data.to_vec())
+    ///                 .map_err(|_| Error::InvalidArgument("/members is not UTF-8".into()))?;
+    ///             if list.split(',').any(|m| m == "worker-7") {
+    ///                 return Ok(list); // already there (perhaps by an earlier attempt)
+    ///             }
+    ///             if !list.is_empty() {
+    ///                 list.push(',');
+    ///             }
+    ///             list.push_str("worker-7");
+    ///             match w.set_data("/members", list.as_bytes(), Some(stat.version)).await {
+    ///                 Ok(_) => return Ok(list),
+    ///                 Err(Error::BadVersion) => continue, // changed since the read
+    ///                 Err(e) => return Err(e),
+    ///             }
+    ///         }
     ///     })
     ///     .await?;
-    /// # let _ = count; Ok(()) }
+    /// # let _ = members; Ok(()) }
     /// ```
+    ///
+    /// A counter is *not* safe to repeat this way: after a lost reply, a second attempt
+    /// would read the first one's value and count it twice. Use
+    /// `zkwarden_recipes::atomic::AtomicLong`, which proves which write landed, or a counter
+    /// written under a lock with a fenced transaction (see
+    /// [`Transaction::fenced_by`](super::Transaction::fenced_by) and the crate's
+    /// `recipes/examples/service.rs`).
     ///
     /// # Errors
     /// The last error when it is not retryable or the budget is spent.

@@ -4,9 +4,9 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures_core::Stream;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -58,9 +58,11 @@ pub enum ConnectionUpdate {
     },
 }
 
-/// The stream of connection events from the moment of subscription. Events arrive in the
-/// order they happened; a subscriber that falls behind by more than the buffer gets a
-/// [`ConnectionUpdate::Lagged`] instead of silently missing events. The stream ends after
+/// The stream of connection events from the moment of subscription, a
+/// [`Stream`](futures_core::Stream) of [`ConnectionEvent`]s. Events arrive in the order they
+/// happened; a subscriber that falls behind by more than the buffer misses the oldest, and
+/// [`next_update`](ConnectionEvents::next_update) then reports a
+/// [`ConnectionUpdate::Lagged`] instead of missing them silently. The stream ends after
 /// the [`ConnectionState::Closed`] event (at once for a subscription made after it).
 pub struct ConnectionEvents {
     inner: BroadcastStream<ConnectionEvent>,
@@ -96,27 +98,22 @@ impl ConnectionEvents {
         }
     }
 
-    /// The next update, or `None` once the warden is closed (after its `Closed` event) or
-    /// gone.
-    pub async fn next(&mut self) -> Option<ConnectionUpdate> {
-        StreamExt::next(self).await
+    /// The next event, or `None` once the warden is closed (after its `Closed` event) or
+    /// gone. Lag notices are skipped: a subscriber that fell behind continues with the
+    /// oldest event still buffered, and [`Warden::connection`](super::Warden::connection)
+    /// has the current state. Use [`next_update`](ConnectionEvents::next_update) to be told
+    /// about the lag. The same as `StreamExt::next` on the stream.
+    pub async fn next(&mut self) -> Option<ConnectionEvent> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
-    /// The next event, skipping lag notices (use when only the latest state matters).
-    pub async fn next_event(&mut self) -> Option<ConnectionEvent> {
-        loop {
-            match self.next().await? {
-                ConnectionUpdate::Event(event) => return Some(event),
-                ConnectionUpdate::Lagged { .. } => continue,
-            }
-        }
+    /// The next update: an event, or a notice that events were dropped because this
+    /// subscriber fell behind. `None` when [`next`](ConnectionEvents::next) returns `None`.
+    pub async fn next_update(&mut self) -> Option<ConnectionUpdate> {
+        std::future::poll_fn(|cx| self.poll_update(cx)).await
     }
-}
 
-impl futures_core::Stream for ConnectionEvents {
-    type Item = ConnectionUpdate;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ConnectionUpdate>> {
+    fn poll_update(&mut self, cx: &mut Context<'_>) -> Poll<Option<ConnectionUpdate>> {
         if self.end == End::Ended {
             return Poll::Ready(None);
         }
@@ -137,6 +134,21 @@ impl futures_core::Stream for ConnectionEvents {
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Yields [`ConnectionEvent`]s, skipping lag notices (see [`ConnectionEvents::next`]).
+impl futures_core::Stream for ConnectionEvents {
+    type Item = ConnectionEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ConnectionEvent>> {
+        loop {
+            match std::task::ready!(self.poll_update(cx)) {
+                Some(ConnectionUpdate::Event(event)) => return Poll::Ready(Some(event)),
+                Some(ConnectionUpdate::Lagged { .. }) => continue,
+                None => return Poll::Ready(None),
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! A typed builder for transactions (`multi`) under supervision.
 
+use super::fence::Fence;
 use super::handle::Warden;
 use crate::client::{CreateOptions, Op};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::proto::OpResult;
 
 /// A transaction: writes applied all together or not at all, collected with the chainable
@@ -40,11 +41,40 @@ use crate::proto::OpResult;
 /// [`MultiFailed`](crate::Error::MultiFailed) (`BadVersion`) instead of applying twice; read
 /// the node again to learn whether the change is there. [`Warden::retrying`] runs such a
 /// read-then-commit sequence under one retry budget.
+///
+/// # Fencing
+///
+/// [`fenced_by`](Transaction::fenced_by) makes the transaction depend on a held lock or a
+/// term of leadership (any [`Fence`]): it is applied only while the fence's nodes exist, and
+/// refused with [`Error::FencedOut`] once the holder's session ended or the lock was
+/// released, so a former holder's write never lands.
+///
+/// ```no_run
+/// # async fn demo(warden: zkwarden::warden::Warden, guard: impl zkwarden::warden::Fence)
+/// # -> zkwarden::Result<()> {
+/// match warden
+///     .transaction()
+///     .fenced_by(&guard)
+///     .set_data("/counter", b"42".to_vec(), None)
+///     .commit()
+///     .await
+/// {
+///     Ok(_) => {}
+///     Err(e) if e.is_fenced_out() => { /* no longer the holder: stop */ }
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// A fenced write can still succeed after the guard's `lost()` fired at `Suspended`, when
+/// the session lived through the disconnection: see [Fence](Fence#fencing-and-lost-work-together).
 #[must_use = "a transaction does nothing until committed"]
 #[derive(Debug)]
 pub struct Transaction<'w> {
     warden: &'w Warden,
     ops: Vec<Op>,
+    /// How many of the leading ops are fence checks.
+    fence_checks: usize,
 }
 
 impl Warden {
@@ -53,6 +83,7 @@ impl Warden {
         Transaction {
             warden: self,
             ops: Vec::new(),
+            fence_checks: 0,
         }
     }
 }
@@ -95,6 +126,18 @@ impl<'w> Transaction<'w> {
         self
     }
 
+    /// Makes the transaction depend on `fence` (a held lock, a term of leadership): its
+    /// checks go in front of every other op, so the server applies the writes only while
+    /// the fence holds, and [`commit`](Transaction::commit) reports a refusal as
+    /// [`Error::FencedOut`]. Several fences may be stacked.
+    pub fn fenced_by(mut self, fence: &(impl Fence + ?Sized)) -> Self {
+        let checks = fence.fence_checks();
+        let at = self.fence_checks;
+        self.fence_checks += checks.len();
+        self.ops.splice(at..at, checks);
+        self
+    }
+
     /// Adds an op built elsewhere.
     pub fn op(mut self, op: Op) -> Self {
         self.ops.push(op);
@@ -124,11 +167,21 @@ impl<'w> Transaction<'w> {
     /// failed (`NoNode`, `NodeExists`, `BadVersion`, `NotEmpty`, `NoAuth`, ...) and every
     /// op's result; nothing was applied. `ConnectionLoss` when the outcome is unknown (see
     /// [Repeats](Transaction#repeats)). Client-side `InvalidPath`, `DataTooLarge`,
-    /// `InvalidArgument` (nothing was sent). Otherwise as [`Warden::multi`].
+    /// `InvalidArgument` (nothing was sent). [`Error::FencedOut`] when a fence added by
+    /// [`fenced_by`](Transaction::fenced_by) no longer holds (nothing was applied).
+    /// Otherwise as [`Warden::multi`].
     pub async fn commit(self) -> Result<Vec<OpResult>> {
         if self.ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.warden.multi(&self.ops).await
+        match self.warden.multi(&self.ops).await {
+            Err(Error::MultiFailed { index, code, .. }) if index < self.fence_checks => {
+                Err(Error::FencedOut {
+                    node: self.ops.get(index).map_or("", Op::path).to_owned(),
+                    code,
+                })
+            }
+            other => other,
+        }
     }
 }

@@ -149,7 +149,7 @@ pub async fn await_rebuilt_session(
     within("the warden's new session", async {
         let mut seen = Vec::new();
         loop {
-            let event = events.next_event().await.expect("warden events open");
+            let event = events.next().await.expect("warden events open");
             let rebuilt =
                 event.state == ConnectionState::Reconnected && event.generation > generation;
             seen.push(event);

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use zkwarden::warden::{Fence, fenced};
 use zkwarden::{Op, SessionId};
 
 use crate::lock::LostReason;
@@ -117,11 +118,11 @@ impl Leadership {
     /// `ops` with a check of the leader's node in front: committed with
     /// [`Warden::multi`](zkwarden::Warden::multi), the transaction fails on the server
     /// (`NoNode` on op 0) once the node is gone, so a former leader's write is refused.
+    /// Prefer `warden.transaction().fenced_by(&leadership)` (a `Leadership` is a
+    /// [`Fence`]), which reports the refusal as
+    /// [`FencedOut`](zkwarden::Error::FencedOut).
     pub fn fence(&self, ops: Vec<Op>) -> Vec<Op> {
-        let mut fenced = Vec::with_capacity(ops.len() + 1);
-        fenced.push(Op::check(self.inner.node.clone(), None));
-        fenced.extend(ops);
-        fenced
+        fenced(self, ops)
     }
 
     /// Ends the term: pending and later `lost()` calls resolve (with `Released` unless a
@@ -129,5 +130,14 @@ impl Leadership {
     pub(crate) fn end(&self) {
         self.inner.ended.store(true, Ordering::SeqCst);
         self.watch().stop();
+    }
+}
+
+/// A transaction [fenced](zkwarden::warden::Transaction::fenced_by) by a term is applied only
+/// while the leader's node exists. It can still succeed after [`Leadership::lost`] fired at
+/// `Suspended` if the session lived on: see [`Fence`].
+impl Fence for Leadership {
+    fn fence_checks(&self) -> Vec<Op> {
+        vec![Op::check(self.inner.node.clone(), None)]
     }
 }

@@ -4,7 +4,11 @@
 //! Both hand out a [`Leadership`] that tells the truth about the term:
 //! [`Leadership::lost`] resolves the moment the leadership can no longer be trusted (by
 //! default at `Suspended`), [`Leadership::fencing_token`] grows with every term, and
-//! [`Leadership::fence`] makes a transaction fail on the server once the term's node is gone.
+//! a `Leadership` is a [`Fence`](zkwarden::warden::Fence):
+//! `warden.transaction().fenced_by(&leadership)` makes a transaction fail on the server, with
+//! [`Error::FencedOut`](zkwarden::Error::FencedOut), once the term's node is gone. A fenced
+//! write can still succeed after `lost()` fired at `Suspended` while the session lived:
+//! `lost()` says when to stop, the fence that a former leader's write never lands; use both.
 //! [`LeaderLatch::participants`] and [`SelectorHandle::participants`] list everybody queued
 //! on a path, Curator participants included.
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 
-use zkwarden::warden::LockSafety;
+use zkwarden::warden::{Fence, LockSafety, fenced};
 use zkwarden::{Error, Op, Result, SessionId, Stat, Warden};
 
 use super::internals::delete_in_background;
@@ -106,15 +106,14 @@ impl LockGuard {
 
     /// `ops` with a check of the lock node in front: committed with
     /// [`Warden::multi`], the transaction fails on the server (`NoNode` on op 0) once the lock
-    /// node is gone, so a write made after the lock was lost is refused.
+    /// node is gone, so a write made after the lock was lost is refused. Prefer
+    /// `warden.transaction().fenced_by(&guard)` (the guard is a [`Fence`]), which reports
+    /// the refusal as [`Error::FencedOut`].
     pub fn fence(&self, ops: Vec<Op>) -> Vec<Op> {
-        let mut fenced = Vec::with_capacity(ops.len() + 1);
-        fenced.push(self.check());
-        fenced.extend(ops);
-        fenced
+        fenced(self, ops)
     }
 
-    /// The check [`LockGuard::fence`] puts in front of a transaction.
+    /// The check a fenced transaction carries in front of its ops.
     pub fn check(&self) -> Op {
         Op::check(self.node.clone(), None)
     }
@@ -142,6 +141,15 @@ impl LockGuard {
         };
         self.released = true;
         result
+    }
+}
+
+/// A transaction [fenced](zkwarden::warden::Transaction::fenced_by) by the guard is applied
+/// only while the lock node exists. It can still succeed after [`LockGuard::lost`] fired at
+/// `Suspended` if the session lived on: see [`Fence`].
+impl Fence for LockGuard {
+    fn fence_checks(&self) -> Vec<Op> {
+        vec![self.check()]
     }
 }
 

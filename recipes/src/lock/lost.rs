@@ -150,7 +150,7 @@ async fn follow(
             }
         };
         tokio::select! {
-            update = events.next() => {
+            update = events.next_update() => {
                 let event = match update {
                     None => return LostReason::Closed,
                     Some(ConnectionUpdate::Event(event)) => event,

@@ -5,7 +5,12 @@
 //!
 //! A [`LockGuard`] tells the truth about the lock: [`LockGuard::lost`] resolves when the lock
 //! can no longer be trusted, [`LockGuard::fencing_token`] grows with every acquisition, and
-//! [`LockGuard::fence`] makes a transaction fail on the server once the lock is gone. Every
+//! a guard is a [`Fence`](zkwarden::warden::Fence): `warden.transaction().fenced_by(&guard)`
+//! makes a transaction fail on the server, with
+//! [`Error::FencedOut`](zkwarden::Error::FencedOut), once the lock is gone. A fenced write
+//! can still succeed after `lost()` fired at `Suspended` while the session lived: `lost()`
+//! says when to stop starting work, the fence that no write lands once the lock is really
+//! gone; use both. Every
 //! recipe here hands out such guards (a [`Lease`] dereferences to one, a [`MultiGuard`]
 //! holds several), and every recipe checks a node's ephemeral owner against the current
 //! session before it calls the node its own.

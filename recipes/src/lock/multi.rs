@@ -12,7 +12,10 @@
 //! let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
 //! let guard = both.lock_until(deadline).await?;
 //! warden
-//!     .multi(&guard.fence(vec![zkwarden::Op::set_data("/accounts/alice", b"42".to_vec(), None)]))
+//!     .transaction()
+//!     .fenced_by(&guard)
+//!     .set_data("/accounts/alice", b"42".to_vec(), None)
+//!     .commit()
 //!     .await?;
 //! guard.release().await?; // the ledger lock first, then alice's
 //! # Ok(())
@@ -32,7 +35,7 @@
 //!
 //! [`MultiGuard::lost`] resolves as soon as any member's
 //! [`LockGuard::lost`] does (they all follow the same warden, so usually together), with
-//! that member's reason. [`MultiGuard::fence`] checks every member's node.
+//! that member's reason. A transaction fenced by the guard checks every member's node.
 
 use std::fmt;
 use std::future::Future;
@@ -228,10 +231,11 @@ impl MultiGuard {
     }
 
     /// `ops` with a check of every member's node in front (see [`LockGuard::fence`]).
+    /// Prefer `warden.transaction().fenced_by(&guard)` (the guard is a
+    /// [`Fence`](zkwarden::warden::Fence)), which reports a refusal as
+    /// [`FencedOut`](zkwarden::Error::FencedOut).
     pub fn fence(&self, ops: Vec<Op>) -> Vec<Op> {
-        let mut fenced: Vec<Op> = self.guards.iter().map(LockGuard::check).collect();
-        fenced.extend(ops);
-        fenced
+        zkwarden::warden::fenced(self, ops)
     }
 
     /// Releases every member, the last taken first.
@@ -251,6 +255,14 @@ impl MultiGuard {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+/// A transaction fenced by a multi-lock guard is applied only while every member's node
+/// exists.
+impl zkwarden::warden::Fence for MultiGuard {
+    fn fence_checks(&self) -> Vec<Op> {
+        self.guards.iter().map(LockGuard::check).collect()
     }
 }
 

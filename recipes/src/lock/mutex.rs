@@ -34,7 +34,7 @@ use super::naming::{LOCK_NAME, predecessor_among_any, predecessor_of};
 /// queues behind the held guard (in the task that holds the guard, that waits forever, as
 /// with `tokio::sync::Mutex`). Code that needs the lock in nested calls takes it once and
 /// passes the [`LockGuard`] (or `&LockGuard`) down: holding the guard *is* holding the lock,
-/// and [`LockGuard::fence`] works from any task it is lent to. Re-entrancy never crosses
+/// and fencing by it (`transaction().fenced_by(&guard)`) works from any task it is lent to. Re-entrancy never crosses
 /// processes in Curator either, so mixed Rust and Curator contenders exclude each other
 /// either way.
 ///

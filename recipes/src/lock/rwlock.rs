@@ -14,7 +14,10 @@
 //! let write = lock.write().lock().await?;
 //! let _token = write.fencing_token();
 //! warden
-//!     .multi(&write.fence(vec![zkwarden::Op::set_data("/app/catalog", catalog.to_vec(), None)]))
+//!     .transaction()
+//!     .fenced_by(&write)
+//!     .set_data("/app/catalog", catalog.to_vec(), None)
+//!     .commit()
 //!     .await?;
 //! write.release().await?;
 //! # Ok(())

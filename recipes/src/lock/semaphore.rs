@@ -48,7 +48,8 @@
 //! expired session is made again. A held [`Lease`] reports through [`LockGuard::lost`] (it
 //! dereferences to a [`LockGuard`]) as the configured [`LockSafety`] says: at `Suspended` by
 //! default, and always when the session is lost or the node deleted. Once lost, more than N
-//! processes may believe they hold a lease; fence writes with [`LockGuard::fence`].
+//! processes may believe they hold a lease; fence writes with
+//! `warden.transaction().fenced_by(&lease)` (a lease is a [`Fence`](zkwarden::warden::Fence)).
 
 use std::fmt;
 use std::ops::Deref;
@@ -320,6 +321,13 @@ impl Lease {
     /// The guard on the lease node.
     pub fn into_guard(self) -> LockGuard {
         self.0
+    }
+}
+
+/// Fences by the lease node, as its [`LockGuard`] does.
+impl zkwarden::warden::Fence for Lease {
+    fn fence_checks(&self) -> Vec<zkwarden::Op> {
+        self.0.fence_checks()
     }
 }
 

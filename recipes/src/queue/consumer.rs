@@ -46,8 +46,8 @@ use crate::lock::internals::{holder_id, join};
 /// ([`LockGuard::lost`]), and after the session is gone [`Delivery::ack`] fails with
 /// `SessionExpired` and leaves the item queued for another consumer. Processing an item
 /// whose lock lapsed therefore cannot be made exactly-once by the queue alone: the item is
-/// delivered again, and it is the ack that happens once. Use [`LockGuard::fence`] to make the
-/// handler's own ZooKeeper writes conditional on the lock.
+/// delivered again, and it is the ack that happens once. Fence the handler's own ZooKeeper
+/// writes by the lock (`warden.transaction().fenced_by(guard)`) to make them conditional on it.
 ///
 /// Several consumers may share a warden: each marks its locks as its own.
 ///
@@ -370,7 +370,7 @@ impl<T: 'static> Delivery<T> {
     }
 
     /// The lock on the item (lock-safe consumers only): [`LockGuard::lost`] resolves when it
-    /// may have lapsed, [`LockGuard::fence`] makes a transaction depend on it.
+    /// may have lapsed, and a transaction fenced by it (`fenced_by`) depends on it.
     pub fn lock(&self) -> Option<&LockGuard> {
         self.held.as_ref().and_then(Held::guard)
     }

@@ -119,7 +119,7 @@ pub async fn wait_for_state(
     state: ConnectionState,
 ) {
     tokio::time::timeout(PATIENCE, async {
-        while let Some(event) = events.next_event().await {
+        while let Some(event) = events.next().await {
             if event.state == state {
                 return;
             }

@@ -67,7 +67,7 @@ pub async fn await_state(w: &Warden, state: ConnectionState) {
         return;
     }
     within(&format!("state {state:?}"), async {
-        while let Some(event) = events.next_event().await {
+        while let Some(event) = events.next().await {
             if event.state == state {
                 return;
             }
@@ -107,7 +107,7 @@ pub async fn expire_and_await_new_session(connect: &str, w: &Warden) -> SessionI
     expire(connect, w).await;
     within("a new session after a confirmed expiry", async {
         loop {
-            match events.next().await {
+            match events.next_update().await {
                 Some(ConnectionUpdate::Event(event))
                     if event.state == ConnectionState::Reconnected
                         && event.generation > generation =>
