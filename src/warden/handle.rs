@@ -127,7 +127,14 @@ pub(crate) struct CallOptions {
 ///   `Throttled`, and `SessionExpired` once a new session is up) by its [`RetryPolicy`], and
 ///   returns everything else at once. Writes that may already have been applied are not
 ///   repeated blindly (see [`Warden::create`]).
+/// * Every call has a deadline: the handle's own ([`Warden::with_deadline`]), else the
+///   configured [`operation_timeout`](WardenConfig::operation_timeout) from the moment it
+///   is called (twice the connection timeout unless set). Past it the call fails with
+///   [`Error::Timeout`]; no call waits forever, whatever the retry policy.
 /// * When the session is lost it builds a new one with the same settings and credentials.
+///   If the servers refuse the credentials, it stops trying: the state becomes
+///   [`ConnectionState::AuthFailed`] and calls fail with [`Error::AuthFailed`] until new
+///   credentials are supplied ([`Warden::set_sasl`], [`Warden::set_auth`]).
 /// * It reports every change as a [`ConnectionEvent`] ([`Warden::events`]).
 ///
 /// Cloning is cheap. The warden closes its session when the last clone is dropped, or on

@@ -84,6 +84,12 @@ impl Budget {
     }
 }
 
+/// When a call must be done: the handle's own deadline if it set one, else `default_timeout`
+/// from now.
+fn call_deadline(handle_deadline: Option<Instant>, default_timeout: std::time::Duration) -> Instant {
+    handle_deadline.unwrap_or_else(|| Instant::now() + default_timeout)
+}
+
 /// The outcome of [`Budget::decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -97,13 +103,15 @@ pub(crate) enum Decision {
 
 impl Warden {
     /// The budget of the enclosing logical operation, or a fresh one from this handle's
-    /// policy and deadline.
+    /// policy and deadline (the configured operation timeout from now when the handle set
+    /// none, so that no call waits forever).
     pub(super) fn budget(&self) -> Arc<Budget> {
         if let Ok(budget) = BUDGET.try_with(Arc::clone) {
             return budget;
         }
         let policy = self.call.retry.as_ref().unwrap_or(&self.inner.policy);
-        Arc::new(Budget::new(policy.schedule(), self.call.deadline))
+        let deadline = call_deadline(self.call.deadline, self.inner.config.operation_timeout());
+        Arc::new(Budget::new(policy.schedule(), Some(deadline)))
     }
 
     /// Runs `attempt` on a connected session, retrying by the budget.
@@ -349,6 +357,36 @@ mod tests {
         let (second, decision, _) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
         assert_eq!((first, second, decision), (4, 1, Decision::GiveUp));
         assert_eq!(budget.retries(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_without_a_deadline_gets_the_default_one() {
+        let timeout = Duration::from_secs(30);
+        let forever = || {
+            RetryNTimes {
+                n: u32::MAX,
+                sleep: Duration::from_secs(1),
+            }
+            .schedule()
+        };
+        // A policy that would retry for 136 years still ends, with Timeout, once the next
+        // pause would cross the default deadline: 29 pauses of 1 s, the 30th would reach it.
+        let budget = Budget::new(forever(), Some(call_deadline(None, timeout)));
+        let (attempts, decision, spent) =
+            play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        assert_eq!(
+            (attempts, decision, spent),
+            (30, Decision::Timeout, Duration::from_secs(29))
+        );
+        // The handle's own deadline wins, whether it is shorter or longer.
+        for own in [Duration::from_millis(2_500), Duration::from_millis(45_500)] {
+            let deadline = call_deadline(Some(Instant::now() + own), timeout);
+            let budget = Budget::new(forever(), Some(deadline));
+            let (_, decision, spent) =
+                play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+            assert_eq!(decision, Decision::Timeout);
+            assert_eq!(spent, Duration::from_secs(own.as_secs()));
+        }
     }
 
     #[tokio::test(start_paused = true)]
