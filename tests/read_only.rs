@@ -293,6 +293,63 @@ async fn probing_finds_a_read_write_server_while_the_read_only_one_stays_read_on
     drop(ensemble);
 }
 
+/// As above, with every member reachable only over TLS (the connect string names the secure
+/// client ports, and the servers require the client's certificate): the probe asks `isro`
+/// over the session's own TLS settings, or it could never find the read-write server.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn probing_finds_a_read_write_server_over_tls() {
+    use zkwarden::testing::{TlsClientAuth, TlsMaterial, ZkServer};
+
+    let _one_at_a_time = ENSEMBLES.lock().await;
+    init_tracing();
+    let material = TlsMaterial::generate().expect("certificates");
+    let builder = ZkEnsemble::builder()
+        .read_only_mode(true)
+        .max_session_timeout(Duration::from_secs(30))
+        .tls(&material, TlsClientAuth::Need);
+    let ensemble = blocking(move || builder.start(3))
+        .await
+        .expect("three-member TLS ensemble");
+    let ensemble = kill_all_but(ensemble, 0).await;
+    let server = ZkServer::builder().tls(&material, TlsClientAuth::Need);
+    let standalone = blocking(move || server.start())
+        .await
+        .expect("a TLS server");
+    let proxy = FaultProxy::start(standalone.secure_addr().expect("tls"))
+        .await
+        .unwrap();
+    proxy.refuse_new(true);
+
+    let read_only_member = ensemble.secure_addr(0).expect("tls");
+    let connect_string = format!("{read_only_member},{}", proxy.addr());
+    let client = Client::builder(&connect_string)
+        .read_only(true)
+        .session_timeout(LONG_SESSION)
+        .connect_timeout(PATIENCE)
+        .tls(material.mutual_client_config())
+        .connect()
+        .await
+        .expect("a read-only session over TLS");
+    let mut states = client.state();
+    wait_for_state(&mut states, "ConnectedReadOnly", |s| {
+        s == SessionState::ConnectedReadOnly
+    })
+    .await;
+    assert_eq!(client.connected_server(), Some(read_only_member));
+
+    // Only the probe can find the read-write server: the read-only one keeps its connection.
+    proxy.refuse_new(false);
+    wait_for_state(&mut states, "Connected", |s| s == SessionState::Connected).await;
+    assert_eq!(client.connected_server(), Some(proxy.addr()));
+    let path = unique_path("probed-tls");
+    client
+        .create(&path, b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    drop(ensemble);
+}
+
 /// The next `n` (state, generation) pairs.
 async fn next_states(events: &mut ConnectionEvents, n: usize) -> Vec<(ConnectionState, u64)> {
     let mut out = Vec::new();

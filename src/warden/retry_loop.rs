@@ -14,6 +14,7 @@ use tracing::{Instrument, debug};
 use super::handle::Warden;
 use super::metrics::Counted;
 use super::retry::RetrySchedule;
+use super::state::ConnectionState;
 use crate::client::Client;
 use crate::error::{Error, Result};
 
@@ -199,13 +200,17 @@ impl Warden {
     }
 
     /// Waits (bounded by the connection timeout) until a session newer than `generation` is
-    /// in place.
+    /// in place, or until the warden stopped building one because the servers refused its
+    /// credentials (the next attempt then fails with `AuthFailed` at once).
     async fn wait_for_generation_after(&self, generation: u64) {
         let mut slot = self.inner.slot.subscribe();
         let _ = tokio::time::timeout(self.inner.config.connection_timeout, async {
             loop {
-                if slot.borrow_and_update().generation > generation {
-                    return;
+                {
+                    let now = slot.borrow_and_update();
+                    if now.generation > generation || now.state == ConnectionState::AuthFailed {
+                        return;
+                    }
                 }
                 if slot.changed().await.is_err() {
                     return;
