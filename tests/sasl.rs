@@ -328,14 +328,20 @@ async fn refused_credentials_stop_the_warden_until_new_ones_are_supplied() {
     let accepted = proxy.stats().accepted;
     proxy.refuse_new(false);
     assert_eq!(next_state(&mut events).await, ConnectionState::AuthFailed);
-    assert_eq!(within("the waiting call", waiting).await, Err(Error::AuthFailed));
+    assert_eq!(
+        within("the waiting call", waiting).await,
+        Err(Error::AuthFailed)
+    );
     assert_eq!(warden.exists("/").await, Err(Error::AuthFailed));
     assert_eq!(warden.connection().state, ConnectionState::AuthFailed);
     // One refused session, no retry loop: the close of the lost session (which the server
     // answers as expired before any SASL), one connect, and perhaps the old client's last
     // reconnect (told its session expired).
     let tried = proxy.stats().accepted - accepted;
-    assert!((1..=3).contains(&tried), "{tried} connections after the refusal");
+    assert!(
+        (1..=3).contains(&tried),
+        "{tried} connections after the refusal"
+    );
 
     // The right password, without dropping the warden: a new session, authenticated.
     warden.set_sasl(Some(bob())).unwrap();

@@ -461,7 +461,9 @@ mod tests {
         let config: WardenConfig =
             toml::from_str("connect = \"a:1\"\noperation_timeout = \"90s\"").unwrap();
         assert_eq!(config.operation_timeout(), Duration::from_secs(90));
-        let zero = WardenBuilder::new("a:1").operation_timeout(Duration::ZERO).build();
+        let zero = WardenBuilder::new("a:1")
+            .operation_timeout(Duration::ZERO)
+            .build();
         assert!(
             matches!(&zero, Err(Error::InvalidArgument(m)) if m.contains("operation_timeout")),
             "{zero:?}"

@@ -87,7 +87,10 @@ impl Budget {
 
 /// When a call must be done: the handle's own deadline if it set one, else `default_timeout`
 /// from now.
-fn call_deadline(handle_deadline: Option<Instant>, default_timeout: std::time::Duration) -> Instant {
+fn call_deadline(
+    handle_deadline: Option<Instant>,
+    default_timeout: std::time::Duration,
+) -> Instant {
     handle_deadline.unwrap_or_else(|| Instant::now() + default_timeout)
 }
 

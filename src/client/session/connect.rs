@@ -92,7 +92,10 @@ pub(crate) async fn attempt(
 }
 
 /// The addresses `host` resolves to now (in unit tests over an in-memory network, loopback).
-pub(crate) async fn resolve(host: &HostPort, security: &Security) -> Result<Vec<SocketAddr>, Cause> {
+pub(crate) async fn resolve(
+    host: &HostPort,
+    security: &Security,
+) -> Result<Vec<SocketAddr>, Cause> {
     #[cfg(test)]
     if security.memory.is_some() {
         return Ok(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
@@ -303,15 +306,23 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
             Ok((_, reader)) => reader,
             Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
             Err(AttemptError::AuthFailed) => return Err(CloseError::AuthFailed),
-            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => return Err(failed(e.to_string())),
+            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => {
+                return Err(failed(e.to_string()));
+            }
         }
     } else {
         encode_frame(&mut out, &connect_request(&hs), close.max_frame_len)
             .map_err(|e| failed(e.to_string()))?;
         FrameReader::new(close.max_frame_len)
     };
-    encode_request(&mut out, CLOSE_XID, OpCode::CloseSession, &NoBody, close.max_frame_len)
-        .map_err(|e| failed(e.to_string()))?;
+    encode_request(
+        &mut out,
+        CLOSE_XID,
+        OpCode::CloseSession,
+        &NoBody,
+        close.max_frame_len,
+    )
+    .map_err(|e| failed(e.to_string()))?;
     stream
         .write_all(&out)
         .await
@@ -337,8 +348,7 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
             Err(ReadError::Frame(e)) => return Err(failed(e.to_string())),
         };
         if !handshake_done {
-            let reply: ConnectResponse =
-                decode_exact(&frame).map_err(|e| failed(e.to_string()))?;
+            let reply: ConnectResponse = decode_exact(&frame).map_err(|e| failed(e.to_string()))?;
             if reply.timeout_ms <= 0 {
                 return Ok(SessionEnd::AlreadyExpired);
             }

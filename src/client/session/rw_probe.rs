@@ -107,7 +107,11 @@ fn parse_answer(answer: &[u8]) -> ServerMode {
 
 /// Probes `hosts` in turn, pausing by `schedule` before each probe, until one answers `rw`;
 /// returns that host. Never returns when `hosts` is empty.
-pub(crate) async fn seek(hosts: Vec<HostPort>, mut schedule: Backoff, security: Security) -> HostPort {
+pub(crate) async fn seek(
+    hosts: Vec<HostPort>,
+    mut schedule: Backoff,
+    security: Security,
+) -> HostPort {
     if hosts.is_empty() {
         return std::future::pending().await;
     }
@@ -282,7 +286,11 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 1,
         };
-        let mut seeker = Seeker::start(std::slice::from_ref(&only), Some(&only), &Security::default());
+        let mut seeker = Seeker::start(
+            std::slice::from_ref(&only),
+            Some(&only),
+            &Security::default(),
+        );
         assert!(seeker.running.is_none());
         let done = tokio::time::timeout(MAX_PAUSE * 10, seeker.found()).await;
         assert!(done.is_err());
