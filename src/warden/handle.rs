@@ -370,7 +370,7 @@ impl Warden {
     /// for example after the password was rotated on the servers. The current connection
     /// keeps the credentials it authenticated with. If the warden had stopped because the
     /// servers refused its credentials ([`ConnectionState::AuthFailed`]), it tries again
-    /// with these.
+    /// with these. ([`Warden::config`] still shows the credentials the warden started with.)
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for invalid settings (an empty user name); nothing changes.
@@ -425,7 +425,8 @@ impl Warden {
     }
 
     /// Waits for a connected session, bounded by the connection timeout and the call's
-    /// deadline. Returns the client and its generation.
+    /// deadline. Returns the client and its generation; [`Error::AuthFailed`] at once while
+    /// the warden waits for new credentials.
     pub(crate) async fn connected_client(&self) -> Result<(Client, u64)> {
         let mut slot = self.inner.slot.subscribe();
         let mut shutdown = self.inner.shutdown.subscribe();

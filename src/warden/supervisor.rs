@@ -236,6 +236,9 @@ async fn rebuild(
                 }
                 _ = shutdown.changed() => {}
             }
+            if *shutdown.borrow_and_update() {
+                return None;
+            }
             // The session is still gone and a new one is being built again: calls wait for it
             // instead of failing with AuthFailed.
             info!("credentials replaced; trying again");
