@@ -203,7 +203,9 @@ impl ClientBuilder {
     /// Ends session `session_id` on the servers of this builder's connect string, the way
     /// [`close_session`](super::close_session) does, over TLS when the builder is set up
     /// for it, authenticating first with the builder's SASL credentials when it has some (a
-    /// server that requires SASL takes nothing else before). Waits at most `timeout`.
+    /// server that requires SASL takes nothing else before; a live client of the session that
+    /// reconnects meanwhile takes the session back, and the close is tried again). Waits at
+    /// most `timeout`.
     ///
     /// # Errors
     /// [`Error::InvalidConnectString`] or [`Error::InvalidArgument`] for bad settings;
