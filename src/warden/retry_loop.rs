@@ -225,7 +225,8 @@ impl Warden {
 
     /// Runs `body` as one logical operation with one retry budget: the operations it calls
     /// share the budget (they do not each get a fresh one), and `body` itself is run again
-    /// while it fails with a retryable error and the budget allows.
+    /// while it fails with a retryable error and the budget allows. The whole body shares one
+    /// deadline too: the handle's, else the configured operation timeout from the call.
     ///
     /// Use it for read-modify-write sequences and in recipes:
     ///
