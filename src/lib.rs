@@ -66,6 +66,17 @@
 //! [`SessionState::Closed`] end the client: pending and later operations fail with that cause.
 //! A new session needs a new client (the supervisor layer does this for you).
 //!
+//! **Deadlines.** A [`Warden`] call never waits forever: without a deadline of its own
+//! ([`Warden::with_deadline`]) it gets the configured `operation_timeout` (twice the
+//! connection timeout by default, 30 s), and fails with [`Error::Timeout`] past it. A
+//! [`Client`] call is bounded by the session itself: it fails when its connection is lost.
+//!
+//! **Refused credentials.** When the servers refuse a warden's credentials while it builds a
+//! new session (a rotated password, a revoked user), it stops retrying: the connection
+//! state becomes [`ConnectionState::AuthFailed`] and waiting and later calls fail with
+//! [`Error::AuthFailed`], until new credentials are supplied with [`Warden::set_sasl`] or
+//! [`Warden::set_auth`], which start a new attempt.
+//!
 //! **Bad input.** Invalid paths, data over the frame limit and invalid options are refused
 //! before anything is sent, with a typed error; the session is unaffected. A malformed frame
 //! from a server drops only that connection.

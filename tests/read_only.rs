@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use zkwarden::testing::{FaultProxy, ZkEnsemble};
 use zkwarden::warden::{ConnectionEvents, ConnectionState, DataEvent, RetryConfig};
-use zkwarden::{Client, CreateMode, Error, Op, SessionState, SessionStatus, Warden};
+use zkwarden::{Client, ClientBuilder, CreateMode, Error, Op, SessionState, SessionStatus, Warden};
 
 /// Session timeout for clients that must ride out the read-only server leaving read-only
 /// mode and the quorum forming again (several seconds on a loaded machine).
@@ -63,6 +63,41 @@ async fn restart_all_but(ensemble: ZkEnsemble, survivor: usize) -> ZkEnsemble {
         ensemble
     })
     .await
+}
+
+/// Connects `builder` allowing read-only servers (with a session long enough to ride out a
+/// quorum forming) and waits until a read-only server serves it; returns the client and its
+/// states.
+async fn read_only_session(builder: ClientBuilder) -> (Client, watch::Receiver<SessionStatus>) {
+    let client = builder
+        .read_only(true)
+        .session_timeout(LONG_SESSION)
+        .connect_timeout(PATIENCE)
+        .connect()
+        .await
+        .expect("a read-only session");
+    let mut states = client.state();
+    wait_for_state(&mut states, "ConnectedReadOnly", |s| {
+        s == SessionState::ConnectedReadOnly
+    })
+    .await;
+    (client, states)
+}
+
+/// Waits until `client` is connected read-write, checks that `server` serves it and that it
+/// takes a write; returns the connected status.
+async fn writes_on(
+    client: &Client,
+    states: &mut watch::Receiver<SessionStatus>,
+    server: std::net::SocketAddr,
+) -> SessionStatus {
+    let status = wait_for_state(states, "Connected", |s| s == SessionState::Connected).await;
+    assert_eq!(client.connected_server(), Some(server));
+    client
+        .create(&unique_path("probed"), b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    status
 }
 
 /// The member a client is connected to.
@@ -138,18 +173,7 @@ async fn a_read_only_client_reads_from_the_lone_member_and_returns_to_read_write
 
     // A new client that allows read-only mode gets a session from the lone member once it
     // has gone read-only.
-    let reader = Client::builder(&connect_string)
-        .read_only(true)
-        .session_timeout(LONG_SESSION)
-        .connect_timeout(PATIENCE)
-        .connect()
-        .await
-        .expect("a read-only session");
-    let mut reader_states = reader.state();
-    wait_for_state(&mut reader_states, "ConnectedReadOnly", |s| {
-        s == SessionState::ConnectedReadOnly
-    })
-    .await;
+    let (reader, mut reader_states) = read_only_session(Client::builder(&connect_string)).await;
     eprintln!("kill -> ConnectedReadOnly: {:?}", killed_at.elapsed());
     let ro_session = reader.session_id();
     assert_eq!(reader.connected_server(), Some(ensemble.addr(survivor)));
@@ -253,18 +277,7 @@ async fn probing_finds_a_read_write_server_while_the_read_only_one_stays_read_on
     proxy.refuse_new(true);
 
     let connect_string = format!("{},{}", ensemble.member_connect_string(0), proxy.addr());
-    let client = Client::builder(&connect_string)
-        .read_only(true)
-        .session_timeout(LONG_SESSION)
-        .connect_timeout(PATIENCE)
-        .connect()
-        .await
-        .expect("a read-only session");
-    let mut states = client.state();
-    wait_for_state(&mut states, "ConnectedReadOnly", |s| {
-        s == SessionState::ConnectedReadOnly
-    })
-    .await;
+    let (client, mut states) = read_only_session(Client::builder(&connect_string)).await;
     let ro_session = client.session_id();
     assert_eq!(client.connected_server(), Some(ensemble.addr(0)));
 
@@ -272,24 +285,58 @@ async fn probing_finds_a_read_write_server_while_the_read_only_one_stays_read_on
     // quorum), so only the probe can find it.
     let opened_at = Instant::now();
     proxy.refuse_new(false);
-    let status = wait_for_state(&mut states, "Connected", |s| s == SessionState::Connected).await;
+    let status = writes_on(&client, &mut states, proxy.addr()).await;
     eprintln!(
         "read-write server reachable -> Connected: {:?}",
         opened_at.elapsed()
     );
     assert_ne!(status.session_id, ro_session);
-    assert_eq!(client.connected_server(), Some(proxy.addr()));
-    let path = unique_path("probed");
-    client
-        .create(&path, b"", CreateMode::Persistent)
-        .await
-        .unwrap();
     let (ensemble, mode) = blocking(move || {
         let mode = ensemble.mode(0);
         (ensemble, mode)
     })
     .await;
     assert_eq!(mode.as_deref(), Some("read-only"));
+    drop(ensemble);
+}
+
+/// As above, with every member reachable only over TLS (the connect string names the secure
+/// client ports, and the servers require the client's certificate): the probe asks `isro`
+/// over the session's own TLS settings, or it could never find the read-write server.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn probing_finds_a_read_write_server_over_tls() {
+    use zkwarden::testing::{TlsClientAuth, TlsMaterial, ZkServer};
+
+    let _one_at_a_time = ENSEMBLES.lock().await;
+    init_tracing();
+    let material = TlsMaterial::generate().expect("certificates");
+    let builder = ZkEnsemble::builder()
+        .read_only_mode(true)
+        .max_session_timeout(Duration::from_secs(30))
+        .tls(&material, TlsClientAuth::Need);
+    let ensemble = blocking(move || builder.start(3))
+        .await
+        .expect("three-member TLS ensemble");
+    let ensemble = kill_all_but(ensemble, 0).await;
+    let server = ZkServer::builder().tls(&material, TlsClientAuth::Need);
+    let standalone = blocking(move || server.start())
+        .await
+        .expect("a TLS server");
+    let proxy = FaultProxy::start(standalone.secure_addr().expect("tls"))
+        .await
+        .unwrap();
+    proxy.refuse_new(true);
+
+    let read_only_member = ensemble.secure_addr(0).expect("tls");
+    let connect_string = format!("{read_only_member},{}", proxy.addr());
+    let builder = Client::builder(&connect_string).tls(material.mutual_client_config());
+    let (client, mut states) = read_only_session(builder).await;
+    assert_eq!(client.connected_server(), Some(read_only_member));
+
+    // Only the probe can find the read-write server: the read-only one keeps its connection.
+    proxy.refuse_new(false);
+    writes_on(&client, &mut states, proxy.addr()).await;
     drop(ensemble);
 }
 

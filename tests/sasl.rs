@@ -9,7 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zkwarden::testing::{FaultProxy, ZkServer};
+use futures_util::FutureExt;
+use zkwarden::client::SessionEnd;
+use zkwarden::testing::{FaultProxy, ZkServer, expire_session_with};
+use zkwarden::warden::ConnectionState;
 use zkwarden::{
     Acl, Client, CreateMode, CreateOptions, Error, Perms, SaslConfig, SessionState, Warden,
 };
@@ -227,9 +230,10 @@ async fn sasl_is_redone_on_every_reconnect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warden_authenticates_its_rebuilt_session() {
-    // SASL optional: `expire_session` closes the session from a connection of its own,
-    // which a server requiring SASL would refuse. The node's `sasl` ACL shows the new session
-    // authenticated.
+    // SASL optional: `expire_warden` closes the session while its client is alive, and with
+    // SASL required the client's reconnects would keep ending the closing connection (see
+    // `close_session_authenticates_where_the_server_requires_sasl`). The node's `sasl` ACL
+    // shows the new session authenticated.
     let server = start_sasl_server(false).await;
     let warden = Warden::builder(server.connect_string())
         .session_timeout(SESSION_TIMEOUT)
@@ -253,6 +257,125 @@ async fn a_warden_authenticates_its_rebuilt_session() {
     assert_ne!(second.session_id(), first.session_id());
     assert_eq!(sasl_users(&second).await, ["bob"]);
     assert_eq!(&warden.get_data(&path).await.unwrap().0[..], b"w");
+    warden.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_session_authenticates_where_the_server_requires_sasl() {
+    let server = start_sasl_server(true).await;
+    let addr = server.connect_string();
+    // The client reaches the server through a proxy that is then cut, as for the warden's
+    // close of a session it presumes lost: the client cannot take the session back while the
+    // close authenticates (a live client would, each reconnect ending the closing connection).
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let client = connect_as(&proxy.connect_string(), bob()).await;
+    let (id, password) = (client.session_id(), client.session_password());
+    let mut states = client.state();
+    proxy.refuse_new(true);
+    proxy.reset_all();
+    wait_for_state(&mut states, "Disconnected", |s| !s.is_connected()).await;
+
+    // Refused credentials are told apart from an unreachable server, and tried once.
+    let err = Client::builder(&addr)
+        .sasl(SaslConfig::digest_md5("bob", "wrong"))
+        .close_session(id, &password, PATIENCE)
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::AuthFailed);
+
+    let closer = Client::builder(&addr).sasl(bob());
+    // Without SASL this close could not get a request through (ConnectFailed at the timeout).
+    // `AlreadyExpired` happens too: when the server drops the connection before its answer
+    // to a close it applied, the close is tried again and finds the session gone.
+    let end = closer.close_session(id, &password, PATIENCE).await.unwrap();
+    assert!(
+        matches!(end, SessionEnd::Closed | SessionEnd::AlreadyExpired),
+        "{end:?}"
+    );
+    proxy.refuse_new(false);
+    let status = wait_for_state(&mut states, "Expired", |s| s.is_terminal()).await;
+    assert_eq!(status.state, SessionState::Expired);
+    // The server says so to the next close, before any SASL is asked.
+    let end = closer.close_session(id, &password, PATIENCE).await.unwrap();
+    assert_eq!(end, SessionEnd::AlreadyExpired);
+}
+
+/// The next warden event, within patience.
+async fn next_state(events: &mut zkwarden::warden::ConnectionEvents) -> ConnectionState {
+    within("a warden event", events.next())
+        .await
+        .expect("warden events open")
+        .state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_stop_the_warden_until_new_ones_are_supplied() {
+    let server = start_sasl_server(true).await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let warden = Warden::builder(proxy.connect_string())
+        .session_timeout(SESSION_TIMEOUT)
+        .connection_timeout(PATIENCE)
+        .sasl(bob())
+        .start()
+        .await
+        .unwrap();
+    let mut events = warden.events();
+    let client = warden.client().expect("connected");
+
+    // bob's password is rotated (the server's JAAS file is fixed, so the warden is handed a
+    // stale one instead): the next session it builds is refused.
+    warden
+        .set_sasl(Some(SaslConfig::digest_md5("bob", "stale")))
+        .unwrap();
+    proxy.refuse_new(true);
+    expire_session_with(
+        &Client::builder(server.connect_string()).sasl(bob()),
+        client.session_id(),
+        &client.session_password(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next_state(&mut events).await, ConnectionState::Suspended);
+    assert_eq!(next_state(&mut events).await, ConnectionState::Lost);
+    // No server reachable yet: a call waits for the new session.
+    let mut waiting = Box::pin(warden.exists("/"));
+    assert!(waiting.as_mut().now_or_never().is_none(), "the call waits");
+    let accepted = proxy.stats().accepted;
+    proxy.refuse_new(false);
+    assert_eq!(next_state(&mut events).await, ConnectionState::AuthFailed);
+    assert_eq!(
+        within("the waiting call", waiting).await,
+        Err(Error::AuthFailed)
+    );
+    assert_eq!(warden.exists("/").await, Err(Error::AuthFailed));
+    assert_eq!(warden.connection().state, ConnectionState::AuthFailed);
+    // One refused session, no retry loop: the close of the lost session (which the server
+    // answers as expired before any SASL), one connect, and perhaps the old client's last
+    // reconnect (told its session expired).
+    let tried = proxy.stats().accepted - accepted;
+    assert!(
+        (1..=3).contains(&tried),
+        "{tried} connections after the refusal"
+    );
+
+    // The right password, without dropping the warden: a new session, authenticated.
+    warden.set_sasl(Some(bob())).unwrap();
+    assert_eq!(next_state(&mut events).await, ConnectionState::Lost);
+    let rebuilt = within("the rebuilt session", events.next())
+        .await
+        .expect("warden events open");
+    assert_eq!(
+        (rebuilt.state, rebuilt.generation),
+        (ConnectionState::Reconnected, 2)
+    );
+    let second = warden.client().expect("the rebuilt session");
+    assert_eq!(sasl_users(&second).await, ["bob"]);
+    assert!(warden.exists("/").await.unwrap().is_some());
+    // Bad input is refused before anything changes.
+    assert!(matches!(
+        warden.set_sasl(Some(SaslConfig::digest_md5("", "x"))),
+        Err(Error::InvalidArgument(_))
+    ));
     warden.close().await.unwrap();
 }
 

@@ -202,10 +202,14 @@ impl ClientBuilder {
 
     /// Ends session `session_id` on the servers of this builder's connect string, the way
     /// [`close_session`](super::close_session) does, over TLS when the builder is set up
-    /// for it. Waits at most `timeout`.
+    /// for it, authenticating first with the builder's SASL credentials when it has some (a
+    /// server that requires SASL takes nothing else before; a live client of the session that
+    /// reconnects meanwhile takes the session back, and the close is tried again). Waits at
+    /// most `timeout`.
     ///
     /// # Errors
     /// [`Error::InvalidConnectString`] or [`Error::InvalidArgument`] for bad settings;
+    /// [`Error::AuthFailed`] when a server refused the SASL credentials;
     /// [`Error::ConnectFailed`] when no server answered within `timeout`.
     pub async fn close_session(
         &self,
@@ -223,12 +227,16 @@ impl ClientBuilder {
             self.max_frame_len,
             &security,
             self.read_only,
+            self.sasl.as_ref(),
         )
         .await
-        .map_err(|last_error| Error::ConnectFailed {
-            hosts: parsed.hosts.iter().map(ToString::to_string).collect(),
-            timeout_ms: timeout.as_millis() as u64,
-            last_error: last_error.into(),
+        .map_err(|e| match e {
+            session::connect::CloseError::AuthFailed => Error::AuthFailed,
+            session::connect::CloseError::Failed(last_error) => Error::ConnectFailed {
+                hosts: parsed.hosts.iter().map(ToString::to_string).collect(),
+                timeout_ms: timeout.as_millis() as u64,
+                last_error: last_error.into(),
+            },
         })
     }
 

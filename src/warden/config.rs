@@ -162,6 +162,18 @@ pub struct WardenConfig {
     /// How long `start` and operations wait for a connected session.
     #[serde(with = "humantime_serde", default = "default_connection_timeout")]
     pub connection_timeout: Duration,
+    /// How long a call may take in all (waiting for a session, retries and the attempts)
+    /// when its handle sets no deadline ([`Warden::with_deadline`](super::Warden::with_deadline));
+    /// past it the call fails with [`Error::Timeout`]. Unset, it is twice the
+    /// `connection_timeout` (30 s with the defaults): long enough for one full wait for a
+    /// connected session plus the retries after it, short enough that no call can hang
+    /// forever on a warden that will never connect. See [`WardenConfig::operation_timeout`].
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub operation_timeout: Option<Duration>,
     /// The default retry policy of every operation.
     #[serde(default)]
     pub retry: RetryConfig,
@@ -205,6 +217,7 @@ impl fmt::Debug for WardenConfig {
         f.field("connect", &self.connect)
             .field("session_timeout", &self.session_timeout)
             .field("connection_timeout", &self.connection_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("retry", &self.retry)
             .field("namespace", &self.namespace)
             .field("auth", &self.auth)
@@ -225,6 +238,7 @@ impl WardenConfig {
             connect: connect.into(),
             session_timeout: default_session_timeout(),
             connection_timeout: default_connection_timeout(),
+            operation_timeout: None,
             retry: RetryConfig::default(),
             namespace: None,
             auth: Vec::new(),
@@ -235,6 +249,13 @@ impl WardenConfig {
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// The deadline a call gets when its handle sets none: `operation_timeout` if set, else
+    /// twice `connection_timeout`.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
+            .unwrap_or_else(|| self.connection_timeout.saturating_mul(2))
     }
 
     /// Checks every field.
@@ -260,6 +281,9 @@ impl WardenConfig {
         }
         if self.connection_timeout.is_zero() {
             return invalid("connection_timeout must be positive".into());
+        }
+        if self.operation_timeout.is_some_and(|t| t.is_zero()) {
+            return invalid("operation_timeout must be positive".into());
         }
         if let Err(msg) = self.retry.validate() {
             return invalid(msg);
@@ -337,6 +361,12 @@ impl WardenBuilder {
     /// See [`WardenConfig::connection_timeout`].
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.config.connection_timeout = timeout;
+        self
+    }
+
+    /// See [`WardenConfig::operation_timeout`](WardenConfig#structfield.operation_timeout).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.config.operation_timeout = Some(timeout);
         self
     }
 
@@ -422,6 +452,25 @@ mod tests {
     }
 
     #[test]
+    fn operation_timeout_defaults_to_twice_the_connection_timeout() {
+        let config = WardenConfig::new("a:1");
+        assert_eq!(config.operation_timeout(), Duration::from_secs(30));
+        let config: WardenConfig =
+            toml::from_str("connect = \"a:1\"\nconnection_timeout = \"4s\"").unwrap();
+        assert_eq!(config.operation_timeout(), Duration::from_secs(8));
+        let config: WardenConfig =
+            toml::from_str("connect = \"a:1\"\noperation_timeout = \"90s\"").unwrap();
+        assert_eq!(config.operation_timeout(), Duration::from_secs(90));
+        let zero = WardenBuilder::new("a:1")
+            .operation_timeout(Duration::ZERO)
+            .build();
+        assert!(
+            matches!(&zero, Err(Error::InvalidArgument(m)) if m.contains("operation_timeout")),
+            "{zero:?}"
+        );
+    }
+
+    #[test]
     fn invalid_config_is_a_clear_error_at_build_time() {
         let bad = [
             WardenBuilder::new("").build(),
@@ -429,6 +478,9 @@ mod tests {
                 .session_timeout(Duration::ZERO)
                 .build(),
             WardenBuilder::new("a:1").namespace("relative").build(),
+            WardenBuilder::new("a:1")
+                .operation_timeout(Duration::ZERO)
+                .build(),
             WardenBuilder::new("a:1/chroot").namespace("/ns").build(),
             WardenBuilder::new("a:1")
                 .lock_safety(LockSafety::SessionDeadline {

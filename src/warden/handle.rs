@@ -12,7 +12,7 @@ use super::metrics::{Metrics, MetricsSnapshot};
 use super::retry::RetryPolicy;
 use super::state::{ConnectionEvent, ConnectionEvents, ConnectionState};
 use super::supervisor;
-use crate::client::{Client, ClientBuilder, CreateOptions, SessionId};
+use crate::client::{Client, ClientBuilder, CreateOptions, Credentials, SaslConfig, SessionId};
 use crate::error::{Error, Result};
 use crate::proto::CreateMode;
 
@@ -35,8 +35,14 @@ pub(crate) struct Inner {
     pub policy: Arc<dyn RetryPolicy>,
     pub slot: watch::Sender<Slot>,
     pub events: broadcast::Sender<ConnectionEvent>,
-    /// Credentials for new sessions: the configured ones plus those added at runtime.
-    pub auth: Mutex<Vec<(String, Vec<u8>)>>,
+    /// Credentials for new sessions: the configured ones plus those added or replaced at
+    /// runtime.
+    pub auth: Mutex<Credentials>,
+    /// SASL credentials for new connections: the configured ones until replaced at runtime.
+    pub sasl: Mutex<Option<SaslConfig>>,
+    /// Bumped whenever `auth` or `sasl` is replaced: wakes a supervisor that stopped after
+    /// refused credentials.
+    pub credentials_changed: watch::Sender<u64>,
     pub metrics: Metrics,
     pub shutdown: watch::Sender<bool>,
     /// Deletes still being tried in the background ([`Warden::delete_guaranteed`]).
@@ -71,8 +77,8 @@ impl Inner {
     /// `builder` with the warden's transport security and SASL credentials: over TLS when
     /// the warden is configured for it, authenticating with SASL when it has credentials.
     pub(crate) fn secured(&self, mut builder: ClientBuilder) -> ClientBuilder {
-        if let Some(sasl) = &self.config.sasl {
-            builder = builder.sasl(sasl.clone());
+        if let Some(sasl) = self.sasl.lock().ok().and_then(|s| s.clone()) {
+            builder = builder.sasl(sasl);
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
@@ -93,10 +99,15 @@ impl Inner {
             .read_only(self.config.read_only)
             .max_frame_len(self.config.max_frame_len);
         builder = self.secured(builder);
-        for (scheme, auth) in self.auth.lock().map(|a| a.clone()).unwrap_or_default() {
+        for (scheme, auth) in self.credentials() {
             builder = builder.auth(scheme, auth);
         }
         builder
+    }
+
+    /// The `addAuth` credentials for a new session.
+    pub(crate) fn credentials(&self) -> Credentials {
+        self.auth.lock().map(|a| a.clone()).unwrap_or_default()
     }
 }
 
@@ -127,7 +138,14 @@ pub(crate) struct CallOptions {
 ///   `Throttled`, and `SessionExpired` once a new session is up) by its [`RetryPolicy`], and
 ///   returns everything else at once. Writes that may already have been applied are not
 ///   repeated blindly (see [`Warden::create`]).
+/// * Every call has a deadline: the handle's own ([`Warden::with_deadline`]), else the
+///   configured [`operation_timeout`](WardenConfig::operation_timeout) from the moment it
+///   is called (twice the connection timeout unless set). Past it the call fails with
+///   [`Error::Timeout`]; no call waits forever, whatever the retry policy.
 /// * When the session is lost it builds a new one with the same settings and credentials.
+///   If the servers refuse the credentials, it stops trying: the state becomes
+///   [`ConnectionState::AuthFailed`] and calls fail with [`Error::AuthFailed`] until new
+///   credentials are supplied ([`Warden::set_sasl`], [`Warden::set_auth`]).
 /// * It reports every change as a [`ConnectionEvent`] ([`Warden::events`]).
 ///
 /// Cloning is cheap. The warden closes its session when the last clone is dropped, or on
@@ -174,11 +192,12 @@ impl Warden {
             .as_ref()
             .map(super::config::TlsFiles::load)
             .transpose()?;
-        let auth = config
+        let auth: Credentials = config
             .auth
             .iter()
             .map(|a| (a.scheme.clone(), a.credentials.clone().into_bytes()))
             .collect();
+        let sasl = config.sasl.clone();
         let (slot, _) = watch::channel(Slot {
             client: None,
             generation: 0,
@@ -193,6 +212,8 @@ impl Warden {
             slot,
             events,
             auth: Mutex::new(auth),
+            sasl: Mutex::new(sasl),
+            credentials_changed: watch::Sender::new(0),
             metrics: Metrics::default(),
             shutdown,
             guaranteed: Default::default(),
@@ -332,7 +353,6 @@ impl Warden {
     /// # Errors
     /// `AuthFailed`; a connection error after retries.
     pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
-        let entry = (scheme.to_owned(), auth.to_vec());
         self.run(
             super::retry_loop::OpClass::Idempotent,
             "add_auth",
@@ -341,11 +361,39 @@ impl Warden {
         )
         .await?;
         if let Ok(mut list) = self.inner.auth.lock() {
-            if !list.contains(&entry) {
-                list.push(entry);
-            }
+            list.insert(scheme, auth);
         }
         Ok(())
+    }
+
+    /// Replaces the SASL credentials of every connection made from now on (`None`: no SASL),
+    /// for example after the password was rotated on the servers. The current connection
+    /// keeps the credentials it authenticated with. If the warden had stopped because the
+    /// servers refused its credentials ([`ConnectionState::AuthFailed`]), it tries again
+    /// with these. ([`Warden::config`] still shows the credentials the warden started with.)
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for invalid settings (an empty user name); nothing changes.
+    pub fn set_sasl(&self, sasl: Option<SaslConfig>) -> Result<()> {
+        if let Some(config) = &sasl {
+            config.validate().map_err(Error::InvalidArgument)?;
+        }
+        if let Ok(mut current) = self.inner.sasl.lock() {
+            *current = sasl;
+        }
+        self.inner.credentials_changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Replaces the `addAuth` credentials presented by every session built from now on (the
+    /// current session keeps those it has; [`Warden::add_auth`] adds to it). If the warden
+    /// had stopped because the servers refused its credentials
+    /// ([`ConnectionState::AuthFailed`]), it tries again with these.
+    pub fn set_auth(&self, credentials: Credentials) {
+        if let Ok(mut current) = self.inner.auth.lock() {
+            *current = credentials;
+        }
+        self.inner.credentials_changed.send_modify(|n| *n += 1);
     }
 
     /// Closes the session (its ephemeral nodes go at once) and stops the warden. Every clone
@@ -377,7 +425,8 @@ impl Warden {
     }
 
     /// Waits for a connected session, bounded by the connection timeout and the call's
-    /// deadline. Returns the client and its generation.
+    /// deadline. Returns the client and its generation; [`Error::AuthFailed`] at once while
+    /// the warden waits for new credentials.
     pub(crate) async fn connected_client(&self) -> Result<(Client, u64)> {
         let mut slot = self.inner.slot.subscribe();
         let mut shutdown = self.inner.shutdown.subscribe();
@@ -393,6 +442,9 @@ impl Warden {
                     if client.session_state().is_connected() {
                         return Ok((client.clone(), current.generation));
                     }
+                } else if current.state == ConnectionState::AuthFailed {
+                    // Nothing will connect until new credentials come: fail now.
+                    return Err(Error::AuthFailed);
                 }
             }
             tokio::select! {
@@ -421,7 +473,7 @@ async fn ensure_namespace(inner: &Inner, namespace: &str) -> Result<()> {
         .connect_timeout(inner.config.connection_timeout)
         .max_frame_len(inner.config.max_frame_len);
     let client = inner.secured(builder).connect().await?;
-    for (scheme, auth) in inner.auth.lock().map(|a| a.clone()).unwrap_or_default() {
+    for (scheme, auth) in inner.credentials() {
         client.add_auth(&scheme, &auth).await?;
     }
     let mut path = String::new();

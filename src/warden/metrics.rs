@@ -80,7 +80,7 @@ impl Metrics {
     pub(crate) fn transition(&self, state: super::ConnectionState) {
         use super::ConnectionState as S;
         match state {
-            S::Suspended | S::Lost => self.suspended_now(),
+            S::Suspended | S::Lost | S::AuthFailed => self.suspended_now(),
             S::Connected | S::Reconnected | S::ReadOnly => self.connected_now(),
             S::Closed => {}
         }
@@ -199,6 +199,7 @@ fn state_label(state: super::ConnectionState) -> &'static str {
         S::Reconnected => "reconnected",
         S::Lost => "lost",
         S::ReadOnly => "read_only",
+        S::AuthFailed => "auth_failed",
         S::Closed => "closed",
     }
 }

@@ -14,6 +14,7 @@ use tracing::{Instrument, debug};
 use super::handle::Warden;
 use super::metrics::Counted;
 use super::retry::RetrySchedule;
+use super::state::ConnectionState;
 use crate::client::Client;
 use crate::error::{Error, Result};
 
@@ -84,6 +85,15 @@ impl Budget {
     }
 }
 
+/// When a call must be done: the handle's own deadline if it set one, else `default_timeout`
+/// from now.
+fn call_deadline(
+    handle_deadline: Option<Instant>,
+    default_timeout: std::time::Duration,
+) -> Instant {
+    handle_deadline.unwrap_or_else(|| Instant::now() + default_timeout)
+}
+
 /// The outcome of [`Budget::decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -97,13 +107,15 @@ pub(crate) enum Decision {
 
 impl Warden {
     /// The budget of the enclosing logical operation, or a fresh one from this handle's
-    /// policy and deadline.
+    /// policy and deadline (the configured operation timeout from now when the handle set
+    /// none, so that no call waits forever).
     pub(super) fn budget(&self) -> Arc<Budget> {
         if let Ok(budget) = BUDGET.try_with(Arc::clone) {
             return budget;
         }
         let policy = self.call.retry.as_ref().unwrap_or(&self.inner.policy);
-        Arc::new(Budget::new(policy.schedule(), self.call.deadline))
+        let deadline = call_deadline(self.call.deadline, self.inner.config.operation_timeout());
+        Arc::new(Budget::new(policy.schedule(), Some(deadline)))
     }
 
     /// Runs `attempt` on a connected session, retrying by the budget.
@@ -191,13 +203,17 @@ impl Warden {
     }
 
     /// Waits (bounded by the connection timeout) until a session newer than `generation` is
-    /// in place.
+    /// in place, or until the warden stopped building one because the servers refused its
+    /// credentials (the next attempt then fails with `AuthFailed` at once).
     async fn wait_for_generation_after(&self, generation: u64) {
         let mut slot = self.inner.slot.subscribe();
         let _ = tokio::time::timeout(self.inner.config.connection_timeout, async {
             loop {
-                if slot.borrow_and_update().generation > generation {
-                    return;
+                {
+                    let now = slot.borrow_and_update();
+                    if now.generation > generation || now.state == ConnectionState::AuthFailed {
+                        return;
+                    }
                 }
                 if slot.changed().await.is_err() {
                     return;
@@ -209,7 +225,8 @@ impl Warden {
 
     /// Runs `body` as one logical operation with one retry budget: the operations it calls
     /// share the budget (they do not each get a fresh one), and `body` itself is run again
-    /// while it fails with a retryable error and the budget allows.
+    /// while it fails with a retryable error and the budget allows. The whole body shares one
+    /// deadline too: the handle's, else the configured operation timeout from the call.
     ///
     /// Use it for read-modify-write sequences and in recipes. `body` may run more than once,
     /// also after an attempt whose write was applied but whose reply was lost, so what it
@@ -375,6 +392,36 @@ mod tests {
         let (second, decision, _) = play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
         assert_eq!((first, second, decision), (4, 1, Decision::GiveUp));
         assert_eq!(budget.retries(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_without_a_deadline_gets_the_default_one() {
+        let timeout = Duration::from_secs(30);
+        let forever = || {
+            RetryNTimes {
+                n: u32::MAX,
+                sleep: Duration::from_secs(1),
+            }
+            .schedule()
+        };
+        // A policy that would retry for 136 years still ends, with Timeout, once the next
+        // pause would cross the default deadline: 29 pauses of 1 s, the 30th would reach it.
+        let budget = Budget::new(forever(), Some(call_deadline(None, timeout)));
+        let (attempts, decision, spent) =
+            play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+        assert_eq!(
+            (attempts, decision, spent),
+            (30, Decision::Timeout, Duration::from_secs(29))
+        );
+        // The handle's own deadline wins, whether it is shorter or longer.
+        for own in [Duration::from_millis(2_500), Duration::from_millis(45_500)] {
+            let deadline = call_deadline(Some(Instant::now() + own), timeout);
+            let budget = Budget::new(forever(), Some(deadline));
+            let (_, decision, spent) =
+                play(&budget, Error::ConnectionLoss, OpClass::Idempotent).await;
+            assert_eq!(decision, Decision::Timeout);
+            assert_eq!(spent, Duration::from_secs(own.as_secs()));
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,6 +28,13 @@ pub enum ConnectionState {
     Lost,
     /// Connected to a read-only server: reads work, writes fail with `NotReadOnly`.
     ReadOnly,
+    /// Building a new session failed because the servers refused the credentials (a rotated
+    /// password, a revoked user). Follows `Lost`. The warden does not try again on its own:
+    /// calls fail with [`Error::AuthFailed`](crate::Error::AuthFailed) until new credentials
+    /// are supplied ([`Warden::set_sasl`](super::Warden::set_sasl),
+    /// [`Warden::set_auth`](super::Warden::set_auth)); then it reports `Lost` again while it
+    /// tries with them, and `Reconnected` with the next generation once they work.
+    AuthFailed,
     /// The warden was closed.
     Closed,
 }

@@ -56,7 +56,7 @@ pub(crate) async fn supervise(
                 inner.slot.send_modify(|slot| slot.client = None);
                 inner.emit(ConnectionState::Lost, lost_id, generation);
                 inner.metrics.count(Counted::Rebuild);
-                match rebuild(&inner, lost_id, password, &mut shutdown).await {
+                match rebuild(&inner, lost_id, password, generation, &mut shutdown).await {
                     Some(new_client) => {
                         client = new_client;
                         generation += 1;
@@ -174,21 +174,34 @@ async fn follow(
 
 /// Closes the lost session on the server if it may still be alive there, then builds a new
 /// session. Returns `None` if the warden closes first.
+///
+/// When the servers refuse the credentials, retrying would only be refused again: the
+/// warden reports [`ConnectionState::AuthFailed`] and waits for new credentials
+/// ([`Warden::set_sasl`](super::Warden::set_sasl), [`Warden::set_auth`](super::Warden::set_auth)).
 async fn rebuild(
     inner: &Inner,
     lost_id: SessionId,
     password: SessionPassword,
+    generation: u64,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Client> {
     let mut pause = Backoff::new(REBUILD_PAUSE, REBUILD_PAUSE_MAX);
     let mut old_session = Some((lost_id, password));
+    let mut credentials = inner.credentials_changed.subscribe();
     loop {
         if *shutdown.borrow_and_update() {
             return None;
         }
+        // Credentials replaced from here on count as new, even while an attempt runs.
+        credentials.borrow_and_update();
+        let mut refused = false;
         if let Some((id, password)) = old_session.take() {
             match close_old_session(inner, id, password.clone()).await {
                 Ok(()) => {}
+                Err(Error::AuthFailed) => {
+                    refused = true;
+                    old_session = Some((id, password));
+                }
                 Err(Error::ConnectFailed { .. }) if !inner.config.read_only => {
                     // No server reachable yet: try again before building the new session, so
                     // the old session's ephemerals are gone when the new one starts.
@@ -208,8 +221,30 @@ async fn rebuild(
                     info!(session_id = %client.session_id(), "new session built");
                     return Some(client);
                 }
+                Err(Error::AuthFailed) => refused = true,
                 Err(e) => warn!(error = %e, "building a new session failed; retrying"),
             }
+        }
+        if refused {
+            warn!("the servers refused the credentials; waiting for new ones");
+            inner.emit(ConnectionState::AuthFailed, lost_id, generation);
+            tokio::select! {
+                changed = credentials.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow_and_update() {
+                return None;
+            }
+            // The session is still gone and a new one is being built again: calls wait for it
+            // instead of failing with AuthFailed.
+            info!("credentials replaced; trying again");
+            inner.emit(ConnectionState::Lost, lost_id, generation);
+            pause.reset();
+            continue;
         }
         let sleep = tokio::time::sleep(pause.next_pause());
         tokio::select! {

@@ -106,7 +106,8 @@ fn judge(
     safety: LockSafety,
 ) -> Result<Option<Instant>, LostReason> {
     match state {
-        ConnectionState::Lost => Err(LostReason::Lost),
+        // Refused credentials come after the session was lost.
+        ConnectionState::Lost | ConnectionState::AuthFailed => Err(LostReason::Lost),
         ConnectionState::Closed => Err(LostReason::Closed),
         ConnectionState::Connected | ConnectionState::Reconnected => Ok(None),
         // A read-only server cannot take writes: the lock is as doubtful as when suspended.

@@ -9,6 +9,7 @@ use tracing::debug;
 
 use super::reader::{FrameReader, ReadError};
 use super::transport::{Security, Transport, io_failure};
+use crate::client::SaslConfig;
 use crate::client::connect_string::HostPort;
 use crate::client::state::{SessionId, SessionPassword};
 use crate::error::Cause;
@@ -90,7 +91,11 @@ pub(crate) async fn attempt(
     Err(last)
 }
 
-async fn resolve(host: &HostPort, security: &Security) -> Result<Vec<SocketAddr>, Cause> {
+/// The addresses `host` resolves to now (in unit tests over an in-memory network, loopback).
+pub(crate) async fn resolve(
+    host: &HostPort,
+    security: &Security,
+) -> Result<Vec<SocketAddr>, Cause> {
     #[cfg(test)]
     if security.memory.is_some() {
         return Ok(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
@@ -114,20 +119,8 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let failed = |what: &str, e: DecodeOrFrame| {
         AttemptError::Failed(Cause::with_source(format!("{addr}: {what}: {e}"), e))
     };
-    let request = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: hs.last_zxid,
-        timeout_ms: hs.timeout.as_millis().min(i32::MAX as u128) as i32,
-        session_id: hs.session_id.0,
-        password: Password(if hs.password.0.is_empty() {
-            Bytes::from_static(&[0u8; 16])
-        } else {
-            hs.password.0.clone()
-        }),
-        read_only: hs.read_only,
-    };
     let mut out = BytesMut::with_capacity(64);
-    encode_frame(&mut out, &request, hs.max_frame_len)
+    encode_frame(&mut out, &connect_request(hs), hs.max_frame_len)
         .map_err(|e| failed("handshake", DecodeOrFrame::Frame(e)))?;
     stream
         .write_all(&out)
@@ -156,6 +149,22 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     Ok((reply, reader))
 }
 
+/// The `ConnectRequest` that `hs` asks for (a new session sends 16 zero bytes as password).
+fn connect_request(hs: &Handshake) -> ConnectRequest {
+    ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: hs.last_zxid,
+        timeout_ms: hs.timeout.as_millis().min(i32::MAX as u128) as i32,
+        session_id: hs.session_id.0,
+        password: Password(if hs.password.0.is_empty() {
+            Bytes::from_static(&[0u8; 16])
+        } else {
+            hs.password.0.clone()
+        }),
+        read_only: hs.read_only,
+    }
+}
+
 /// A handshake reply this client could not take.
 #[derive(Debug, thiserror::Error)]
 enum DecodeOrFrame {
@@ -174,11 +183,23 @@ pub enum SessionEnd {
     AlreadyExpired,
 }
 
-/// Closes session `session_id` on the server from a new connection: the connect request
-/// and the close request go out in one write, so no other connection of the session can get
-/// in between. Tries one host at a time until `deadline`. With `read_only`, servers in
-/// read-only mode are asked too (they answer only for sessions they made, and call any other
-/// local session expired).
+/// Why [`close_session`] could not close a session.
+#[derive(Debug)]
+pub(crate) enum CloseError {
+    /// A server refused the SASL credentials: no other host is tried (they share them).
+    AuthFailed,
+    /// No host answered in time; the last failure.
+    Failed(String),
+}
+
+/// Closes session `session_id` on the server from a new connection. Without SASL the connect
+/// request and the close request go out in one write, so no other connection of the session
+/// can get in between; with SASL the close waits for the connection to authenticate, as a
+/// server that requires SASL takes nothing else before (if the session's own client takes it
+/// back meanwhile, the close is tried again). Tries one host at a time until `deadline`.
+/// With `read_only`, servers in read-only mode are asked too (they answer only for sessions
+/// they made, and call any other local session expired).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn close_session(
     hosts: &[HostPort],
     session_id: SessionId,
@@ -187,28 +208,30 @@ pub(crate) async fn close_session(
     max_frame_len: usize,
     security: &Security,
     read_only: bool,
-) -> Result<SessionEnd, String> {
+    sasl: Option<&SaslConfig>,
+) -> Result<SessionEnd, CloseError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_error = String::from("no host tried");
+    let close = CloseRequest {
+        session_id,
+        password,
+        max_frame_len,
+        read_only,
+        sasl,
+    };
     loop {
         let mut order = hosts.to_vec();
         fastrand::shuffle(&mut order);
         for host in &order {
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return Err(last_error);
+                return Err(CloseError::Failed(last_error));
             }
-            let attempt = close_on_host(
-                host,
-                session_id,
-                password,
-                max_frame_len,
-                security,
-                read_only,
-            );
+            let attempt = close_on_host(host, &close, security);
             match tokio::time::timeout(deadline - now, attempt).await {
                 Ok(Ok(end)) => return Ok(end),
-                Ok(Err(e)) => {
+                Ok(Err(CloseError::AuthFailed)) => return Err(CloseError::AuthFailed),
+                Ok(Err(CloseError::Failed(e))) => {
                     debug!(%session_id, error = %e, "close attempt failed");
                     last_error = e;
                 }
@@ -217,78 +240,99 @@ pub(crate) async fn close_session(
         }
         let pause = Duration::from_millis(50 + fastrand::u64(0..50));
         if tokio::time::Instant::now() + pause >= deadline {
-            return Err(last_error);
+            return Err(CloseError::Failed(last_error));
         }
         tokio::time::sleep(pause).await;
     }
 }
 
-async fn close_on_host(
-    host: &HostPort,
+/// What closing a session needs, for each host tried.
+struct CloseRequest<'a> {
     session_id: SessionId,
-    password: &SessionPassword,
+    password: &'a SessionPassword,
     max_frame_len: usize,
-    security: &Security,
     read_only: bool,
-) -> Result<SessionEnd, String> {
-    let mut last = format!("{host}: resolved to no address");
-    for addr in resolve(host, security).await.map_err(|e| e.to_string())? {
-        match Transport::open(addr, host, security).await {
-            Ok(mut stream) => {
-                return close_over(
-                    &mut stream,
-                    host,
-                    session_id,
-                    password,
-                    max_frame_len,
-                    read_only,
-                )
-                .await;
-            }
-            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e.to_string(),
-            Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
-            Err(AttemptError::AuthFailed) => last = format!("{host}: authentication refused"),
-        }
-    }
-    Err(last)
+    sasl: Option<&'a SaslConfig>,
 }
 
-/// Sends the connect request and the close request in one write over `stream` and waits
-/// for both replies.
+/// The xid of the close request: after those of any SASL exchange before it.
+const CLOSE_XID: i32 = super::sasl::MAX_STEPS + 1;
+
+async fn close_on_host(
+    host: &HostPort,
+    close: &CloseRequest<'_>,
+    security: &Security,
+) -> Result<SessionEnd, CloseError> {
+    let mut last = format!("{host}: resolved to no address");
+    let addrs = resolve(host, security)
+        .await
+        .map_err(|e| CloseError::Failed(e.to_string()))?;
+    for addr in addrs {
+        match Transport::open(addr, host, security).await {
+            Ok(mut stream) => return close_over(&mut stream, host, addr, close).await,
+            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e.to_string(),
+            Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
+            Err(AttemptError::AuthFailed) => return Err(CloseError::AuthFailed),
+        }
+    }
+    Err(CloseError::Failed(last))
+}
+
+/// Attaches to the session over `stream` and closes it: the connect request and the close
+/// request in one write when no SASL is needed, else the handshake and SASL exchange of a
+/// normal connection first. Waits for the close to be answered.
 async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     host: &HostPort,
-    session_id: SessionId,
-    password: &SessionPassword,
-    max_frame_len: usize,
-    read_only: bool,
-) -> Result<SessionEnd, String> {
+    addr: SocketAddr,
+    close: &CloseRequest<'_>,
+) -> Result<SessionEnd, CloseError> {
     use crate::proto::records::ReplyHeader;
     use crate::proto::{ErrorCode, OpCode};
 
-    let request = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout_ms: 30_000,
-        session_id: session_id.0,
-        password: Password(password.0.clone()),
-        read_only,
+    let failed = |e: String| CloseError::Failed(e);
+    let hs = Handshake {
+        last_zxid: 0,
+        timeout: Duration::from_secs(30),
+        session_id: close.session_id,
+        password: close.password.clone(),
+        read_only: close.read_only,
+        max_frame_len: close.max_frame_len,
+        sasl: close.sasl.cloned(),
     };
     let mut out = BytesMut::with_capacity(96);
-    encode_frame(&mut out, &request, max_frame_len).map_err(|e| e.to_string())?;
-    encode_request(&mut out, 1, OpCode::CloseSession, &NoBody, max_frame_len)
-        .map_err(|e| e.to_string())?;
+    let mut reader = if hs.sasl.is_some() {
+        match handshake(stream, addr, &hs).await {
+            Ok((_, reader)) => reader,
+            Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
+            Err(AttemptError::AuthFailed) => return Err(CloseError::AuthFailed),
+            Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => {
+                return Err(failed(e.to_string()));
+            }
+        }
+    } else {
+        encode_frame(&mut out, &connect_request(&hs), close.max_frame_len)
+            .map_err(|e| failed(e.to_string()))?;
+        FrameReader::new(close.max_frame_len)
+    };
+    encode_request(
+        &mut out,
+        CLOSE_XID,
+        OpCode::CloseSession,
+        &NoBody,
+        close.max_frame_len,
+    )
+    .map_err(|e| failed(e.to_string()))?;
     stream
         .write_all(&out)
         .await
-        .map_err(|e| format!("{host}: write: {e}"))?;
+        .map_err(|e| failed(format!("{host}: write: {e}")))?;
     stream
         .flush()
         .await
-        .map_err(|e| format!("{host}: write: {e}"))?;
+        .map_err(|e| failed(format!("{host}: write: {e}")))?;
 
-    let mut reader = FrameReader::new(max_frame_len);
-    let mut handshake_done = false;
+    let mut handshake_done = hs.sasl.is_some();
     loop {
         let frame = match reader.read_frame(stream).await {
             Ok(frame) => frame,
@@ -296,34 +340,32 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
             // have taken it over first. Try again (the next try finds it expired if the close
             // did land).
             Err(ReadError::Closed) => {
-                return Err(format!(
+                return Err(failed(format!(
                     "{host}: connection closed before the close was confirmed"
-                ));
+                )));
             }
-            Err(ReadError::Io(e)) => return Err(format!("{host}: read: {e}")),
-            Err(ReadError::Frame(e)) => return Err(e.to_string()),
+            Err(ReadError::Io(e)) => return Err(failed(format!("{host}: read: {e}"))),
+            Err(ReadError::Frame(e)) => return Err(failed(e.to_string())),
         };
-        {
-            if !handshake_done {
-                let reply: ConnectResponse = decode_exact(&frame).map_err(|e| e.to_string())?;
-                if reply.timeout_ms <= 0 {
-                    return Ok(SessionEnd::AlreadyExpired);
-                }
-                handshake_done = true;
-                continue;
+        if !handshake_done {
+            let reply: ConnectResponse = decode_exact(&frame).map_err(|e| failed(e.to_string()))?;
+            if reply.timeout_ms <= 0 {
+                return Ok(SessionEnd::AlreadyExpired);
             }
-            // Only the answer to our close (xid 1) says how it went; anything else (a
-            // notification, say) is not a confirmation.
-            let header = ReplyHeader::read(&mut Reader::new(&frame))
-                .map_err(|e| format!("{host}: bad reply header: {e}"))?;
-            if header.xid != 1 {
-                continue;
-            }
-            return match ErrorCode::from_code(header.err) {
-                ErrorCode::Ok => Ok(SessionEnd::Closed),
-                code if code.means_session_gone() => Ok(SessionEnd::AlreadyExpired),
-                code => Err(format!("{host}: close refused: {code:?}")),
-            };
+            handshake_done = true;
+            continue;
         }
+        // Only the answer to our close says how it went; anything else (a notification,
+        // say) is not a confirmation.
+        let header = ReplyHeader::read(&mut Reader::new(&frame))
+            .map_err(|e| failed(format!("{host}: bad reply header: {e}")))?;
+        if header.xid != CLOSE_XID {
+            continue;
+        }
+        return match ErrorCode::from_code(header.err) {
+            ErrorCode::Ok => Ok(SessionEnd::Closed),
+            code if code.means_session_gone() => Ok(SessionEnd::AlreadyExpired),
+            code => Err(failed(format!("{host}: close refused: {code:?}"))),
+        };
     }
 }

@@ -92,7 +92,7 @@ impl Connector {
         self.last_host = Some(host.clone());
         self.backoff.reset();
         self.seeker = if read_only {
-            Seeker::start(&self.hosts, Some(host))
+            Seeker::start(&self.hosts, Some(host), &self.security)
         } else {
             Seeker::idle()
         };

@@ -15,10 +15,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
+use super::connect::{AttemptError, resolve};
+use super::transport::{Security, Transport};
 use crate::Backoff;
 use crate::client::connect_string::HostPort;
 
@@ -46,32 +47,54 @@ pub(crate) enum ServerMode {
     NotReadWrite,
 }
 
-/// Asks `host` whether it serves read-write.
+/// Asks `host` whether it serves read-write, over the transport the session uses (TLS to a
+/// TLS-only member, checking its certificate as a connection would).
 ///
 /// # Errors
 /// A description of the failure when the host cannot be reached, does not answer within
 /// `timeout`, or is not allowed to answer (`isro` missing from `4lw.commands.whitelist`).
-pub(crate) async fn ask(host: &HostPort, timeout: Duration) -> Result<ServerMode, String> {
+pub(crate) async fn ask(
+    host: &HostPort,
+    timeout: Duration,
+    security: &Security,
+) -> Result<ServerMode, String> {
     let exchange = async {
-        let mut stream = TcpStream::connect((host.host.as_str(), host.port))
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        stream
-            .write_all(b"isro")
-            .await
-            .map_err(|e| format!("cannot send isro: {e}"))?;
-        let mut answer = Vec::with_capacity(8);
-        (&mut stream)
-            .take(MAX_ANSWER)
-            .read_to_end(&mut answer)
-            .await
-            .map_err(|e| format!("cannot read the answer: {e}"))?;
-        Ok(parse_answer(&answer))
+        let mut last = format!("{host}: resolved to no address");
+        for addr in resolve(host, security).await.map_err(|e| e.to_string())? {
+            match Transport::open(addr, host, security).await {
+                Ok(mut stream) => return ask_over(&mut stream).await,
+                Err(AttemptError::Failed(e) | AttemptError::Tls(e)) => last = e.to_string(),
+                Err(e) => last = format!("{host}: {e:?}"),
+            }
+        }
+        Err(last)
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {timeout:?}")),
     }
+}
+
+/// Sends `isro` and reads the answer up to the end of the stream.
+async fn ask_over<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<ServerMode, String> {
+    stream
+        .write_all(b"isro")
+        .await
+        .map_err(|e| format!("cannot send isro: {e}"))?;
+    // A no-op for TCP; pushes the TLS record out of rustls's buffer.
+    stream
+        .flush()
+        .await
+        .map_err(|e| format!("cannot send isro: {e}"))?;
+    let mut answer = Vec::with_capacity(8);
+    match stream.take(MAX_ANSWER).read_to_end(&mut answer).await {
+        Ok(_) => {}
+        // The server closes right after answering; over TLS it may do so without a
+        // close_notify, which rustls reports as an error after the answer was read.
+        Err(_) if !answer.is_empty() => {}
+        Err(e) => return Err(format!("cannot read the answer: {e}")),
+    }
+    Ok(parse_answer(&answer))
 }
 
 fn parse_answer(answer: &[u8]) -> ServerMode {
@@ -84,14 +107,18 @@ fn parse_answer(answer: &[u8]) -> ServerMode {
 
 /// Probes `hosts` in turn, pausing by `schedule` before each probe, until one answers `rw`;
 /// returns that host. Never returns when `hosts` is empty.
-pub(crate) async fn seek(hosts: Vec<HostPort>, mut schedule: Backoff) -> HostPort {
+pub(crate) async fn seek(
+    hosts: Vec<HostPort>,
+    mut schedule: Backoff,
+    security: Security,
+) -> HostPort {
     if hosts.is_empty() {
         return std::future::pending().await;
     }
     for host in hosts.iter().cycle() {
         let pause = schedule.next_pause();
         tokio::time::sleep(pause).await;
-        match ask(host, PROBE_TIMEOUT).await {
+        match ask(host, PROBE_TIMEOUT, &security).await {
             Ok(ServerMode::ReadWrite) => {
                 debug!(%host, "read-write server found");
                 return host.clone();
@@ -119,8 +146,13 @@ impl Seeker {
     }
 
     /// Starts probing every host of `hosts` except `current` (the read-only server itself),
-    /// with the default schedule.
-    pub(crate) fn start(hosts: &[HostPort], current: Option<&HostPort>) -> Seeker {
+    /// with the default schedule, reaching them as `security` says (the session's own
+    /// transport).
+    pub(crate) fn start(
+        hosts: &[HostPort],
+        current: Option<&HostPort>,
+        security: &Security,
+    ) -> Seeker {
         let others: Vec<HostPort> = hosts
             .iter()
             .filter(|h| Some(*h) != current)
@@ -132,7 +164,7 @@ impl Seeker {
             return Seeker::idle();
         }
         Seeker {
-            running: Some(Box::pin(seek(others, probe_schedule()))),
+            running: Some(Box::pin(seek(others, probe_schedule(), security.clone()))),
         }
     }
 
@@ -217,7 +249,7 @@ mod tests {
     async fn probes_follow_the_schedule_until_a_server_says_rw() {
         let (ro, mut ro_probes) = fake_server(b"ro").await;
         let start = tokio::time::Instant::now();
-        let mut seeker = Seeker::start(std::slice::from_ref(&ro), None);
+        let mut seeker = Seeker::start(std::slice::from_ref(&ro), None, &Security::default());
         // Nothing answers rw: the probe keeps going, each pause twice the last.
         let mut arrivals = Vec::new();
         tokio::select! {
@@ -242,7 +274,7 @@ mod tests {
             port: 1,
         };
         let hosts = vec![current.clone(), ro.clone(), rw.clone()];
-        let mut seeker = Seeker::start(&hosts, Some(&current));
+        let mut seeker = Seeker::start(&hosts, Some(&current), &Security::default());
         let found = seeker.found().await;
         assert_eq!(found, rw);
         assert!(rw_probes.recv().await.is_some());
@@ -254,7 +286,11 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 1,
         };
-        let mut seeker = Seeker::start(std::slice::from_ref(&only), Some(&only));
+        let mut seeker = Seeker::start(
+            std::slice::from_ref(&only),
+            Some(&only),
+            &Security::default(),
+        );
         assert!(seeker.running.is_none());
         let done = tokio::time::timeout(MAX_PAUSE * 10, seeker.found()).await;
         assert!(done.is_err());

@@ -26,7 +26,7 @@ use crate::proto::request::encode_request;
 use crate::proto::{ErrorCode, OpCode};
 
 /// More round trips than any mechanism we speak needs: a server that keeps going is broken.
-const MAX_STEPS: i32 = 8;
+pub(crate) const MAX_STEPS: i32 = 8;
 
 /// Runs the SASL exchange `hs` asks for on a freshly handshaken connection (nothing when it
 /// asks for none), reading with the connection's `reader`.
