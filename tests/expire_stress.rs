@@ -140,6 +140,65 @@ async fn expiries_between_proxy_faults_move_the_warden() {
     );
 }
 
+/// Rounds of [`an_expiry_never_reports_the_old_session_reconnected`].
+const FLICKER_ROUNDS: usize = 10;
+
+/// On a server-side expiry a client may re-attach at the very moment the session is closed
+/// and land on a connection ZooKeeper 3.8 neither answers nor closes. The warden must not call
+/// that `Reconnected`: between the expiry's `Suspended` and `Lost`, no `Reconnected` of the
+/// old generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_never_reports_the_old_session_reconnected() {
+    let server = start_server().await;
+    let connect_string = server.connect_string();
+    let (warden, busy) = busy_warden(&connect_string, "stress-flicker").await;
+    let mut flickers = Vec::new();
+    for round in 0..FLICKER_ROUNDS {
+        let mut events = warden.events();
+        let generation = warden.generation();
+        let client = warden.client().expect("a client");
+        expire_session(
+            &connect_string,
+            client.session_id(),
+            &client.session_password(),
+        )
+        .await
+        .expect("expire the session");
+        let mut seen = Vec::new();
+        within("the new session", async {
+            while let Some(event) = events.next_event().await {
+                seen.push((event.state, event.generation));
+                if event.state == ConnectionState::Reconnected && event.generation > generation {
+                    return;
+                }
+            }
+            panic!("event stream ended");
+        })
+        .await;
+        let lost = seen
+            .iter()
+            .position(|&(state, g)| state == ConnectionState::Lost && g == generation)
+            .expect("the old session reported lost");
+        let suspended = seen
+            .iter()
+            .position(|&(state, _)| state == ConnectionState::Suspended)
+            .expect("suspended before lost");
+        if seen[suspended..lost]
+            .iter()
+            .any(|&(state, _)| state == ConnectionState::Reconnected)
+        {
+            eprintln!("round {round}: {seen:?}");
+            flickers.push(round);
+        }
+    }
+    busy.abort();
+    assert!(
+        flickers.is_empty(),
+        "{} of {FLICKER_ROUNDS} expiries reported the expired session reconnected: {flickers:?}",
+        flickers.len()
+    );
+}
+
 /// A warden on `connect` with a tree watch on a fresh node, and a task that keeps reading
 /// that node so every expiry lands on a busy session.
 async fn busy_warden(connect: &str, prefix: &str) -> (Warden, JoinHandle<()>) {
