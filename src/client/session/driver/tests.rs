@@ -114,18 +114,7 @@ async fn a_ping_goes_out_after_a_third_of_the_timeout_idle() {
     assert_eq!(ping.xid, XID_PING);
     assert_eq!(Instant::now() - connected_at, T / 3);
     // Answered, the next ping comes a third of the timeout after the first.
-    let mut out = BytesMut::new();
-    encode_frame(
-        &mut out,
-        &crate::proto::records::ReplyHeader {
-            xid: XID_PING,
-            zxid: 0,
-            err: 0,
-        },
-        1 << 20,
-    )
-    .unwrap();
-    server.stream.write_all(&out).await.unwrap();
+    server.answer_ping().await;
     let second = server.next_request().await.unwrap();
     assert_eq!(second.xid, XID_PING);
     assert_eq!(Instant::now() - connected_at, T * 2 / 3);
