@@ -140,6 +140,65 @@ async fn expiries_between_proxy_faults_move_the_warden() {
     );
 }
 
+/// Rounds of [`a_confirmed_expiry_never_reports_the_old_session_reconnected`].
+const FLICKER_ROUNDS: usize = 10;
+
+/// On a server-side expiry a client may re-attach at the very moment the session is closed
+/// and land on a connection ZooKeeper 3.8 neither answers nor closes. The warden must not call
+/// that `Reconnected`: once the server has confirmed the expiry, the old generation is never
+/// reported `Reconnected` again, only `Lost` and then the new generation.
+///
+/// (Before the confirmation, `expire_session` and the client take the live session from each
+/// other: each re-attach kicks the other's connection, and the client's re-attach is answered,
+/// so a `Reconnected` of the old generation there is true.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_expiry_never_reports_the_old_session_reconnected() {
+    let server = start_server().await;
+    let connect_string = server.connect_string();
+    let (warden, busy) = busy_warden(&connect_string, "stress-flicker").await;
+    let mut flickers = Vec::new();
+    for round in 0..FLICKER_ROUNDS {
+        let mut events = warden.events();
+        let generation = warden.generation();
+        let client = warden.client().expect("a client");
+        expire_session(
+            &connect_string,
+            client.session_id(),
+            &client.session_password(),
+        )
+        .await
+        .expect("expire the session");
+        let confirmed = tokio::time::Instant::now();
+        let mut seen = Vec::new();
+        within("the new session", async {
+            while let Some(event) = events.next().await {
+                // Only what the warden saw after the server confirmed the expiry.
+                if event.at >= confirmed {
+                    seen.push((event.state, event.generation));
+                }
+                if event.state == ConnectionState::Reconnected && event.generation > generation {
+                    return;
+                }
+            }
+            panic!("event stream ended");
+        })
+        .await;
+        if seen
+            .iter()
+            .any(|&(state, g)| state == ConnectionState::Reconnected && g == generation)
+        {
+            eprintln!("round {round}: {seen:?}");
+            flickers.push(round);
+        }
+    }
+    busy.abort();
+    assert!(
+        flickers.is_empty(),
+        "{} of {FLICKER_ROUNDS} expiries reported the expired session reconnected: {flickers:?}",
+        flickers.len()
+    );
+}
+
 /// A warden on `connect` with a tree watch on a fresh node, and a task that keeps reading
 /// that node so every expiry lands on a busy session.
 async fn busy_warden(connect: &str, prefix: &str) -> (Warden, JoinHandle<()>) {

@@ -34,6 +34,17 @@ impl SessionCore {
             warn!(session_id = %self.session_id, "server requires SASL authentication");
             return Err(Exit::Terminal(Error::AuthFailed));
         }
+        // Auth replies are sent before the server's request pipeline, and notifications only
+        // tell of watches: neither proves that the server still knows the session.
+        let proves = !matches!(header.xid, XID_AUTH | XID_NOTIFICATION);
+        self.dispatch(header, body)?;
+        if proves {
+            self.prove();
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, header: ReplyHeader, body: Bytes) -> Result<(), Exit> {
         match header.xid {
             XID_NOTIFICATION => self.notification(header.zxid, &body),
             // As for a request's reply (see `reply`): the server no longer knows the

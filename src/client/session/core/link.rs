@@ -39,6 +39,9 @@ pub(super) struct Link {
     pub last_recv: Instant,
     /// When bytes were last queued or written.
     pub last_send: Instant,
+    /// Set while a re-attached session waits for the server to prove it alive (see
+    /// [`probe`](super::probe)).
+    pub unproven: Option<super::probe::Unproven>,
 }
 
 impl Link {
@@ -48,6 +51,7 @@ impl Link {
             pending_auth: VecDeque::new(),
             last_recv: now,
             last_send: now,
+            unproven: None,
         }
     }
 

@@ -35,6 +35,7 @@
 mod connecting;
 mod frames;
 mod link;
+mod probe;
 mod set_watches;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,9 @@ use tokio::time::Instant;
 use tracing::{info, trace};
 
 use self::link::{Link, Pending, PendingAuth};
+#[cfg(test)]
+pub(crate) use self::probe::FIRST_PROBE_MAX;
+use self::probe::ProbeSchedule;
 use super::config::{SessionConfig, Timers};
 use super::shared::Shared;
 use crate::client::Credentials;
@@ -151,6 +155,8 @@ pub(crate) struct SessionCore {
     /// The last attempt's failure, and the last TLS refusal, of this connecting phase.
     last_error: Cause,
     last_tls_error: Option<Cause>,
+    /// How long the next re-attach probe may wait for its answer.
+    probe_schedule: ProbeSchedule,
 }
 
 impl SessionCore {
@@ -182,6 +188,7 @@ impl SessionCore {
             phase_start: now,
             last_error: Cause::new("no attempt made"),
             last_tls_error: None,
+            probe_schedule: ProbeSchedule::new(config.session_timeout),
         }
     }
 
@@ -219,7 +226,9 @@ impl SessionCore {
     // ----- connection up ----------------------------------------------------------------
 
     /// A handshake completed at `now`: publishes the session, then queues the prelude
-    /// (credentials, SetWatches2, everything held) in that order.
+    /// (credentials, SetWatches2, everything held) in that order. A re-attached session (not a
+    /// new one) gets a probe after SetWatches2 and is published connected only once the
+    /// server answers it (see [`probe`]).
     pub(crate) fn connected(&mut self, hs: &Handshaken, now: Instant) {
         let new_session = self.session_id != hs.session_id;
         if new_session && self.session_id.0 != 0 {
@@ -244,18 +253,21 @@ impl SessionCore {
         info!(session_id = %self.session_id, addr = %hs.addr, timeout = ?hs.negotiated, read_only = hs.read_only, new_session, "connected");
         self.out.clear();
         self.link = Some(Link::new(now));
+        let state = if hs.read_only {
+            SessionState::ConnectedReadOnly
+        } else {
+            SessionState::Connected
+        };
         self.write_prelude();
-        self.shared.set_state(
-            if hs.read_only {
-                SessionState::ConnectedReadOnly
-            } else {
-                SessionState::Connected
-            },
-            self.session_id,
-        );
+        if new_session {
+            self.shared.set_state(state, self.session_id);
+        } else {
+            self.send_probe(now, state);
+        }
+        self.write_held();
     }
 
-    /// Re-sends credentials and watches, then everything held while disconnected.
+    /// Re-sends credentials and watches.
     fn write_prelude(&mut self) {
         for (scheme, auth) in self.auth.clone() {
             self.write_auth(scheme, auth, None);
@@ -268,6 +280,10 @@ impl SessionCore {
                 self.settings.max_frame_len,
             );
         }
+    }
+
+    /// Sends everything held while disconnected, in order.
+    fn write_held(&mut self) {
         while let Some(held) = self.held.pop_front() {
             match held {
                 Held::Request(request) => self.write_request(request),
@@ -296,10 +312,15 @@ impl SessionCore {
         }
     }
 
-    /// When [`on_timer`](Self::on_timer) must run next: the read timeout or the ping, while
-    /// connected.
+    /// When [`on_timer`](Self::on_timer) must run next: the read timeout, the ping, or a
+    /// re-attach probe's deadline, while connected.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let link = self.link.as_ref()?;
+        // The probe's deadline comes before the read timeout, and no ping is needed while
+        // the probe waits for its answer.
+        if let Some(probe) = self.probe_deadline() {
+            return Some(probe);
+        }
         Some((link.last_recv + self.timers.read).min(link.last_send + self.timers.ping))
     }
 
@@ -307,8 +328,10 @@ impl SessionCore {
     /// gets a ping.
     ///
     /// # Errors
-    /// [`Exit::Reconnect`] after 2T/3 without a byte from the server.
+    /// [`Exit::Reconnect`] after 2T/3 without a byte from the server, or when a re-attach
+    /// probe went unanswered past its deadline.
     pub(crate) fn on_timer(&mut self, now: Instant) -> Result<(), Exit> {
+        self.check_probe(now)?;
         let Some(link) = &mut self.link else {
             return Ok(());
         };
@@ -318,7 +341,7 @@ impl SessionCore {
                 now - link.last_recv
             )));
         }
-        if now >= link.last_send + self.timers.ping {
+        if link.unproven.is_none() && now >= link.last_send + self.timers.ping {
             // An empty body always fits.
             let _ = encode_request(&mut self.out, XID_PING, OpCode::Ping, &NoBody, usize::MAX);
             link.last_send = now;

@@ -561,6 +561,7 @@ fn set_watches_follows_auth_and_precedes_held_requests() {
         [
             (XID_AUTH, OpCode::Auth.code()),
             (XID_SET_WATCHES, OpCode::SetWatches2.code()),
+            (XID_PING, OpCode::Ping.code()),
             (2, OpCode::GetData.code()),
         ]
     );
@@ -571,6 +572,7 @@ fn set_watches_follows_auth_and_precedes_held_requests() {
     assert_eq!(set.data_watches, ["/w"]);
     h.feed(reply(XID_AUTH, 43, 0, &Nothing)).unwrap();
     h.feed(reply(XID_SET_WATCHES, 43, 0, &Nothing)).unwrap();
+    h.feed(reply(XID_PING, 43, 0, &Nothing)).unwrap();
     h.feed(reply(2, 44, 0, &Nothing)).unwrap();
     assert!(held.try_recv().unwrap().is_ok());
 }
@@ -604,7 +606,9 @@ fn a_large_watch_list_is_split_into_packets() {
     }
     h.core.connection_lost("test");
     h.connect_at(h.at(MS));
-    let frames = h.written();
+    let mut frames = h.written();
+    // The re-attach probe comes last.
+    assert_eq!(frames.pop().map(|(hd, _)| hd.xid), Some(XID_PING));
     assert!(frames.len() >= 3, "{} packets", frames.len());
     let mut paths = 0;
     for (header, body) in &frames {
@@ -621,7 +625,7 @@ fn no_set_watches_without_watches() {
     let mut h = Harness::connected();
     h.core.connection_lost("test");
     h.connect_at(h.at(MS));
-    assert!(h.written().is_empty());
+    assert_eq!(h.written_xids(), [XID_PING]);
 }
 
 #[test]
@@ -678,7 +682,7 @@ fn requests_in_flight_fail_with_connection_loss_and_are_not_resent() {
     h.core.connection_lost("test");
     assert_eq!(err(&mut a), Error::ConnectionLoss);
     h.connect_at(h.at(MS));
-    assert!(h.written().is_empty());
+    assert_eq!(h.written_xids(), [XID_PING]);
 }
 
 #[test]
@@ -691,7 +695,7 @@ fn accepted_credentials_are_replayed_after_a_reconnect() {
     h.core.connection_lost("test");
     h.connect_at(h.at(MS));
     let frames = h.written();
-    assert_eq!(frames.len(), 1);
+    assert_eq!(frames.len(), 2, "the auth packet and the probe");
     let packet: AuthPacket<'_> = decode_exact(&frames[0].1).unwrap();
     assert_eq!(packet.scheme, "digest");
     // The replayed auth's reply answers nobody.
@@ -708,7 +712,7 @@ fn refused_credentials_are_not_replayed() {
     assert_eq!(answer.try_recv().unwrap(), Err(Error::BadArguments));
     h.core.connection_lost("test");
     h.connect_at(h.at(MS));
-    assert!(h.written().is_empty());
+    assert_eq!(h.written_xids(), [XID_PING]);
 }
 
 #[test]
@@ -986,8 +990,8 @@ fn unwatch_while_disconnected_forgets_without_sending() {
     h.core.connection_lost("test");
     h.core.command(unwatch(1, WatchKind::Data, "/w")).unwrap();
     h.connect_at(h.at(MS));
-    // Nothing to restore and nothing to remove.
-    assert!(h.written().is_empty());
+    // Nothing to restore and nothing to remove: only the re-attach probe.
+    assert_eq!(h.written_xids(), [XID_PING]);
 }
 
 #[test]
@@ -1095,4 +1099,154 @@ fn connecting_publishes_the_session_and_its_mode() {
     assert_eq!(details.session_id, SESSION);
     assert_eq!(details.negotiated_timeout, Some(T));
     assert_heard_at(&h, h.t0);
+}
+
+// ----- re-attach probe --------------------------------------------------------------------
+
+/// A core that was connected at `t0`, lost its connection, and re-attached to its session at
+/// `t0 + 1 ms`; the frames written on connect are taken.
+fn reattached() -> Harness {
+    let mut h = Harness::connected();
+    h.core.connection_lost("test");
+    h.connect_at(h.at(MS));
+    h
+}
+
+#[test]
+fn a_new_session_is_connected_at_once_without_a_probe() {
+    let h = Harness::connected();
+    assert_eq!(h.state(), SessionState::Connected);
+    assert!(h.core.probe_deadline().is_none());
+    let mut h = Harness::new();
+    h.connect_at(h.t0);
+    assert!(
+        h.core.out_mut().is_empty(),
+        "a new session sends nothing at once"
+    );
+}
+
+#[test]
+fn the_reattach_probe_follows_auth_and_set_watches_and_precedes_held_requests() {
+    let mut config = config(3);
+    config.auth = crate::client::Credentials::new().with("digest", "u:p");
+    let mut h = Harness::with(config);
+    h.connect_at(h.t0);
+    h.written();
+    h.feed(reply(XID_AUTH, 0, 0, &Nothing)).unwrap();
+    let _events = h.registered_watch(1, "/w");
+    h.core.connection_lost("test");
+    let _held = h.get("/held");
+    h.connect_at(h.at(MS));
+    assert_eq!(h.written_xids(), [XID_AUTH, XID_SET_WATCHES, XID_PING, 2]);
+}
+
+#[test]
+fn a_reattached_session_stays_unconnected_until_the_server_answers() {
+    let mut h = Harness::connected();
+    let _events = h.registered_watch(1, "/w");
+    let mut status = h.shared.status.subscribe();
+    let connections = status.borrow_and_update().connections;
+    h.core.connection_lost("test");
+    h.add_auth("digest", b"u:p");
+    h.connect_at(h.at(MS));
+    assert_eq!(h.state(), SessionState::Disconnected);
+    // Neither an auth reply (sent before the server's request pipeline) nor a notification
+    // proves that the server still knows the session.
+    h.feed(reply(XID_AUTH, 1, 0, &Nothing)).unwrap();
+    h.feed(notification(
+        2,
+        EventType::NodeDataChanged,
+        KeeperState::SyncConnected,
+        "/w",
+    ))
+    .unwrap();
+    assert_eq!(h.state(), SessionState::Disconnected);
+    h.feed(reply(XID_SET_WATCHES, 3, 0, &Nothing)).unwrap();
+    assert_eq!(h.state(), SessionState::Connected);
+    assert_eq!(status.borrow_and_update().connections, connections + 1);
+    // The probe's own answer changes nothing more.
+    h.feed(reply(XID_PING, 3, 0, &Nothing)).unwrap();
+    assert!(!status.has_changed().unwrap());
+    assert!(h.core.probe_deadline().is_none());
+}
+
+#[test]
+fn the_probe_reply_proves_a_reattached_read_only_session() {
+    // A session a read-write server made, moving to a read-only server.
+    let mut h = Harness::connected();
+    h.core.connection_lost("test");
+    h.connect_as(h.at(MS), SESSION, true);
+    assert_eq!(h.state(), SessionState::Disconnected);
+    h.feed(reply(XID_PING, 1, 0, &Nothing)).unwrap();
+    assert_eq!(h.state(), SessionState::ConnectedReadOnly);
+}
+
+#[test]
+fn silence_past_the_probe_deadline_drops_the_connection() {
+    let mut h = reattached();
+    assert_eq!(h.written_xids(), [XID_PING]);
+    let deadline = h.at(MS + super::probe::FIRST_PROBE_MAX);
+    assert_eq!(h.core.next_deadline(), Some(deadline));
+    h.core.on_timer(deadline - MS).unwrap();
+    let reason = reconnect(h.core.on_timer(deadline));
+    assert!(reason.contains("probe"), "{reason}");
+    assert_eq!(h.state(), SessionState::Disconnected);
+}
+
+#[test]
+fn an_expired_answer_to_the_probe_ends_the_session_unconnected() {
+    let mut h = reattached();
+    let cause = terminal(h.feed(reply(
+        XID_PING,
+        1,
+        ErrorCode::SessionExpired.code(),
+        &Nothing,
+    )));
+    assert_eq!(cause, Error::SessionExpired);
+    assert_eq!(h.state(), SessionState::Disconnected);
+}
+
+#[test]
+fn each_unanswered_probe_doubles_the_next_wait_and_an_answer_starts_over() {
+    let first = super::probe::FIRST_PROBE_MAX;
+    let mut h = reattached();
+    let mut at = h.at(MS);
+    for wait in [first, first * 2, first * 4] {
+        assert_eq!(h.core.next_deadline(), Some(at + wait));
+        reconnect(h.core.on_timer(at + wait));
+        h.core.connection_lost("probe");
+        at += wait;
+        h.connect_at(at);
+    }
+    // Never longer than the read timeout.
+    for _ in 0..10 {
+        let deadline = h.core.next_deadline().unwrap();
+        assert!(deadline - at <= T * 2 / 3);
+        reconnect(h.core.on_timer(deadline));
+        h.core.connection_lost("probe");
+        at = deadline;
+        h.connect_at(at);
+    }
+    assert_eq!(h.core.next_deadline(), Some(at + T * 2 / 3));
+    h.feed(reply(XID_PING, 1, 0, &Nothing)).unwrap();
+    h.core.connection_lost("test");
+    h.connect_at(at + MS);
+    assert_eq!(h.core.next_deadline(), Some(at + MS + first));
+}
+
+#[test]
+fn the_first_probe_waits_a_third_of_a_short_session_timeout() {
+    let short = Duration::from_millis(600);
+    let mut h = Harness::with(SessionConfig::for_tests(1, short));
+    let hs = || Handshaken {
+        session_id: SESSION,
+        password: SessionPassword(Bytes::from_static(b"0123456789abcdef")),
+        negotiated: short,
+        read_only: false,
+        addr: "127.0.0.1:2181".parse().unwrap(),
+    };
+    h.core.connected(&hs(), h.t0);
+    h.core.connection_lost("test");
+    h.core.connected(&hs(), h.at(MS));
+    assert_eq!(h.core.next_deadline(), Some(h.at(MS + short / 3)));
 }

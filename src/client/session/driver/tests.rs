@@ -74,6 +74,22 @@ impl Server {
         (server, Instant::now(), request.session_id)
     }
 
+    /// Answers a ping (or the re-attach probe).
+    async fn answer_ping(&mut self) {
+        let mut out = BytesMut::new();
+        encode_frame(
+            &mut out,
+            &crate::proto::records::ReplyHeader {
+                xid: XID_PING,
+                zxid: 0,
+                err: 0,
+            },
+            1 << 20,
+        )
+        .unwrap();
+        self.stream.write_all(&out).await.unwrap();
+    }
+
     /// The next request's header, or the read error (the client hung up).
     async fn next_request(&mut self) -> Result<RequestHeader, ReadError> {
         let frame = self.reader.read_frame(&mut self.stream).await?;
@@ -98,18 +114,7 @@ async fn a_ping_goes_out_after_a_third_of_the_timeout_idle() {
     assert_eq!(ping.xid, XID_PING);
     assert_eq!(Instant::now() - connected_at, T / 3);
     // Answered, the next ping comes a third of the timeout after the first.
-    let mut out = BytesMut::new();
-    encode_frame(
-        &mut out,
-        &crate::proto::records::ReplyHeader {
-            xid: XID_PING,
-            zxid: 0,
-            err: 0,
-        },
-        1 << 20,
-    )
-    .unwrap();
-    server.stream.write_all(&out).await.unwrap();
+    server.answer_ping().await;
     let second = server.next_request().await.unwrap();
     assert_eq!(second.xid, XID_PING);
     assert_eq!(Instant::now() - connected_at, T * 2 / 3);
@@ -130,10 +135,43 @@ async fn silence_for_two_thirds_of_the_timeout_drops_the_connection() {
     assert_eq!(Instant::now() - connected_at, T * 2 / 3);
     wait_for_state(&shared, SessionState::Disconnected).await;
     // The session lives on: the client dials again at once, offering it.
-    let (_again, redialed_at, offered) = Server::accept(&mut accept).await;
+    let (mut again, redialed_at, offered) = Server::accept(&mut accept).await;
     assert_eq!(redialed_at - connected_at, T * 2 / 3);
     assert_eq!(offered, 0x5e55);
+    // Re-attached: connected once the server answers the probe.
+    assert_eq!(again.next_request().await.unwrap().xid, XID_PING);
+    assert_eq!(shared.status.borrow().state, SessionState::Disconnected);
+    again.answer_ping().await;
     wait_for_state(&shared, SessionState::Connected).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reattach_the_server_never_answers_is_dropped_at_the_probe_deadline() {
+    let (shared, _commands, mut accept) = start();
+    let (server, _, _) = Server::accept(&mut accept).await;
+    wait_for_state(&shared, SessionState::Connected).await;
+    let connections = shared.status.borrow().connections;
+    drop(server);
+    wait_for_state(&shared, SessionState::Disconnected).await;
+    // The server takes the session back but then answers nothing and closes nothing (as
+    // ZooKeeper 3.8 can when the session is closed at that moment).
+    let (mut zombie, attached_at, offered) = Server::accept(&mut accept).await;
+    assert_eq!(offered, 0x5e55);
+    assert_eq!(zombie.next_request().await.unwrap().xid, XID_PING);
+    let hung_up = zombie.next_request().await.unwrap_err();
+    assert!(matches!(hung_up, ReadError::Closed), "{hung_up}");
+    assert_eq!(
+        Instant::now() - attached_at,
+        super::super::core::FIRST_PROBE_MAX.min(T / 3)
+    );
+    // Never reported connected on that connection.
+    assert_eq!(shared.status.borrow().connections, connections);
+    assert_eq!(shared.status.borrow().state, SessionState::Disconnected);
+    let (mut next, _, _) = Server::accept(&mut accept).await;
+    assert_eq!(next.next_request().await.unwrap().xid, XID_PING);
+    next.answer_ping().await;
+    wait_for_state(&shared, SessionState::Connected).await;
+    assert_eq!(shared.status.borrow().connections, connections + 1);
 }
 
 #[tokio::test(start_paused = true)]
