@@ -707,7 +707,16 @@ async fn a_handshake_with_timeout_zero_is_session_expired_for_new_and_resumed_se
 
 #[tokio::test]
 async fn a_server_that_never_answers_a_request_costs_one_read_timeout_then_the_client_reconnects() {
-    let client = connect_to_peer(Misbehaviour::SilentAfterHandshake).await;
+    init_tracing();
+    let (addr, mut handshakes) = scripted::start_counting(Misbehaviour::SilentAfterHandshake).await;
+    let client = within(
+        "handshake with the scripted peer",
+        Client::builder(&addr)
+            .session_timeout(Duration::from_secs(4))
+            .connect(),
+    )
+    .await
+    .expect("handshake with the scripted peer");
     let read_timeout = Duration::from_millis(scripted::NEGOTIATED_TIMEOUT_MS as u64 * 2 / 3);
     let started = Instant::now();
     let err = within("request to a silent server", client.exists("/x"))
@@ -724,7 +733,15 @@ async fn a_server_that_never_answers_a_request_costs_one_read_timeout_then_the_c
         took < read_timeout + Duration::from_secs(2),
         "failed after {took:?}, long after the read timeout {read_timeout:?}"
     );
-    reconnected(&client).await;
+    // The client comes back with the same session at once. It does not report Connected on
+    // that connection: a re-attached session counts as connected only once the server has
+    // answered it, and this one never answers.
+    within("a second handshake", handshakes.wait_for(|n| *n >= 2))
+        .await
+        .expect("the peer is still listening");
+    assert!(!client.session_state().is_terminal());
+    assert!(!client.session_state().is_connected());
+    assert_eq!(client.session_id(), SessionId(scripted::SESSION_ID));
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 /// What the peer does after the handshake, when the first request arrives.
 #[derive(Debug, Clone, Copy)]
@@ -39,16 +40,23 @@ pub enum Misbehaviour {
 
 /// Listens on a free loopback port and serves every connection with `behaviour`.
 pub async fn start(behaviour: Misbehaviour) -> String {
+    start_counting(behaviour).await.0
+}
+
+/// As [`start`], also telling how many handshakes the peer has answered so far.
+pub async fn start_counting(behaviour: Misbehaviour) -> (String, watch::Receiver<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind scripted peer");
     let addr = listener.local_addr().expect("local addr");
+    let (handshakes, counted) = watch::channel(0usize);
     tokio::spawn(async move {
+        let handshakes = std::sync::Arc::new(handshakes);
         while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(serve(socket, behaviour));
+            tokio::spawn(serve(socket, behaviour, handshakes.clone()));
         }
     });
-    addr.to_string()
+    (addr.to_string(), counted)
 }
 
 async fn read_frame(socket: &mut TcpStream) -> Option<Vec<u8>> {
@@ -94,7 +102,11 @@ fn reply_header(xid: i32, zxid: i64, err: i32) -> BytesMut {
     body
 }
 
-async fn serve(mut socket: TcpStream, behaviour: Misbehaviour) {
+async fn serve(
+    mut socket: TcpStream,
+    behaviour: Misbehaviour,
+    handshakes: std::sync::Arc<watch::Sender<usize>>,
+) {
     if read_frame(&mut socket).await.is_none() {
         return;
     }
@@ -113,14 +125,32 @@ async fn serve(mut socket: TcpStream, behaviour: Misbehaviour) {
     if socket.write_all(&connect_response()).await.is_err() {
         return;
     }
+    handshakes.send_modify(|n| *n += 1);
     if let Misbehaviour::SilentAfterHandshake = behaviour {
         // Swallow requests and pings alike; answer nothing.
         let mut sink = [0u8; 1024];
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
         return;
     }
-    let Some(request) = read_frame(&mut socket).await else {
-        return;
+    // Pings are answered as a real server answers them (a client that re-attached a session
+    // proves it alive with one); the misbehaviour waits for the first real request.
+    let request = loop {
+        let Some(incoming) = read_frame(&mut socket).await else {
+            return;
+        };
+        if incoming.len() >= 4
+            && i32::from_be_bytes([incoming[0], incoming[1], incoming[2], incoming[3]]) == -2
+        {
+            if socket
+                .write_all(&frame(&reply_header(-2, 1, 0)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
+        break incoming;
     };
     let xid = i32::from_be_bytes([request[0], request[1], request[2], request[3]]);
     let out: Vec<u8> = match behaviour {
