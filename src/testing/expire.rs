@@ -93,7 +93,7 @@ pub async fn expire_client(client: &Client) -> Result<SessionId> {
 }
 
 /// Expires the session `warden` runs on now, on the server it is connected to and with the
-/// warden's own TLS and SASL settings, in one call. Returns once the server has confirmed the
+/// warden's own TLS settings, in one call. Returns once the server has confirmed the
 /// expiry, with the session id that was expired; the warden then reports `Lost` and builds a
 /// new session as it would after a real expiry.
 ///
@@ -104,7 +104,15 @@ pub async fn expire_warden(warden: &Warden) -> Result<SessionId> {
     let client = warden.client().ok_or(Error::NotConnected)?;
     let server = client.connected_server().ok_or(Error::NotConnected)?;
     let session_id = client.session_id();
-    let builder = warden.inner.secured(ClientBuilder::new(server.to_string()));
+    // TLS as the warden has it, but no SASL: the close goes out in the same write as the
+    // handshake, so the warden's own client cannot re-attach in between (a SASL exchange
+    // first would leave it that gap; see `ClientBuilder::close_session`).
+    #[allow(unused_mut)]
+    let mut builder = ClientBuilder::new(server.to_string());
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &warden.inner.tls {
+        builder = builder.tls(tls.clone());
+    }
     expire_session_with(&builder, session_id, &client.session_password()).await?;
     Ok(session_id)
 }
