@@ -58,6 +58,18 @@ pub(crate) struct Security {
     pub memory: Option<MemoryNet>,
 }
 
+#[cfg(test)]
+impl Security {
+    /// Dials over `net` only (no TLS): the transport a driver test plays the server on.
+    pub(crate) fn in_memory(net: MemoryNet) -> Security {
+        Security {
+            #[cfg(feature = "tls")]
+            tls: None,
+            memory: Some(net),
+        }
+    }
+}
+
 /// A network of in-memory pipes for tests: every dial makes a pipe and hands its server end
 /// (with the host dialed) to the test; once the test drops its receiver, dials are refused.
 #[cfg(test)]

@@ -34,10 +34,7 @@ fn start() -> (
 ) {
     let (accept_tx, accept) = mpsc::unbounded_channel();
     let config = SessionConfig {
-        security: Security {
-            memory: Some(MemoryNet { accept: accept_tx }),
-            ..Security::default()
-        },
+        security: Security::in_memory(MemoryNet { accept: accept_tx }),
         ..SessionConfig::for_tests(1, T)
     };
     let (commands, shared) = crate::client::session::spawn(config);
