@@ -3,5 +3,9 @@
 
 mod config;
 pub(crate) mod digest_md5;
+#[cfg(feature = "kerberos")]
+mod gssapi;
+pub(crate) mod mechanism;
 
-pub use config::SaslConfig;
+pub(crate) use config::ServicePrincipal;
+pub use config::{GssapiConfig, SaslConfig};
