@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use common::capture::captured_log;
 use common::*;
-use zkwarden::testing::{Kdc, ZkServer};
-use zkwarden::warden::ConnectionState;
+use zkwarden::testing::{FaultProxy, Kdc, ZkServer};
 use zkwarden::{
     Acl, Client, CreateMode, CreateOptions, Error, GssapiConfig, Perms, SaslConfig, SessionState,
     Warden,
@@ -160,7 +159,7 @@ async fn the_kerberos_identity_passes_a_sasl_acl() {
     let client = connect_with(&localhost(&server), kerberos())
         .await
         .expect("Kerberos connect");
-    assert_eq!(sasl_users(&client).await, [me.clone()]);
+    assert_eq!(sasl_users(&client).await, vec![me.clone()]);
     let path = unique_path("krb-acl");
     client
         .create(
@@ -184,7 +183,7 @@ async fn the_kerberos_identity_passes_a_sasl_acl() {
     let second = connect_with(&server.connect_string(), SaslConfig::gssapi(pinned))
         .await
         .expect("Kerberos connect with an explicit server principal");
-    assert_eq!(sasl_users(&second).await, [me.clone()]);
+    assert_eq!(sasl_users(&second).await, vec![me.clone()]);
     assert_eq!(&second.get_data(&path).await.unwrap().0[..], b"again");
 
     // Without Kerberos, the node is closed.
@@ -194,4 +193,154 @@ async fn the_kerberos_identity_passes_a_sasl_acl() {
     for c in [client, second, anonymous] {
         c.close().await.unwrap();
     }
+}
+
+/// A warden that authenticates from the client keytab (`KRB5_CLIENT_KTNAME`, nothing in the
+/// credential cache at first): its session survives a server restart, and the session it
+/// builds after an expiry authenticates again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keytab_warden_survives_a_restart_and_reauthenticates_a_rebuilt_session() {
+    let Some(dir) = kerberos_child(
+        "a_keytab_warden_survives_a_restart_and_reauthenticates_a_rebuilt_session",
+        Credentials::ClientKeytab,
+    ) else {
+        return;
+    };
+    init_tracing();
+    let (kdc, mut server) = start_kdc_and_server(&dir).await;
+    let me = kdc.client_principal();
+    let warden = Warden::builder(localhost(&server))
+        .session_timeout(RESTART_SESSION_TIMEOUT)
+        .connection_timeout(PATIENCE)
+        .sasl(kerberos())
+        .start()
+        .await
+        .expect("Kerberos warden");
+    let path = unique_path("krb-warden");
+    warden
+        .create(&path, b"w")
+        .acl(vec![Acl::sasl(Perms::ALL, &me)])
+        .await
+        .unwrap();
+    let first = warden.client().expect("a connected session");
+    assert_eq!(sasl_users(&first).await, vec![me.clone()]);
+
+    // A restart: the same session comes back, authenticated again on its new connection.
+    let mut states = first.state();
+    let connections = states.borrow().connections;
+    tokio::task::block_in_place(|| server.restart()).expect("restart");
+    let status = within(
+        "the session back on the restarted server",
+        states.wait_for(|s| s.connections > connections && s.state == SessionState::Connected),
+    )
+    .await
+    .map(|s| *s)
+    .expect("session open");
+    assert_eq!(status.session_id, first.session_id());
+    assert_eq!(warden.client().unwrap().session_id(), first.session_id());
+    assert_eq!(&warden.get_data(&path).await.unwrap().0[..], b"w");
+
+    // An expired session: the warden's new one authenticates before it serves.
+    let mut events = warden.events();
+    expire_and_await_rebuild(&warden, &mut events).await;
+    let second = warden.client().expect("the rebuilt session");
+    assert_ne!(second.session_id(), first.session_id());
+    assert_eq!(sasl_users(&second).await, vec![me]);
+    assert_eq!(&warden.get_data(&path).await.unwrap().0[..], b"w");
+    warden.close().await.unwrap();
+}
+
+/// The number of refusals logged so far, and whether one names `reason`.
+fn refusals_naming(reason: &str) -> (usize, bool) {
+    let log = log_text();
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("SASL authentication failed"))
+        .collect();
+    let named = refusals.iter().any(|line| line.contains(reason));
+    (refusals.len(), named)
+}
+
+/// Connects through a proxy (so connections can be counted) with `sasl`; expects one
+/// connection refused as `AuthFailed`, the log naming `reason`.
+async fn expect_refused(server: &ZkServer, sasl: SaslConfig, reason: &str) {
+    let (before, _) = refusals_naming(reason);
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let err = connect_with(&proxy.connect_string(), sasl.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::AuthFailed, "{sasl:?}");
+    assert_eq!(proxy.stats().accepted, 1, "one connection, no retry loop");
+    let (after, named) = refusals_naming(reason);
+    assert_eq!(after, before + 1, "one refusal logged");
+    assert!(named, "the refusal names {reason:?}:\n{}", log_text());
+
+    // A lazily started client ends in the terminal state after that one attempt.
+    let accepted = proxy.stats().accepted;
+    let client = Client::builder(proxy.connect_string())
+        .session_timeout(SESSION_TIMEOUT)
+        .sasl(sasl)
+        .connect_lazy()
+        .unwrap();
+    let status = wait_for_state(&mut client.state(), "AuthFailed", |s| s.is_terminal()).await;
+    assert_eq!(status.state, SessionState::AuthFailed);
+    assert_eq!(client.exists("/").await.unwrap_err(), Error::AuthFailed);
+    assert_eq!(proxy.stats().accepted, accepted + 1);
+}
+
+/// Through a proxy the connect string names `127.0.0.1`: name the server's host.
+fn via_proxy(config: GssapiConfig) -> SaslConfig {
+    SaslConfig::gssapi(config.host("localhost"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_wrong_or_expired_tickets_end_as_auth_failed_with_the_reason() {
+    let Some(dir) = kerberos_child(
+        "missing_wrong_or_expired_tickets_end_as_auth_failed_with_the_reason",
+        Credentials::Ccache,
+    ) else {
+        return;
+    };
+    captured_log();
+    let (kdc, server) = start_kdc_and_server(&dir).await;
+
+    // No ticket at all.
+    expect_refused(
+        &server,
+        via_proxy(GssapiConfig::new()),
+        "No Kerberos credentials available",
+    )
+    .await;
+
+    // A ticket, but a server principal the KDC does not know.
+    kinit(&kdc, &dir, Duration::from_secs(600));
+    expect_refused(
+        &server,
+        via_proxy(GssapiConfig::new().service("not-zookeeper")),
+        "not found in Kerberos database",
+    )
+    .await;
+    let good = connect_with(&localhost(&server), kerberos()).await.unwrap();
+    good.close().await.unwrap();
+
+    // A ticket that has expired (waiting for `klist -s` to say so, not for a clock).
+    kinit(&kdc, &dir, Duration::from_secs(2));
+    within("the ticket to expire", async {
+        while ticket_valid(&dir) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    expect_refused(&server, via_proxy(GssapiConfig::new()), "expired").await;
+}
+
+/// `klist -s`: whether the credential cache holds a ticket that has not expired.
+fn ticket_valid(dir: &Path) -> bool {
+    Command::new("klist")
+        .arg("-s")
+        .arg("-c")
+        .arg(ccache_name(dir))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }

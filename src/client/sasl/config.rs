@@ -105,6 +105,7 @@ impl Default for GssapiConfig {
 }
 
 /// How GSSAPI is to read a server principal name.
+#[cfg_attr(not(feature = "kerberos"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ServicePrincipal {
     /// `service@host`, a GSS host-based service name: Kerberos canonicalizes the host and
@@ -152,6 +153,7 @@ impl GssapiConfig {
     }
 
     /// The server principal for a connection to `connect_host`.
+    #[cfg_attr(not(feature = "kerberos"), allow(dead_code))]
     pub(crate) fn service_principal(&self, connect_host: &str) -> ServicePrincipal {
         let host = self.host.as_deref().unwrap_or(connect_host);
         match &self.realm {

@@ -7,5 +7,6 @@ pub(crate) mod digest_md5;
 mod gssapi;
 pub(crate) mod mechanism;
 
+#[cfg(feature = "kerberos")]
 pub(crate) use config::ServicePrincipal;
 pub use config::{GssapiConfig, SaslConfig};
