@@ -20,6 +20,7 @@ use std::time::Duration;
 use common::capture::captured_log;
 use common::*;
 use zkwarden::testing::{FaultProxy, Kdc, ZkServer};
+use zkwarden::warden::ConnectionState;
 use zkwarden::{
     Acl, Client, CreateMode, CreateOptions, Error, GssapiConfig, Perms, SaslConfig, SessionState,
     Warden,
@@ -151,7 +152,7 @@ async fn the_kerberos_identity_passes_a_sasl_acl() {
     ) else {
         return;
     };
-    init_tracing();
+    captured_log();
     let (kdc, server) = start_kdc_and_server(&dir).await;
     kinit(&kdc, &dir, Duration::from_secs(600));
     let me = kdc.client_principal();
@@ -192,6 +193,33 @@ async fn the_kerberos_identity_passes_a_sasl_acl() {
     assert_eq!(anonymous.get_data(&path).await.unwrap_err(), Error::NoAuth);
     for c in [client, second, anonymous] {
         c.close().await.unwrap();
+    }
+    assert_no_key_material(&kdc.client_keytab());
+}
+
+/// No 16-byte run of the keytab (which holds the client's keys) shows in the log, raw or
+/// hex-encoded; nor does the log show any configuration with a key in it.
+fn assert_no_key_material(keytab: &Path) {
+    let keys = std::fs::read(keytab).expect("read the client keytab");
+    let log = log_text();
+    assert!(
+        log.contains("SASL authenticated"),
+        "the log saw the exchange"
+    );
+    let raw = captured_log()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for window in keys.windows(16) {
+        let hex: String = window.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !log.to_lowercase().contains(&hex),
+            "keytab bytes in the log (hex)"
+        );
+        assert!(
+            !raw.windows(16).any(|w| w == window),
+            "keytab bytes in the log (raw)"
+        );
     }
 }
 
@@ -245,8 +273,28 @@ async fn a_keytab_warden_survives_a_restart_and_reauthenticates_a_rebuilt_sessio
     expire_and_await_rebuild(&warden, &mut events).await;
     let second = warden.client().expect("the rebuilt session");
     assert_ne!(second.session_id(), first.session_id());
-    assert_eq!(sasl_users(&second).await, vec![me]);
+    assert_eq!(sasl_users(&second).await, vec![me.clone()]);
     assert_eq!(&warden.get_data(&path).await.unwrap().0[..], b"w");
+
+    // A server principal the KDC does not know: the next session is refused, and the warden
+    // stops (AuthFailed) instead of retrying, until it is handed working settings.
+    let wrong = SaslConfig::gssapi(GssapiConfig::new().service("not-zookeeper"));
+    warden.set_sasl(Some(wrong)).unwrap();
+    zkwarden::testing::expire_warden(&warden)
+        .await
+        .expect("expire the session");
+    within("the warden to stop on AuthFailed", async {
+        while events.next().await.expect("warden events open").state != ConnectionState::AuthFailed
+        {
+        }
+    })
+    .await;
+    assert_eq!(warden.exists("/").await, Err(Error::AuthFailed));
+    let generation = warden.generation();
+    warden.set_sasl(Some(kerberos())).unwrap();
+    await_rebuilt_session(&mut events, generation).await;
+    let third = warden.client().expect("the session after new settings");
+    assert_eq!(sasl_users(&third).await, vec![me]);
     warden.close().await.unwrap();
 }
 
