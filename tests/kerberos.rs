@@ -117,18 +117,6 @@ fn kerberos() -> SaslConfig {
     SaslConfig::gssapi(GssapiConfig::new())
 }
 
-/// The SASL identities the server knows the session by.
-async fn sasl_users(client: &Client) -> Vec<String> {
-    client
-        .who_am_i()
-        .await
-        .expect("whoAmI")
-        .into_iter()
-        .filter(|info| info.auth_scheme == "sasl")
-        .map(|info| info.user)
-        .collect()
-}
-
 async fn connect_with(connect_string: &str, sasl: SaslConfig) -> Result<Client, Error> {
     Client::builder(connect_string)
         .session_timeout(SESSION_TIMEOUT)

@@ -96,6 +96,18 @@ pub fn unique_path(prefix: &str) -> String {
     format!("/{prefix}-{nanos:x}-{n}")
 }
 
+/// The SASL identities the server knows the session by.
+pub async fn sasl_users(client: &Client) -> Vec<String> {
+    client
+        .who_am_i()
+        .await
+        .expect("whoAmI")
+        .into_iter()
+        .filter(|info| info.auth_scheme == "sasl")
+        .map(|info| info.user)
+        .collect()
+}
+
 /// Waits (up to [`PATIENCE`]) until the state satisfies `pred`, and returns it.
 pub async fn wait_for_state(
     states: &mut watch::Receiver<SessionStatus>,
