@@ -1,8 +1,9 @@
 //! Kerberos (SASL GSSAPI) against a real MIT KDC and a real ZooKeeper server whose JAAS file
 //! logs it in with a service keytab: a `sasl` ACL only the Kerberos identity passes,
 //! `who_am_i`, a session that survives a server restart and a rebuilt session that
-//! authenticates again, and bad credentials (none, a wrong server principal, an expired
-//! ticket) ending as `AuthFailed` with the reason, after one attempt.
+//! authenticates again, bad credentials (none, a wrong server principal, an expired ticket)
+//! ending as `AuthFailed` with the reason, after one attempt, and an unreachable KDC retried
+//! as an outage.
 //!
 //! The Kerberos library reads `KRB5_CONFIG` and `KRB5CCNAME` from the environment, which a
 //! test cannot safely set for its own process: each test runs itself again in a child
@@ -60,6 +61,9 @@ fn kerberos_child(name: &str, credentials: Credentials) -> Option<PathBuf> {
     let output = Command::new(std::env::current_exe().expect("the test binary"))
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_ENV, dir.path())
+        // Nothing of the caller's own Kerberos setup leaks in.
+        .env_remove("KRB5_CLIENT_KTNAME")
+        .env_remove("KRB5_KTNAME")
         .envs(env)
         .output()
         .expect("run the test in a child process");
@@ -368,6 +372,24 @@ async fn missing_wrong_or_expired_tickets_end_as_auth_failed_with_the_reason() {
     })
     .await;
     expect_refused(&server, via_proxy(GssapiConfig::new()), "expired").await;
+
+    // A KDC that cannot be reached is an outage, not a refusal: the client keeps trying
+    // until its connect timeout and names the cause.
+    kinit(&kdc, &dir, Duration::from_secs(600));
+    drop(kdc);
+    let unreached = SaslConfig::gssapi(GssapiConfig::new().service("needs-a-new-ticket"));
+    let err = Client::builder(localhost(&server))
+        .connect_timeout(Duration::from_secs(2))
+        .sasl(unreached)
+        .connect()
+        .await
+        .unwrap_err();
+    match &err {
+        Error::ConnectFailed { last_error, .. } => {
+            assert!(last_error.contains("Cannot contact any KDC"), "{err}");
+        }
+        other => panic!("expected ConnectFailed, got {other:?}"),
+    }
 }
 
 /// `klist -s`: whether the credential cache holds a ticket that has not expired.
