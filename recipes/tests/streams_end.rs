@@ -41,9 +41,13 @@ async fn every_stream_ends_when_the_warden_closes() {
         .start()
         .await
         .unwrap();
-    let node = PersistentNode::start(&w, &format!("{base}/node"), "x", NodeMode::Ephemeral);
+    let node = PersistentNode::builder(&w, &format!("{base}/node"), NodeMode::Ephemeral)
+        .data("x")
+        .start()
+        .await
+        .expect("start");
     assert!(node.wait_for_initial_create(PATIENCE).await);
-    let cache = TreeCache::builder(&w, &base).start().unwrap();
+    let cache = TreeCache::builder(&w, &base).start().await.unwrap();
     within("cache initialized", cache.initialized())
         .await
         .unwrap();
