@@ -247,6 +247,7 @@ impl LeaderSelector {
 
     /// The settings of a selector on `path`.
     #[deprecated(note = "use `LeaderSelector::builder`")]
+    #[allow(clippy::new_ret_no_self)] // the old name of `builder`, kept for old callers
     pub fn new(warden: &Warden, path: impl Into<String>) -> LeaderSelectorBuilder {
         LeaderSelector::builder(warden, path)
     }
