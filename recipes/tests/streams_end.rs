@@ -205,3 +205,40 @@ async fn every_background_recipe_refuses_to_start_on_a_bad_path_or_a_closed_ward
         assert_eq!(error, Some(Error::Closed), "{what} on a closed warden");
     }
 }
+
+/// The names the construction convention replaced still build working recipes (deprecated
+/// forwarders), so code written against them keeps running while it moves over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(deprecated)]
+async fn the_deprecated_constructors_still_start_working_recipes() {
+    let server = start_server().await;
+    let w = warden(&server.connect_string()).await;
+    let base = unique_path("old-names");
+    let node = PersistentNode::start(&w, &format!("{base}/node"), "n", NodeMode::Ephemeral);
+    assert!(node.wait_for_initial_create(PATIENCE).await);
+    let member = GroupMember::join(&w, &format!("{base}/group"), "m", "p");
+    assert!(member.wait_joined(PATIENCE).await);
+    let group = Group::watch(&w, &format!("{base}/group"));
+    let mut members = group.members();
+    within(
+        "the member listed",
+        members.wait_for(|m| m.contains_key("m")),
+    )
+    .await
+    .unwrap();
+    let services = ServiceCache::<String>::start(&w, &base).unwrap();
+    within("service cache", services.initialized())
+        .await
+        .unwrap();
+    let count = SharedCount::new(&w, &format!("{base}/count"), 3);
+    count.start().await.unwrap();
+    assert_eq!(count.get().await.unwrap().value, 3);
+    let node_path = LeaderSelector::new(&w, format!("{base}/leader"))
+        .run(|leadership, _| async move { leadership.node_path().to_owned() })
+        .await
+        .unwrap();
+    assert!(
+        node_path.starts_with(&format!("{base}/leader/")),
+        "{node_path}"
+    );
+}
