@@ -12,8 +12,10 @@
 //! or it was suspended long enough for another to take over) is refused by the server with
 //! `FencedOut`, so the counter only ever holds writes made by the leader of the moment.
 //! After a lost reply the leader reads the counter again: the bytes it wrote name its term,
-//! so it can tell whether the write landed. `tests/service_example.rs` runs [`serve`]
-//! against a real server and expires its session in the middle.
+//! so it can tell whether the write landed (unless its session ended meanwhile and a newer
+//! leader already wrote over them; then it counts the write as not landed).
+//! `tests/service_example.rs` runs [`serve`] against a real server and expires its session in
+//! the middle.
 
 use std::{sync::Arc, sync::atomic::AtomicU64, sync::atomic::Ordering::SeqCst, time::Duration};
 use zkwarden::{Error, Result, Warden, WardenConfig};
