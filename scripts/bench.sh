@@ -25,7 +25,8 @@
 #   SIZE=100           node data size in bytes
 #   WORKLOADS="connect get_seq get_pipe set_pipe create_seq watch_fanout"
 #   RUNTIMES="current multi"   (tokio runtimes of the Rust clients)
-#   CLIENTS="zkwarden peer c curator"
+#   CLIENTS="zkwarden peer c curator raw"   raw: no library, a bare pipelined socket on
+#                      get_pipe/set_pipe only, the server's ceiling for one session
 #   ZK_FORCE_SYNC=no   yes to fsync the server's log on every write, as in production
 #   BENCH_TIMEOUT=600  seconds one zkbench run may take
 #   BASELINE=REV       also run zkwarden as built at git revision REV (built once, in release,
@@ -41,7 +42,7 @@ INFLIGHT=${INFLIGHT:-1000}
 SIZE=${SIZE:-100}
 WORKLOADS=${WORKLOADS:-"connect get_seq get_pipe set_pipe create_seq watch_fanout"}
 RUNTIMES=${RUNTIMES:-"current multi"}
-CLIENTS=${CLIENTS:-"zkwarden peer c curator"}
+CLIENTS=${CLIENTS:-"zkwarden peer c curator raw"}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
 export ZK_FORCE_SYNC=${ZK_FORCE_SYNC:-no}
 
@@ -82,7 +83,7 @@ if [[ -n "$BASELINE" ]]; then
     CLIENTS="$CLIENTS baseline"
 fi
 for c in $CLIENTS; do
-    case "$c" in zkwarden | peer | baseline | c | curator) ;; *) die "unknown client '$c'" ;; esac
+    case "$c" in zkwarden | peer | baseline | c | curator | raw) ;; *) die "unknown client '$c'" ;; esac
 done
 for r in $RUNTIMES; do [[ "$r" == current || "$r" == multi ]] || die "unknown runtime '$r'"; done
 command -v python3 >/dev/null || die "python3 is needed for the table"
@@ -169,6 +170,24 @@ from_server=${ZKSRV[0]}
 read -r -t 120 CONNECT <&"$from_server" || die "the ZooKeeper server did not come up"
 read -r -t 10 ZK_VERSION <&"$from_server" || ZK_VERSION=unknown
 echo "bench: ZooKeeper $ZK_VERSION at $CONNECT" >&2
+# The server's JVM (zkserver -> sh -> java), whose CPU time each run also reports: the
+# server's own cost per op, and whether it is the ceiling.
+SERVER_JVM=""
+for child in $(pgrep -P "$server_pid" || true); do
+    SERVER_JVM=$(pgrep -P "$child" java || true)
+    [[ -n "$SERVER_JVM" ]] && break
+done
+[[ -n "$SERVER_JVM" ]] || echo "bench: the server's JVM was not found; no server CPU figures" >&2
+TICKS=$(getconf CLK_TCK)
+# CPU seconds (user + system) the server has used so far.
+server_cpu() {
+    if [[ -n "$SERVER_JVM" && -r "/proc/$SERVER_JVM/stat" ]]; then
+        # Fields 14 and 15 counted after the parenthesised command name (which has no spaces).
+        awk -v t="$TICKS" '{ print ($14 + $15) / t }' "/proc/$SERVER_JVM/stat"
+    else
+        echo ""
+    fi
+}
 
 # One zkbench run; its JSON line goes to the results file (when `record` is set).
 FAILURES=0
@@ -178,14 +197,24 @@ run_one() {
     local cmd
     case "$client" in
         c) cmd=(timeout "$BENCH_TIMEOUT" "$C_BENCH" "${common[@]}") ;;
+        raw) cmd=("$ZKBENCH" "${common[@]}" --client raw --runtime "$runtime" --timeout "$BENCH_TIMEOUT") ;;
         curator) cmd=(timeout "$BENCH_TIMEOUT" java -cp "$CURATOR_CP" ZkBench "${common[@]}") ;;
         baseline) cmd=("$BASELINE_BENCH" "${common[@]}" --client zkwarden --runtime "$runtime" --count-allocs --timeout "$BENCH_TIMEOUT") ;;
         *) cmd=("$ZKBENCH" "${common[@]}" --client "$client" --runtime "$runtime" --count-allocs --timeout "$BENCH_TIMEOUT") ;;
     esac
+    local cpu_before cpu_after
+    cpu_before=$(server_cpu)
     if line=$("${cmd[@]}" 2>>"$ERRORS"); then
-        if [[ "$client" == baseline ]]; then
-            line=$(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r["client"] = "baseline"; print(json.dumps(r))' "$line")
-        fi
+        cpu_after=$(server_cpu)
+        # The server's CPU over the whole run (setup and warm-up included, a few % of it).
+        line=$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+if sys.argv[2] == "baseline":
+    r["client"] = "baseline"
+if sys.argv[3] and sys.argv[4]:
+    r["server_cpu_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 3)
+print(json.dumps(r))' "$line" "$client" "$cpu_before" "$cpu_after")
         if [[ "$record" == yes ]]; then
             echo "$line" >>"$RESULTS"
         fi
@@ -197,6 +226,9 @@ run_one() {
     fi
 }
 
+# True when client $1 does not run workload $2 (the raw ceiling only pipelines).
+pipelined_only() { [[ "$1" == raw && "$2" != get_pipe && "$2" != set_pipe ]]; }
+
 # What one pass runs per workload: client:runtime pairs (the C and Curator peers have no
 # tokio runtime; they run once per workload).
 COLUMNS=""
@@ -204,6 +236,7 @@ for c in $CLIENTS; do
     case "$c" in
         c) COLUMNS="$COLUMNS c:native" ;;
         curator) COLUMNS="$COLUMNS curator:jvm" ;;
+        raw) COLUMNS="$COLUMNS raw:current" ;;
         *) for r in $RUNTIMES; do COLUMNS="$COLUMNS $c:$r"; done ;;
     esac
 done
@@ -212,6 +245,7 @@ done
 echo "bench: warming up..." >&2
 for w in $WORKLOADS; do
     for c in $CLIENTS; do
+        pipelined_only "$c" "$w" && continue
         run_one no "$c" "$w" current "$(scaled_n "$w" 0.05)" >/dev/null
     done
 done
@@ -224,6 +258,7 @@ for pass in $(seq "$PASSES"); do
         for column in $order; do
             c=${column%%:*}
             r=${column#*:}
+            pipelined_only "$c" "$w" && continue
             line=$(run_one yes "$c" "$w" "$r" "$n")
             if [[ -n "$line" ]]; then
                 ops=$(python3 -c 'import json, sys; print(round(json.loads(sys.argv[1])["ops_per_sec"]))' "$line")
@@ -260,6 +295,7 @@ def metrics(row):
         "cpu": (row["cpu_user_s"] + row["cpu_sys_s"]) * 1e6 / ops,
         "rss": row["max_rss_kb"],
         "allocs": row.get("allocs_per_op"),
+        "server": row["server_cpu_s"] * 1e6 / ops if row.get("server_cpu_s") is not None else None,
     }
 
 groups = {}
@@ -299,6 +335,7 @@ columns = [
     ("baseline", "current", "baseline current"), ("baseline", "multi", "baseline multi"),
     ("peer", "current", "kezhuw current"), ("peer", "multi", "kezhuw multi"),
     ("c", "native", "C client"), ("curator", "jvm", "Curator"),
+    ("raw", "current", "raw socket (ceiling)"),
 ]
 by_cell = {}
 workloads = []
@@ -330,18 +367,29 @@ for w in workloads:
     cells = [f"{fmt(cell_median(w, c, r, 'p50'))} / {fmt(cell_median(w, c, r, 'p99'))}" for c, r, _ in present]
     print(f"| {w} | " + " | ".join(cells) + " |")
 print()
+print("Server CPU µs/op (the ZooKeeper JVM's user + sys over the whole run / timed ops):")
+print()
+print("| workload | " + " | ".join(c[2] for c in present) + " |")
+print("|---|" + "---|" * len(present))
+for w in workloads:
+    cells = [fmt(cell_median(w, c, r, "server"), 1) for c, r, _ in present]
+    print(f"| {w} | " + " | ".join(cells) + " |")
+print()
 print("Targets (issue 15): ops/s of each zkwarden runtime / the best peer's; zkwarden current's"
       " CPU/op / kezhuw current's:")
 print()
-print("| workload | ops/s current / best peer | ops/s multi / best peer | CPU/op vs kezhuw current |")
-print("|---|--:|--:|--:|")
+print("| workload | ops/s current / best peer | ops/s multi / best peer | CPU/op vs kezhuw current "
+      "| ops/s current / raw ceiling |")
+print("|---|--:|--:|--:|--:|")
 for w in workloads:
     peers = [cell_median(w, c, r, "ops") for c, r, _ in present if c in ("peer", "c", "curator")]
+    raw = cell_median(w, "raw", "current", "ops")
     peers = [p for p in peers if p is not None]
     best = max(peers) if peers else None
     print(f"| {w} | {ratio(cell_median(w, 'zkwarden', 'current', 'ops'), best)} "
           f"| {ratio(cell_median(w, 'zkwarden', 'multi', 'ops'), best)} "
-          f"| {ratio(cell_median(w, 'zkwarden', 'current', 'cpu'), cell_median(w, 'peer', 'current', 'cpu'))} |")
+          f"| {ratio(cell_median(w, 'zkwarden', 'current', 'cpu'), cell_median(w, 'peer', 'current', 'cpu'))} "
+          f"| {ratio(cell_median(w, 'zkwarden', 'current', 'ops'), raw)} |")
 print()
 print(f"### zkwarden and zookeeper-client {peer} in detail")
 print()
@@ -369,7 +417,7 @@ for key in order:
     a = median(groups[key].get("zkwarden", []), "allocs")
     b = median(groups[key].get("peer", []), "allocs")
     print(f"| {key[0]} | {key[1]} | {fmt(a, 2)} | {fmt(b, 2)} | {ratio(a, b)} |")
-counts = {c: sum(1 for r in rows if r["client"] == c) for c in ("zkwarden", "peer", "baseline", "c", "curator")}
+counts = {c: sum(1 for r in rows if r["client"] == c) for c in ("zkwarden", "peer", "baseline", "c", "curator", "raw")}
 if counts["baseline"]:
     print()
     print("Before/after (BASELINE): this build against the baseline build, same server, same passes;"

@@ -24,6 +24,7 @@ mod driver;
 mod measure;
 mod ours;
 mod peer;
+mod raw;
 mod workloads;
 
 use std::alloc::System;
@@ -104,6 +105,7 @@ fn bench(args: &Args) -> BenchResult<String> {
                 match task_args.client {
                     ClientKind::Zkwarden => workloads::run::<ours::Ours>(&task_args).await,
                     ClientKind::Peer => workloads::run::<peer::Peer>(&task_args).await,
+                    ClientKind::Raw => raw::run(&task_args).await,
                 }
             };
             match tokio::time::timeout(task_args.timeout, work).await {
