@@ -403,6 +403,22 @@ mod child {
         Ok(())
     }
 
+    /// Opens `n` sessions with `open`, [`OPEN_CONCURRENCY`] at a time.
+    async fn open_all<C, E, Fut>(n: usize, open: impl Fn() -> Fut) -> Result<Vec<C>, String>
+    where
+        Fut: std::future::Future<Output = Result<C, E>>,
+        E: std::fmt::Display,
+    {
+        stream::iter(0..n)
+            .map(|_| open())
+            .buffer_unordered(OPEN_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("connecting: {e}"))
+    }
+
     /// Waits for "close" from the parent.
     async fn wait_for_close() {
         let _ = tokio::task::spawn_blocking(|| {
@@ -415,18 +431,12 @@ mod child {
     async fn ours(connect: &str, settings: &Settings) -> Result<(), String> {
         let rss_before = rss_kib();
         let started = Instant::now();
-        let clients: Vec<zkwarden::Client> = stream::iter(0..settings.sessions)
-            .map(|_| {
-                zkwarden::Client::builder(connect)
-                    .session_timeout(settings.timeout)
-                    .connect()
-            })
-            .buffer_unordered(OPEN_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("zkwarden: connecting: {e}"))?;
+        let clients = open_all(settings.sessions, || {
+            zkwarden::Client::builder(connect)
+                .session_timeout(settings.timeout)
+                .connect()
+        })
+        .await?;
         let opened = started.elapsed();
         let (tx, rx) = mpsc::unbounded_channel();
         for client in &clients {
@@ -472,18 +482,12 @@ mod child {
         use zookeeper_client::{Client, SessionState};
         let rss_before = rss_kib();
         let started = Instant::now();
-        let clients: Vec<Client> = stream::iter(0..settings.sessions)
-            .map(|_| {
-                Client::connector()
-                    .with_session_timeout(settings.timeout)
-                    .connect(connect)
-            })
-            .buffer_unordered(OPEN_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("kezhuw: connecting: {e}"))?;
+        let clients = open_all(settings.sessions, || {
+            Client::connector()
+                .with_session_timeout(settings.timeout)
+                .connect(connect)
+        })
+        .await?;
         let opened = started.elapsed();
         let (tx, rx) = mpsc::unbounded_channel();
         for client in &clients {

@@ -351,30 +351,22 @@ def cell_median(w, client, runtime, field):
 def kilo(v):
     return "–" if v is None else f"{v / 1000:.1f}k/s"
 
-print("CPU µs/op · ops/s:")
-print()
-print("| workload | " + " | ".join(c[2] for c in present) + " |")
-print("|---|" + "---|" * len(present))
-for w in workloads:
-    cells = [f"{fmt(cell_median(w, c, r, 'cpu'), 1)} · {kilo(cell_median(w, c, r, 'ops'))}" for c, r, _ in present]
-    print(f"| {w} | " + " | ".join(cells) + " |")
-print()
-print("Latency p50 / p99 µs:")
-print()
-print("| workload | " + " | ".join(c[2] for c in present) + " |")
-print("|---|" + "---|" * len(present))
-for w in workloads:
-    cells = [f"{fmt(cell_median(w, c, r, 'p50'))} / {fmt(cell_median(w, c, r, 'p99'))}" for c, r, _ in present]
-    print(f"| {w} | " + " | ".join(cells) + " |")
-print()
-print("Server CPU µs/op (the ZooKeeper JVM's user + sys over the whole run / timed ops):")
-print()
-print("| workload | " + " | ".join(c[2] for c in present) + " |")
-print("|---|" + "---|" * len(present))
-for w in workloads:
-    cells = [fmt(cell_median(w, c, r, "server"), 1) for c, r, _ in present]
-    print(f"| {w} | " + " | ".join(cells) + " |")
-print()
+def client_table(title, cell):
+    """One row per workload, one column per client; `cell(workload, client, runtime)`."""
+    print(title)
+    print()
+    print("| workload | " + " | ".join(c[2] for c in present) + " |")
+    print("|---|" + "---|" * len(present))
+    for w in workloads:
+        print(f"| {w} | " + " | ".join(cell(w, c, r) for c, r, _ in present) + " |")
+    print()
+
+client_table("CPU µs/op · ops/s:", lambda w, c, r:
+             f"{fmt(cell_median(w, c, r, 'cpu'), 1)} · {kilo(cell_median(w, c, r, 'ops'))}")
+client_table("Latency p50 / p99 µs:", lambda w, c, r:
+             f"{fmt(cell_median(w, c, r, 'p50'))} / {fmt(cell_median(w, c, r, 'p99'))}")
+client_table("Server CPU µs/op (the ZooKeeper JVM's user + sys over the whole run / timed ops):",
+             lambda w, c, r: fmt(cell_median(w, c, r, "server"), 1))
 print("Targets (issue 15): ops/s of each zkwarden runtime / the best peer's; zkwarden current's"
       " CPU/op / kezhuw current's:")
 print()
