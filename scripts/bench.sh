@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Benchmark zkwarden against the zookeeper-client crate on a local ZooKeeper server.
+# Benchmark zkwarden against the other ZooKeeper clients on a local ZooKeeper server: the
+# zookeeper-client crate ("peer"), the C client ("c", libzookeeper_mt) and Curator ("curator").
 #
-#   scripts/bench.sh                         full size, 3 passes (a few minutes)
+#   scripts/bench.sh                         full size, 3 passes (about 15 minutes)
 #   BENCH_SCALE=0.2 PASSES=3 scripts/bench.sh
+#   CLIENTS="zkwarden peer" scripts/bench.sh the Rust clients only
 #
-# Builds examples/zkbench and examples/zkserver in release mode, starts one ZooKeeper
-# server, warms it up, then runs every workload with both clients on both tokio runtimes,
-# PASSES times, interleaved (zkwarden and peer back to back, the one going first alternating
-# between passes) so that drift and noise hit both. The JSON lines go to
+# Builds examples/zkbench and examples/zkserver in release mode, the C peer
+# (examples/zkbench/peers/zkbench.c) with gcc and the Curator peer
+# (examples/zkbench/peers/ZkBench.java) with javac against the Debian jars (both installed by
+# scripts/install-zookeeper.sh --with-peers), starts one ZooKeeper server, warms it up, then
+# runs every workload with every client (the Rust ones on both tokio runtimes), PASSES times,
+# interleaved (all clients back to back, the order reversed every other pass) so that drift
+# and noise hit all. The JSON lines go to
 # target/bench/results-<timestamp>.jsonl; the Markdown table of medians goes to stdout and
 # to target/bench/table-<timestamp>.md. The server is stopped on exit, however it happens.
 #
@@ -19,7 +24,9 @@
 #   INFLIGHT=1000      outstanding requests in the pipelined workloads
 #   SIZE=100           node data size in bytes
 #   WORKLOADS="connect get_seq get_pipe set_pipe create_seq watch_fanout"
-#   RUNTIMES="current multi"   CLIENTS="zkwarden peer"
+#   RUNTIMES="current multi"   (tokio runtimes of the Rust clients)
+#   CLIENTS="zkwarden peer c curator raw"   raw: no library, a bare pipelined socket on
+#                      get_pipe/set_pipe only, the server's ceiling for one session
 #   ZK_FORCE_SYNC=no   yes to fsync the server's log on every write, as in production
 #   BENCH_TIMEOUT=600  seconds one zkbench run may take
 #   BASELINE=REV       also run zkwarden as built at git revision REV (built once, in release,
@@ -35,7 +42,7 @@ INFLIGHT=${INFLIGHT:-1000}
 SIZE=${SIZE:-100}
 WORKLOADS=${WORKLOADS:-"connect get_seq get_pipe set_pipe create_seq watch_fanout"}
 RUNTIMES=${RUNTIMES:-"current multi"}
-CLIENTS=${CLIENTS:-"zkwarden peer"}
+CLIENTS=${CLIENTS:-"zkwarden peer c curator raw"}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
 export ZK_FORCE_SYNC=${ZK_FORCE_SYNC:-no}
 
@@ -75,11 +82,18 @@ if [[ -n "$BASELINE" ]]; then
     git rev-parse --verify --quiet "$BASELINE^{commit}" >/dev/null || die "BASELINE '$BASELINE' is not a git revision"
     CLIENTS="$CLIENTS baseline"
 fi
-for c in $CLIENTS; do [[ "$c" == zkwarden || "$c" == peer || "$c" == baseline ]] || die "unknown client '$c'"; done
+for c in $CLIENTS; do
+    case "$c" in zkwarden | peer | baseline | c | curator | raw) ;; *) die "unknown client '$c'" ;; esac
+done
 for r in $RUNTIMES; do [[ "$r" == current || "$r" == multi ]] || die "unknown runtime '$r'"; done
 command -v python3 >/dev/null || die "python3 is needed for the table"
 
-scripts/install-zookeeper.sh >&2
+wants() { [[ " $CLIENTS " == *" $1 "* ]]; }
+if wants c || wants curator; then
+    scripts/install-zookeeper.sh --with-peers >&2
+else
+    scripts/install-zookeeper.sh >&2
+fi
 
 echo "bench: building (release)..." >&2
 cargo build --quiet --release --features testing --example zkbench --example zkserver
@@ -99,6 +113,27 @@ fi
 
 OUT=target/bench
 mkdir -p "$OUT"
+# The peers are built from source at every run (a second or two), so they always match it.
+C_BENCH="$OUT/zkbench-c"
+if wants c; then
+    echo "bench: building the C peer..." >&2
+    gcc -O2 -Wall -o "$C_BENCH" examples/zkbench/peers/zkbench.c -lzookeeper_mt -lpthread ||
+        die "cannot build the C peer (scripts/install-zookeeper.sh --with-peers installs libzookeeper-mt-dev and gcc)"
+fi
+CURATOR_CP=""
+if wants curator; then
+    echo "bench: compiling the Curator peer..." >&2
+    for jar in curator-framework curator-client zookeeper zookeeper-jute slf4j-api guava \
+        slf4j-nop failureaccess netty-buffer netty-codec netty-common netty-handler netty-resolver \
+        netty-transport netty-transport-native-epoll netty-transport-native-unix-common; do
+        [[ -f "/usr/share/java/$jar.jar" ]] && CURATOR_CP="$CURATOR_CP:/usr/share/java/$jar.jar"
+    done
+    rm -rf "$OUT/curator-classes"
+    mkdir -p "$OUT/curator-classes"
+    javac -nowarn -cp "${CURATOR_CP#:}" -d "$OUT/curator-classes" examples/zkbench/peers/ZkBench.java ||
+        die "cannot compile the Curator peer (scripts/install-zookeeper.sh --with-peers installs Curator and a JDK)"
+    CURATOR_CP="$OUT/curator-classes$CURATOR_CP"
+fi
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS="$OUT/results-$STAMP.jsonl"
 ERRORS="$OUT/errors-$STAMP.log"
@@ -135,21 +170,51 @@ from_server=${ZKSRV[0]}
 read -r -t 120 CONNECT <&"$from_server" || die "the ZooKeeper server did not come up"
 read -r -t 10 ZK_VERSION <&"$from_server" || ZK_VERSION=unknown
 echo "bench: ZooKeeper $ZK_VERSION at $CONNECT" >&2
+# The server's JVM (zkserver -> sh -> java), whose CPU time each run also reports: the
+# server's own cost per op, and whether it is the ceiling.
+SERVER_JVM=""
+for child in $(pgrep -P "$server_pid" || true); do
+    SERVER_JVM=$(pgrep -P "$child" java || true)
+    [[ -n "$SERVER_JVM" ]] && break
+done
+[[ -n "$SERVER_JVM" ]] || echo "bench: the server's JVM was not found; no server CPU figures" >&2
+TICKS=$(getconf CLK_TCK)
+# CPU seconds (user + system) the server has used so far.
+server_cpu() {
+    if [[ -n "$SERVER_JVM" && -r "/proc/$SERVER_JVM/stat" ]]; then
+        # Fields 14 and 15 counted after the parenthesised command name (which has no spaces).
+        awk -v t="$TICKS" '{ print ($14 + $15) / t }' "/proc/$SERVER_JVM/stat"
+    else
+        echo ""
+    fi
+}
 
 # One zkbench run; its JSON line goes to the results file (when `record` is set).
 FAILURES=0
 run_one() {
-    local record=$1 client=$2 workload=$3 runtime=$4 n=$5 line bench=$ZKBENCH as=$2
-    if [[ "$client" == baseline ]]; then
-        bench=$BASELINE_BENCH
-        as=zkwarden
-    fi
-    if line=$("$bench" --connect "$CONNECT" --workload "$workload" --n "$n" \
-        --inflight "$INFLIGHT" --size "$SIZE" --client "$as" --runtime "$runtime" \
-        --count-allocs --timeout "$BENCH_TIMEOUT" 2>>"$ERRORS"); then
-        if [[ "$client" == baseline ]]; then
-            line=$(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r["client"] = "baseline"; print(json.dumps(r))' "$line")
-        fi
+    local record=$1 client=$2 workload=$3 runtime=$4 n=$5 line
+    local common=(--connect "$CONNECT" --workload "$workload" --n "$n" --inflight "$INFLIGHT" --size "$SIZE")
+    local cmd
+    case "$client" in
+        c) cmd=(timeout "$BENCH_TIMEOUT" "$C_BENCH" "${common[@]}") ;;
+        raw) cmd=("$ZKBENCH" "${common[@]}" --client raw --runtime "$runtime" --timeout "$BENCH_TIMEOUT") ;;
+        curator) cmd=(timeout "$BENCH_TIMEOUT" java -cp "$CURATOR_CP" ZkBench "${common[@]}") ;;
+        baseline) cmd=("$BASELINE_BENCH" "${common[@]}" --client zkwarden --runtime "$runtime" --count-allocs --timeout "$BENCH_TIMEOUT") ;;
+        *) cmd=("$ZKBENCH" "${common[@]}" --client "$client" --runtime "$runtime" --count-allocs --timeout "$BENCH_TIMEOUT") ;;
+    esac
+    local cpu_before cpu_after
+    cpu_before=$(server_cpu)
+    if line=$("${cmd[@]}" 2>>"$ERRORS"); then
+        cpu_after=$(server_cpu)
+        # The server's CPU over the whole run (setup and warm-up included, a few % of it).
+        line=$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+if sys.argv[2] == "baseline":
+    r["client"] = "baseline"
+if sys.argv[3] and sys.argv[4]:
+    r["server_cpu_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 3)
+print(json.dumps(r))' "$line" "$client" "$cpu_before" "$cpu_after")
         if [[ "$record" == yes ]]; then
             echo "$line" >>"$RESULTS"
         fi
@@ -161,29 +226,46 @@ run_one() {
     fi
 }
 
+# True when client $1 does not run workload $2 (the raw ceiling only pipelines).
+pipelined_only() { [[ "$1" == raw && "$2" != get_pipe && "$2" != set_pipe ]]; }
+
+# What one pass runs per workload: client:runtime pairs (the C and Curator peers have no
+# tokio runtime; they run once per workload).
+COLUMNS=""
+for c in $CLIENTS; do
+    case "$c" in
+        c) COLUMNS="$COLUMNS c:native" ;;
+        curator) COLUMNS="$COLUMNS curator:jvm" ;;
+        raw) COLUMNS="$COLUMNS raw:current" ;;
+        *) for r in $RUNTIMES; do COLUMNS="$COLUMNS $c:$r"; done ;;
+    esac
+done
+
 # Warm up the server's JIT (and the page cache) with a small run of everything.
 echo "bench: warming up..." >&2
 for w in $WORKLOADS; do
     for c in $CLIENTS; do
+        pipelined_only "$c" "$w" && continue
         run_one no "$c" "$w" current "$(scaled_n "$w" 0.05)" >/dev/null
     done
 done
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 for pass in $(seq "$PASSES"); do
-    if ((pass % 2 == 1)); then order=$CLIENTS; else order=$(echo "$CLIENTS" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }'); fi
+    if ((pass % 2 == 1)); then order=$COLUMNS; else order=$(echo "$COLUMNS" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }'); fi
     for w in $WORKLOADS; do
         n=$(scaled_n "$w")
-        for r in $RUNTIMES; do
-            for c in $order; do
-                line=$(run_one yes "$c" "$w" "$r" "$n")
-                if [[ -n "$line" ]]; then
-                    ops=$(python3 -c 'import json, sys; print(round(json.loads(sys.argv[1])["ops_per_sec"]))' "$line")
-                    echo "bench: pass $pass/$PASSES  $w ($r)  $c: $ops ops/s" >&2
-                else
-                    FAILURES=$((FAILURES + 1))
-                fi
-            done
+        for column in $order; do
+            c=${column%%:*}
+            r=${column#*:}
+            pipelined_only "$c" "$w" && continue
+            line=$(run_one yes "$c" "$w" "$r" "$n")
+            if [[ -n "$line" ]]; then
+                ops=$(python3 -c 'import json, sys; print(round(json.loads(sys.argv[1])["ops_per_sec"]))' "$line")
+                echo "bench: pass $pass/$PASSES  $w ($r)  $c: $ops ops/s" >&2
+            else
+                FAILURES=$((FAILURES + 1))
+            fi
         done
     done
 done
@@ -208,17 +290,19 @@ def metrics(row):
     ops = ops_count(row)
     return {
         "ops": row["ops_per_sec"],
+        "p50": row.get("p50_us"),
         "p99": row.get("p99_us"),
         "cpu": (row["cpu_user_s"] + row["cpu_sys_s"]) * 1e6 / ops,
         "rss": row["max_rss_kb"],
         "allocs": row.get("allocs_per_op"),
+        "server": row["server_cpu_s"] * 1e6 / ops if row.get("server_cpu_s") is not None else None,
     }
 
 groups = {}
 order = []
 for row in rows:
     key = (row["workload"], row.get("runtime", "current"))
-    if key not in groups:
+    if key not in groups and key[1] in ("current", "multi"):
         order.append(key)
     groups.setdefault(key, {}).setdefault(row["client"], []).append(metrics(row))
 
@@ -236,16 +320,72 @@ def ratio(ours, theirs):
         return "–"
     return f"{ours / theirs:.2f}"
 
-print(f"## zkwarden vs zookeeper-client {peer}")
+print(f"## zkwarden vs zookeeper-client {peer}, the C client and Curator")
 print()
 print(f"- machine: {cores} cores (nproc), Linux {kernel}; load average {load_start} before the"
       f" passes, {load_end} after (other work on the machine shows up as noise)")
 print(f"- server: ZooKeeper {zk}, standalone on loopback")
 print(f"- {passes} passes, BENCH_SCALE={scale}, inflight={inflight}, node data {size} B; "
       "every figure is the median over the passes")
+print("- CPU µs/op = (user + sys) of the whole client process (every thread) during the timed"
+      " section / ops; latency = issue to completion, pipelined workloads included")
+print()
+columns = [
+    ("zkwarden", "current", "zkwarden current"), ("zkwarden", "multi", "zkwarden multi"),
+    ("baseline", "current", "baseline current"), ("baseline", "multi", "baseline multi"),
+    ("peer", "current", "kezhuw current"), ("peer", "multi", "kezhuw multi"),
+    ("c", "native", "C client"), ("curator", "jvm", "Curator"),
+    ("raw", "current", "raw socket (ceiling)"),
+]
+by_cell = {}
+workloads = []
+for row in rows:
+    if row["workload"] not in workloads:
+        workloads.append(row["workload"])
+    by_cell.setdefault((row["workload"], row["client"], row.get("runtime", "current")), []).append(metrics(row))
+present = [c for c in columns if any((w, c[0], c[1]) in by_cell for w in workloads)]
+
+def cell_median(w, client, runtime, field):
+    return median(by_cell.get((w, client, runtime), []), field)
+
+def kilo(v):
+    return "–" if v is None else f"{v / 1000:.1f}k/s"
+
+def client_table(title, cell):
+    """One row per workload, one column per client; `cell(workload, client, runtime)`."""
+    print(title)
+    print()
+    print("| workload | " + " | ".join(c[2] for c in present) + " |")
+    print("|---|" + "---|" * len(present))
+    for w in workloads:
+        print(f"| {w} | " + " | ".join(cell(w, c, r) for c, r, _ in present) + " |")
+    print()
+
+client_table("CPU µs/op · ops/s:", lambda w, c, r:
+             f"{fmt(cell_median(w, c, r, 'cpu'), 1)} · {kilo(cell_median(w, c, r, 'ops'))}")
+client_table("Latency p50 / p99 µs:", lambda w, c, r:
+             f"{fmt(cell_median(w, c, r, 'p50'))} / {fmt(cell_median(w, c, r, 'p99'))}")
+client_table("Server CPU µs/op (the ZooKeeper JVM's user + sys over the whole run / timed ops):",
+             lambda w, c, r: fmt(cell_median(w, c, r, "server"), 1))
+print("Targets (issue 15): ops/s of each zkwarden runtime / the best peer's; zkwarden current's"
+      " CPU/op / kezhuw current's:")
+print()
+print("| workload | ops/s current / best peer | ops/s multi / best peer | CPU/op vs kezhuw current "
+      "| ops/s current / raw ceiling |")
+print("|---|--:|--:|--:|--:|")
+for w in workloads:
+    peers = [cell_median(w, c, r, "ops") for c, r, _ in present if c in ("peer", "c", "curator")]
+    raw = cell_median(w, "raw", "current", "ops")
+    peers = [p for p in peers if p is not None]
+    best = max(peers) if peers else None
+    print(f"| {w} | {ratio(cell_median(w, 'zkwarden', 'current', 'ops'), best)} "
+          f"| {ratio(cell_median(w, 'zkwarden', 'multi', 'ops'), best)} "
+          f"| {ratio(cell_median(w, 'zkwarden', 'current', 'cpu'), cell_median(w, 'peer', 'current', 'cpu'))} "
+          f"| {ratio(cell_median(w, 'zkwarden', 'current', 'ops'), raw)} |")
+print()
+print(f"### zkwarden and zookeeper-client {peer} in detail")
+print()
 print("- ratio = zkwarden / peer: above 1 is better for ops/s, below 1 is better for the rest")
-print("- CPU µs/op = (user + sys) of the whole benchmark process during the timed section / ops;"
-      " p99 is `–` for pipelined workloads")
 print()
 print("| workload | runtime | n | ops/s ours | ops/s peer | ratio | p99 µs ours | p99 µs peer | ratio "
       "| CPU µs/op ours | CPU µs/op peer | ratio | max RSS KB ours | max RSS KB peer | ratio |")
@@ -269,7 +409,7 @@ for key in order:
     a = median(groups[key].get("zkwarden", []), "allocs")
     b = median(groups[key].get("peer", []), "allocs")
     print(f"| {key[0]} | {key[1]} | {fmt(a, 2)} | {fmt(b, 2)} | {ratio(a, b)} |")
-counts = {c: sum(len(v.get(c, [])) for v in groups.values()) for c in ("zkwarden", "peer", "baseline")}
+counts = {c: sum(1 for r in rows if r["client"] == c) for c in ("zkwarden", "peer", "baseline", "c", "curator", "raw")}
 if counts["baseline"]:
     print()
     print("Before/after (BASELINE): this build against the baseline build, same server, same passes;"
@@ -288,8 +428,7 @@ if counts["baseline"]:
         cells += [fmt(median(ours, "allocs"), 2), fmt(median(base, "allocs"), 2)]
         print("| " + " | ".join(cells) + " |")
 print()
-print(f"Runs recorded: zkwarden {counts['zkwarden']}, peer {counts['peer']}"
-      + (f", baseline {counts['baseline']}." if counts["baseline"] else "."))
+print("Runs recorded: " + ", ".join(f"{c} {k}" for c, k in counts.items() if k) + ".")
 PY
 cat "$TABLE"
 echo

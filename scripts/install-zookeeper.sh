@@ -2,8 +2,9 @@
 # Install what zkwarden's tests need: Debian's ZooKeeper server and a Java runtime.
 #
 #   scripts/install-zookeeper.sh               server + JRE (for `--features testing`)
-#   scripts/install-zookeeper.sh --with-peers  also the C client headers, kazoo and Curator,
-#                                              used by interoperability tests
+#   scripts/install-zookeeper.sh --with-peers  also the C client (headers, gcc), kazoo and
+#                                              Curator (with a JDK), used by interoperability
+#                                              tests and by scripts/bench.sh's peers
 #   scripts/install-zookeeper.sh --with-kerberos  also what cargo feature `kerberos` builds
 #                                              with (MIT GSS-API headers, libclang) and the
 #                                              MIT KDC its tests start
@@ -78,9 +79,12 @@ fi
 # --- optional peers for interoperability tests ----------------------------------------
 if [ "$WITH_PEERS" -eq 1 ]; then
     missing=()
-    for pkg in libzookeeper-mt-dev python3-kazoo; do
+    for pkg in libzookeeper-mt-dev python3-kazoo libc6-dev; do
         is_installed "$pkg" || missing+=("$pkg")
     done
+    # The benchmark's peers are built at bench time: the C one with gcc, Curator's with javac.
+    command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+    command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
     for pkg in libcurator-framework-java libcurator-recipes-java libcurator-discovery-java; do
         if is_installed "$pkg"; then
             continue

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 pub(crate) const USAGE: &str = "\
 usage: zkbench --connect HOST:PORT --workload W --n N [--inflight K] [--size BYTES]
-               [--client zkwarden|peer] [--runtime current|multi] [--count-allocs]
+               [--client zkwarden|peer|raw] [--runtime current|multi] [--count-allocs]
                [--timeout SECS]
 
 workloads (each under a fresh root node, removed afterwards):
@@ -19,7 +19,9 @@ workloads (each under a fresh root node, removed afterwards):
 
 options:
   --size BYTES     data size of the node (default 100)
-  --client C       zkwarden (default) or peer (the zookeeper-client crate)
+  --client C       zkwarden (default), peer (the zookeeper-client crate) or raw (no
+                   library: a bare pipelined socket, the server's ceiling; get_pipe and
+                   set_pipe only)
   --runtime R      tokio runtime: current (default) or multi (2 workers)
   --count-allocs   add allocs_per_op and alloc_bytes_per_op to the report
   --timeout SECS   give up after this long (default 900)
@@ -64,6 +66,8 @@ impl Workload {
 pub(crate) enum ClientKind {
     Zkwarden,
     Peer,
+    /// No client library: the server's own ceiling (`raw.rs`).
+    Raw,
 }
 
 impl ClientKind {
@@ -71,6 +75,7 @@ impl ClientKind {
         match self {
             ClientKind::Zkwarden => "zkwarden",
             ClientKind::Peer => "peer",
+            ClientKind::Raw => "raw",
         }
     }
 }
@@ -218,6 +223,7 @@ impl Args {
                         &[
                             ("zkwarden", ClientKind::Zkwarden),
                             ("peer", ClientKind::Peer),
+                            ("raw", ClientKind::Raw),
                         ],
                     )?
                 }

@@ -13,16 +13,18 @@
 //! also carries `allocs_per_op` and `alloc_bytes_per_op`. `secs`, the CPU times and the
 //! allocations cover only the timed section (CPU and allocations of every thread of the
 //! process, so a client's own background threads count); `max_rss_kb` is the process peak.
-//! Percentiles are `null` for the pipelined workloads, where one op's latency means little.
+//! Latencies run from issuing a request to its completion, for the pipelined workloads too
+//! (where they include the wait behind up to `--inflight` earlier requests).
 //!
-//! `scripts/bench.sh` runs every workload with both clients on both runtimes and tabulates
-//! the medians.
+//! `scripts/bench.sh` runs every workload with both clients on both runtimes, beside the C
+//! client and Curator (`peers/`, printing the same line), and tabulates the medians.
 
 mod args;
 mod driver;
 mod measure;
 mod ours;
 mod peer;
+mod raw;
 mod workloads;
 
 use std::alloc::System;
@@ -31,7 +33,7 @@ use std::process::ExitCode;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
-use args::{Args, ArgsError, ClientKind, RuntimeKind, USAGE, Workload};
+use args::{Args, ArgsError, ClientKind, RuntimeKind, USAGE};
 use driver::{BenchError, BenchResult};
 use measure::{Sample, max_rss_kb, percentile_us};
 
@@ -103,6 +105,7 @@ fn bench(args: &Args) -> BenchResult<String> {
                 match task_args.client {
                     ClientKind::Zkwarden => workloads::run::<ours::Ours>(&task_args).await,
                     ClientKind::Peer => workloads::run::<peer::Peer>(&task_args).await,
+                    ClientKind::Raw => raw::run(&task_args).await,
                 }
             };
             match tokio::time::timeout(task_args.timeout, work).await {
@@ -132,14 +135,13 @@ fn num(value: Option<f64>, decimals: usize) -> String {
 fn json_line(args: &Args, sample: &Sample, max_rss_kb: u64) -> String {
     let secs = sample.wall.as_secs_f64();
     let ops = sample.ops as f64;
-    let pipelined = matches!(args.workload, Workload::GetPipe | Workload::SetPipe);
-    let (p50, p99) = match (&sample.latencies_ns, pipelined) {
-        (Some(latencies), false) => {
+    let (p50, p99) = match &sample.latencies_ns {
+        Some(latencies) => {
             let mut sorted = latencies.clone();
             sorted.sort_unstable();
             (percentile_us(&sorted, 0.50), percentile_us(&sorted, 0.99))
         }
-        _ => (None, None),
+        None => (None, None),
     };
     let mut line = format!(
         "{{\"client\":\"{}\",\"workload\":\"{}\",\"n\":{},\"secs\":{},\"ops_per_sec\":{},\

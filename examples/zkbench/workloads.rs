@@ -152,8 +152,9 @@ async fn watch_fanout<D: Driver>(
 
 /// Issues `n` requests made by `issue`, keeping up to `inflight` of them outstanding: a ring
 /// of slots in issue order, where the oldest request is awaited and its slot refilled at
-/// once. Replies come back in order, so waiting on the oldest loses nothing, and the ring
-/// (allocated before the timed section) makes the harness itself allocate nothing per op.
+/// once. Replies come back in order, so waiting on the oldest loses nothing (and its latency,
+/// issue to completion, is what a caller awaiting it would see); the ring and the latency
+/// buffer (allocated before the timed section) make the harness itself allocate nothing per op.
 async fn pipelined<T, Fut, F>(n: usize, inflight: usize, mut issue: F) -> BenchResult<Sample>
 where
     F: FnMut() -> Fut,
@@ -161,23 +162,24 @@ where
 {
     let depth = inflight.clamp(1, n.max(1));
     let mut ring: Vec<Pin<Box<Option<Fut>>>> = (0..depth).map(|_| Box::pin(None)).collect();
+    let mut issued = vec![Instant::now(); depth];
+    let mut latencies = Latencies::with_capacity(n);
     let probe = Probe::start()?;
-    for i in 0..n {
+    for i in 0..n + depth {
         let slot = &mut ring[i % depth];
         if let Some(oldest) = slot.as_mut().as_pin_mut() {
             oldest.await?;
+            latencies.record(issued[i % depth]);
         }
-        slot.set(Some(issue()));
-    }
-    // Drain what is still outstanding, oldest first.
-    for i in n..n + depth {
-        let slot = &mut ring[i % depth];
-        if let Some(oldest) = slot.as_mut().as_pin_mut() {
-            oldest.await?;
+        if i < n {
+            // Refill the slot; past `n` the loop only drains what is still outstanding.
+            issued[i % depth] = Instant::now();
+            slot.set(Some(issue()));
+        } else {
+            slot.set(None);
         }
-        slot.set(None);
     }
-    probe.stop(n as u64, None)
+    probe.stop(n as u64, Some(latencies.into_inner()))
 }
 
 /// Deletes `root` and everything below it: gathers the tree breadth-first, then deletes it in

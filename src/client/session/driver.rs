@@ -216,7 +216,8 @@ impl Driver {
                     Self::process_frames(&mut self.core, reader)
                         .and(Err(Exit::Reconnect("server closed the connection".into())))
                 }
-                Wake::Read(Ok(_)) => {
+                Wake::Read(Ok(n)) => {
+                    reader.note_read(n);
                     self.core.received(Instant::now());
                     Self::process_frames(&mut self.core, reader)
                 }

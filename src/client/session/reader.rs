@@ -14,8 +14,12 @@ use tokio_util::codec::Decoder;
 use super::config::READ_SLACK;
 use crate::proto::{FrameCodec, FrameError};
 
-/// Read in chunks of at least this much free buffer space.
+/// The most free buffer space one read is offered: enough for a few hundred replies, so a
+/// busy pipelined session reads many frames per syscall.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
+/// The free space a fresh connection's reads are offered. An idle session (most of them,
+/// in a process holding thousands) never needs more, and resident memory is paid per session.
+const FIRST_CHUNK: usize = 2 * 1024;
 
 /// Why no frame could be read.
 #[derive(Debug)]
@@ -43,6 +47,11 @@ impl std::fmt::Display for ReadError {
 pub(crate) struct FrameReader {
     codec: FrameCodec,
     buf: BytesMut,
+    /// The free space reads are offered now: doubled (up to [`READ_CHUNK`]) whenever a read
+    /// fills all that was offered, since more was then likely waiting.
+    chunk: usize,
+    /// The free space the last [`reserve_chunk`](Self::reserve_chunk) left.
+    offered: usize,
 }
 
 impl FrameReader {
@@ -51,7 +60,9 @@ impl FrameReader {
     pub(crate) fn new(max_frame_len: usize) -> FrameReader {
         FrameReader {
             codec: FrameCodec::new(max_frame_len.saturating_add(READ_SLACK)),
-            buf: BytesMut::with_capacity(4096),
+            buf: BytesMut::with_capacity(FIRST_CHUNK),
+            chunk: FIRST_CHUNK,
+            offered: FIRST_CHUNK,
         }
     }
 
@@ -68,10 +79,20 @@ impl FrameReader {
         &mut self.buf
     }
 
-    /// Makes room for a large read when little is left, so one read can take many frames.
+    /// Makes room for the next read when little is left, so one read can take many frames.
     pub(crate) fn reserve_chunk(&mut self) {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-            self.buf.reserve(READ_CHUNK);
+        if self.buf.capacity() - self.buf.len() < self.chunk / 4 {
+            self.buf.reserve(self.chunk);
+        }
+        self.offered = self.buf.capacity() - self.buf.len();
+    }
+
+    /// Tells the reader that a read into [`buffer_mut`](Self::buffer_mut) after
+    /// [`reserve_chunk`](Self::reserve_chunk) took `n` bytes: one that filled the space offered
+    /// doubles the next offer, so a busy session soon reads [`READ_CHUNK`] at a time.
+    pub(crate) fn note_read(&mut self, n: usize) {
+        if n >= self.offered && self.chunk < READ_CHUNK {
+            self.chunk = (self.chunk * 2).min(READ_CHUNK);
         }
     }
 
@@ -125,6 +146,27 @@ mod tests {
             reader.read_frame(&mut client).await,
             Err(ReadError::Closed)
         ));
+    }
+
+    #[test]
+    fn reads_are_offered_more_room_only_after_filling_what_they_had() {
+        let mut reader = FrameReader::new(1024);
+        reader.reserve_chunk();
+        let first = reader.offered;
+        assert!(first < READ_CHUNK, "an idle session starts small");
+        // A short read: the offer stays.
+        reader.note_read(first / 2);
+        assert_eq!(reader.chunk, FIRST_CHUNK);
+        // Reads that fill the offer double it, up to READ_CHUNK.
+        for _ in 0..16 {
+            reader.reserve_chunk();
+            let offered = reader.offered;
+            reader.note_read(offered);
+            reader.buffer_mut().clear();
+        }
+        reader.reserve_chunk();
+        assert_eq!(reader.chunk, READ_CHUNK);
+        assert!(reader.offered >= READ_CHUNK / 4);
     }
 
     #[tokio::test]

@@ -184,7 +184,8 @@ impl SessionCore {
             held: VecDeque::new(),
             closing: None,
             link: None,
-            out: BytesMut::with_capacity(super::reader::READ_CHUNK),
+            // Grows with the requests queued at once; an idle session keeps it small.
+            out: BytesMut::new(),
             phase_start: now,
             last_error: Cause::new("no attempt made"),
             last_tls_error: None,
