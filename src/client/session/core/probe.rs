@@ -108,6 +108,15 @@ impl SessionCore {
         }
     }
 
+    /// Whether the live connection is proved alive: a new session's, or a re-attached one
+    /// whose probe the server answered. Losing one that is not costs no pause before the next
+    /// attempt (the pause is for connections that were serving; see the driver).
+    pub(crate) fn connection_proven(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|link| link.unproven.is_none())
+    }
+
     /// The probe's deadline, while one runs.
     pub(super) fn probe_deadline(&self) -> Option<Instant> {
         self.link
