@@ -2,6 +2,7 @@
 //! waiting for events instead of sleeping.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod pre36;
 pub mod scripted;
 
 use std::sync::Once;

@@ -8,7 +8,7 @@
 //! never answered, on a live one it is answered in milliseconds.
 //!
 //! So after a handshake that resumed an existing session the core sends a ping right after
-//! the credentials and SetWatches2, keeps the session's state unconnected, and calls the
+//! the credentials and SetWatches, keeps the session's state unconnected, and calls the
 //! session connected only when the server answers something that went through its request
 //! pipeline (not an auth reply, which the server sends before its pipeline, nor a
 //! notification). Silence past the probe's deadline drops the connection; the next handshake
