@@ -20,8 +20,11 @@
 //! It only prints; the suite's tests/expire_stress.rs asserts the behaviour. CI only builds
 //! this.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{block_on, delays, env_or};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use zkwarden::Warden;
@@ -35,21 +38,6 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// The recovery target of issue 15.
 const TARGET: Duration = Duration::from_millis(500);
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The reconnect delays to compare, in milliseconds.
-fn delays() -> Vec<Duration> {
-    let list = std::env::var("ZKWARDEN_DELAYS_MS").unwrap_or_else(|_| "0,50,100,200".into());
-    list.split(',')
-        .map(|ms| Duration::from_millis(ms.trim().parse().expect("a delay in milliseconds")))
-        .collect()
-}
-
 /// What one delay gave, over all passes.
 #[derive(Default)]
 struct Tally {
@@ -60,12 +48,7 @@ struct Tally {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run());
+    block_on(run());
 }
 
 async fn run() {
@@ -74,7 +57,7 @@ async fn run() {
         .expect("server start task")
         .expect("start ZooKeeper (run scripts/install-zookeeper.sh)");
     let connect = server.connect_string();
-    let delays = delays();
+    let delays = delays("0,50,100,200");
     let expiries = env_or("ZKWARDEN_EXPIRIES", 40usize);
     let passes = env_or("ZKWARDEN_PASSES", 3usize);
     let mut tallies: Vec<Tally> = delays.iter().map(|_| Tally::default()).collect();

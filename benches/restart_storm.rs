@@ -16,8 +16,11 @@
 //!
 //! It only prints. CI only builds this.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{block_on, delays, env_or};
 use tokio::time::Instant;
 use zkwarden::testing::ZkServer;
 use zkwarden::{Client, SessionState};
@@ -25,28 +28,8 @@ use zkwarden::{Client, SessionState};
 const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
 const WINDOW: Duration = Duration::from_millis(100);
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The reconnect delays to compare, in milliseconds.
-fn delays() -> Vec<Duration> {
-    let list = std::env::var("ZKWARDEN_DELAYS_MS").unwrap_or_else(|_| "0,100".into());
-    list.split(',')
-        .map(|ms| Duration::from_millis(ms.trim().parse().expect("a delay in milliseconds")))
-        .collect()
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run());
+    block_on(run());
 }
 
 async fn run() {
@@ -62,7 +45,7 @@ async fn run() {
     .expect("start ZooKeeper (run scripts/install-zookeeper.sh)");
     let sessions = env_or("ZKWARDEN_SESSIONS", 300usize);
     let passes = env_or("ZKWARDEN_PASSES", 2usize);
-    let delays = delays();
+    let delays = delays("0,100");
     println!(
         "{sessions} sessions, {passes} passes per delay; reconnections counted from the first \
          client back"

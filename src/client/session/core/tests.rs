@@ -650,19 +650,23 @@ fn every_kind_of_watch_is_restored_in_its_list() {
     assert_eq!(set.persistent_recursive_watches, ["/r"]);
 }
 
+/// The first frame `h` wrote (the rest are dropped), which must be a SetWatches packet.
+fn set_watches_written(h: &mut Harness) -> SetWatches {
+    let frames = h.written();
+    assert_eq!(
+        (frames[0].0.xid, frames[0].0.op),
+        (XID_SET_WATCHES, OpCode::SetWatches.code())
+    );
+    decode_exact(&frames[0].1).unwrap()
+}
+
 #[test]
 fn one_shot_watches_alone_are_restored_with_set_watches_which_every_server_takes() {
     let mut h = Harness::connected();
     let _data = h.registered_watch(1, "/d");
     h.core.connection_lost("test");
     h.connect_at(h.at(MS));
-    let frames = h.written();
-    assert_eq!(
-        (frames[0].0.xid, frames[0].0.op),
-        (XID_SET_WATCHES, OpCode::SetWatches.code())
-    );
-    let set: SetWatches = decode_exact(&frames[0].1).unwrap();
-    assert_eq!(set.data_watches, ["/d"]);
+    assert_eq!(set_watches_written(&mut h).data_watches, ["/d"]);
 }
 
 #[test]
@@ -685,13 +689,7 @@ fn a_server_refusing_set_watches2_gets_set_watches_and_persistent_watches_end() 
     // are removed, as the server would remove them, and their streams end.
     for attempt in 2..4 {
         h.connect_at(h.at(attempt * MS));
-        let frames = h.written();
-        assert_eq!(
-            (frames[0].0.xid, frames[0].0.op),
-            (XID_SET_WATCHES, OpCode::SetWatches.code())
-        );
-        let set: SetWatches = decode_exact(&frames[0].1).unwrap();
-        assert_eq!(set.data_watches, ["/d"]);
+        assert_eq!(set_watches_written(&mut h).data_watches, ["/d"]);
         h.feed(reply(XID_SET_WATCHES, 0, 0, &Nothing)).unwrap();
         h.feed(reply(XID_PING, 0, 0, &Nothing)).unwrap();
         assert_eq!(h.state(), SessionState::Connected);
