@@ -94,8 +94,9 @@ pub mod warden;
 
 pub use backoff::Backoff;
 pub use client::{
-    Client, ClientBuilder, CreateOptions, MultiReadOp, OneshotWatcher, Op, PersistentWatcher,
-    Reconfig, SaslConfig, SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
+    Client, ClientBuilder, CreateOptions, GssapiConfig, MultiReadOp, OneshotWatcher, Op,
+    PersistentWatcher, Reconfig, SaslConfig, SessionId, SessionPassword, SessionState,
+    SessionStatus, WatchedEvent,
 };
 pub use error::{Cause, Error, Result};
 pub use proto::{
