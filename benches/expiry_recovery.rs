@@ -1,44 +1,54 @@
-//! How fast a warden recovers from server-side session expiries: over many expiries of a busy
-//! warden on one real ZooKeeper server, the time from the confirmed expiry (the return of
-//! `testing::expire_session`, which waits until the server refuses the session) to the
-//! warden's new session (`Reconnected` with a new generation), as p50, p99 and max. It also
-//! counts the expiries in which the warden reported the expired session `Reconnected`
-//! between `Suspended` and `Lost` (the ZooKeeper 3.8 re-attach race).
+//! How fast a warden recovers from server-side session expiries, and whether it reports them
+//! cleanly, for several settings of the reconnect delay
+//! ([`WardenBuilder::reconnect_delay`](zkwarden::warden::WardenBuilder::reconnect_delay)).
+//!
+//! For each delay a busy warden (a reader every millisecond, a tree watch) on one real
+//! ZooKeeper server has its session expired many times (`testing::expire_session`, which
+//! returns once the server refuses the session). Per expiry it records the time from the start
+//! of the expiry to the warden's new session (`Reconnected` with a new generation) and to the
+//! tree watch's `Resync` on that generation, and whether the warden's events read exactly
+//! `Suspended, Lost, Reconnected` (a re-attach that won the race against the close shows up
+//! as `Reconnected` of the expired session in between). The delays are run in interleaved
+//! passes; the figures are over all passes.
 //!
 //! ```text
 //! cargo bench --bench expiry_recovery --features testing
-//! ZKWARDEN_EXPIRIES=100 cargo bench --bench expiry_recovery --features testing
+//! ZKWARDEN_EXPIRIES=40 ZKWARDEN_PASSES=3 ZKWARDEN_DELAYS_MS=0,50,100 \
+//!     cargo bench --bench expiry_recovery --features testing
 //! ```
 //!
 //! It only prints; the suite's tests/expire_stress.rs asserts the behaviour. CI only builds
 //! this.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{block_on, delays, env_or};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use zkwarden::Warden;
 use zkwarden::testing::{ZkServer, expire_session};
-use zkwarden::warden::ConnectionState;
+use zkwarden::warden::{ConnectionState, TreeEvent};
 
 /// The session timeout the warden asks for (the suite's).
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 /// Bound on one expiry's recovery; past it the run fails.
 const PATIENCE: Duration = Duration::from_secs(30);
+/// The recovery target of issue 15.
+const TARGET: Duration = Duration::from_millis(500);
 
-fn expiries() -> usize {
-    std::env::var("ZKWARDEN_EXPIRIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
+/// What one delay gave, over all passes.
+#[derive(Default)]
+struct Tally {
+    session: Vec<Duration>,
+    resync: Vec<Duration>,
+    /// Expiries whose events were not exactly `Suspended, Lost, Reconnected`.
+    unclean: usize,
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run());
+    block_on(run());
 }
 
 async fn run() {
@@ -47,15 +57,53 @@ async fn run() {
         .expect("server start task")
         .expect("start ZooKeeper (run scripts/install-zookeeper.sh)");
     let connect = server.connect_string();
-    let warden = Warden::builder(&connect)
+    let delays = delays("0,50,100,200");
+    let expiries = env_or("ZKWARDEN_EXPIRIES", 40usize);
+    let passes = env_or("ZKWARDEN_PASSES", 3usize);
+    let mut tallies: Vec<Tally> = delays.iter().map(|_| Tally::default()).collect();
+    for _ in 0..passes {
+        for (delay, tally) in delays.iter().zip(&mut tallies) {
+            pass(&connect, *delay, expiries, tally).await;
+        }
+    }
+    println!(
+        "{expiries} expiries x {passes} passes per delay; times from the start of the expiry \
+         (p50 / p99 / max, and how many within {TARGET:?})"
+    );
+    println!("| reconnect delay | new session | tree resync | not Suspended, Lost, Reconnected |");
+    println!("|---|---|---|---|");
+    for (delay, tally) in delays.iter().zip(&mut tallies) {
+        let n = tally.session.len();
+        println!(
+            "| {delay:?} | {} | {} | {} of {n} |",
+            summary(&mut tally.session),
+            summary(&mut tally.resync),
+            tally.unclean,
+        );
+    }
+}
+
+/// One pass: a fresh warden with `delay`, `expiries` expiries.
+async fn pass(connect: &str, delay: Duration, expiries: usize, tally: &mut Tally) {
+    let warden = Warden::builder(connect)
         .session_timeout(SESSION_TIMEOUT)
+        .reconnect_delay(delay)
         .start()
         .await
         .expect("start the warden");
     let path = "/expiry-recovery";
     let _ = warden.create(path, b"x").await;
-    // Keep the session busy, as a cache under a writer would, so that it re-attaches at once
-    // when its connection is cut.
+    // A tree watch reports each resync; the reader keeps the session busy, as a cache under a
+    // writer would.
+    let (resyncs_tx, mut resyncs) = mpsc::unbounded_channel();
+    let mut tree = warden.watch_tree(path);
+    let watcher = tokio::spawn(async move {
+        while let Some(event) = tree.next().await {
+            if let TreeEvent::Resync { generation, .. } = event {
+                let _ = resyncs_tx.send((generation, Instant::now()));
+            }
+        }
+    });
     let busy = {
         let warden = warden.clone();
         tokio::spawn(async move {
@@ -65,48 +113,57 @@ async fn run() {
             }
         })
     };
-    let n = expiries();
-    let mut recoveries = Vec::with_capacity(n);
-    let mut flickers = 0;
-    for _ in 0..n {
+    for _ in 0..expiries {
         let mut events = warden.events();
         let generation = warden.generation();
         let client = warden.client().expect("a client");
-        expire_session(&connect, client.session_id(), &client.session_password())
+        let started = Instant::now();
+        expire_session(connect, client.session_id(), &client.session_password())
             .await
             .expect("expire the session");
-        let confirmed = Instant::now();
-        let mut old_reconnected = false;
-        let arrived = tokio::time::timeout(PATIENCE, async {
-            while let Some(event) = events.next().await {
-                match event.state {
-                    ConnectionState::Reconnected if event.generation > generation => {
-                        return event.at;
-                    }
-                    ConnectionState::Reconnected => old_reconnected = true,
-                    _ => {}
+        let mut seen = Vec::new();
+        let (session_at, resync_at) = tokio::time::timeout(PATIENCE, async {
+            let session_at = loop {
+                let event = events.next().await.expect("the warden's events");
+                seen.push((event.state, event.generation));
+                if event.state == ConnectionState::Reconnected && event.generation > generation {
+                    break event.at;
                 }
-            }
-            panic!("event stream ended");
+            };
+            let resync_at = loop {
+                let (resynced, at) = resyncs.recv().await.expect("the tree watch");
+                if resynced > generation {
+                    break at;
+                }
+            };
+            (session_at, resync_at)
         })
         .await
-        .expect("a new session within the patience");
-        flickers += usize::from(old_reconnected);
-        recoveries.push(arrived.saturating_duration_since(confirmed));
+        .expect("a new session and a resync within the patience");
+        let clean = [
+            (ConnectionState::Suspended, generation),
+            (ConnectionState::Lost, generation),
+            (ConnectionState::Reconnected, generation + 1),
+        ];
+        tally.unclean += usize::from(seen != clean);
+        tally.session.push(session_at - started);
+        tally.resync.push(resync_at - started);
     }
     busy.abort();
-    recoveries.sort();
-    let pick = |q: f64| recoveries[((recoveries.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "expiries: {n}; confirmed expiry -> new session: p50 {:?}, p99 {:?}, max {:?}; \
-         within 0.5 s: {}; old session reported reconnected: {flickers}",
-        pick(0.5),
-        pick(0.99),
-        pick(1.0),
-        recoveries
-            .iter()
-            .filter(|d| **d <= Duration::from_millis(500))
-            .count(),
-    );
+    watcher.abort();
     let _ = warden.close().await;
+}
+
+/// `p50 / p99 / max (k within TARGET)` of `times`.
+fn summary(times: &mut [Duration]) -> String {
+    times.sort();
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    format!(
+        "{} / {} / {} ({} within)",
+        ms(pick(0.5)),
+        ms(pick(0.99)),
+        ms(pick(1.0)),
+        times.iter().filter(|d| **d <= TARGET).count()
+    )
 }

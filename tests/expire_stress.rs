@@ -140,42 +140,41 @@ async fn expiries_between_proxy_faults_move_the_warden() {
     );
 }
 
-/// Rounds of [`a_confirmed_expiry_never_reports_the_old_session_reconnected`].
-const FLICKER_ROUNDS: usize = 10;
-
-/// On a server-side expiry a client may re-attach at the very moment the session is closed
-/// and land on a connection ZooKeeper 3.8 neither answers nor closes. The warden must not call
-/// that `Reconnected`: once the server has confirmed the expiry, the old generation is never
-/// reported `Reconnected` again, only `Lost` and then the new generation.
+/// On a server-side expiry the warden reports `Suspended → Lost → Reconnected` (a new
+/// generation), and nothing else: never the expired session `Reconnected` in between.
 ///
-/// (Before the confirmation, `expire_session` and the client take the live session from each
-/// other: each re-attach kicks the other's connection, and the client's re-attach is answered,
-/// so a `Reconnected` of the old generation there is true.)
+/// `expire_session` attaches the session on a second connection, which makes the server drop
+/// the warden's, and closes it there. A client that re-attached at once could take the
+/// session back before that close (and be answered: `Reconnected` of the old generation, then
+/// `Suspended` and `Lost` when the close lands), or land on a connection ZooKeeper 3.8 neither
+/// answers nor closes. The client's pause before re-attaching after a lost connection lets the
+/// close land first. The sequence of every round is printed with `--nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_confirmed_expiry_never_reports_the_old_session_reconnected() {
+async fn every_expiry_reads_suspended_lost_reconnected() {
     let server = start_server().await;
     let connect_string = server.connect_string();
-    let (warden, busy) = busy_warden(&connect_string, "stress-flicker").await;
-    let mut flickers = Vec::new();
-    for round in 0..FLICKER_ROUNDS {
+    let (warden, busy) = busy_warden(&connect_string, "stress-sequence").await;
+    let n = rounds();
+    let mut odd = Vec::new();
+    for round in 0..n {
         let mut events = warden.events();
         let generation = warden.generation();
-        let client = warden.client().expect("a client");
-        expire_session(
-            &connect_string,
-            client.session_id(),
-            &client.session_password(),
-        )
-        .await
-        .expect("expire the session");
-        let confirmed = tokio::time::Instant::now();
+        if round % 2 == 0 {
+            let client = warden.client().expect("a client");
+            expire_session(
+                &connect_string,
+                client.session_id(),
+                &client.session_password(),
+            )
+            .await
+            .expect("expire the session");
+        } else {
+            expire_warden(&warden).await.expect("expire the session");
+        }
         let mut seen = Vec::new();
         within("the new session", async {
             while let Some(event) = events.next().await {
-                // Only what the warden saw after the server confirmed the expiry.
-                if event.at >= confirmed {
-                    seen.push((event.state, event.generation));
-                }
+                seen.push((event.state, event.generation));
                 if event.state == ConnectionState::Reconnected && event.generation > generation {
                     return;
                 }
@@ -183,19 +182,25 @@ async fn a_confirmed_expiry_never_reports_the_old_session_reconnected() {
             panic!("event stream ended");
         })
         .await;
-        if seen
-            .iter()
-            .any(|&(state, g)| state == ConnectionState::Reconnected && g == generation)
-        {
+        let expected = [
+            (ConnectionState::Suspended, generation),
+            (ConnectionState::Lost, generation),
+            (ConnectionState::Reconnected, generation + 1),
+        ];
+        if seen != expected {
             eprintln!("round {round}: {seen:?}");
-            flickers.push(round);
+            odd.push(round);
         }
     }
     busy.abort();
+    eprintln!(
+        "{} of {n} expiries read otherwise than Suspended, Lost, Reconnected",
+        odd.len()
+    );
     assert!(
-        flickers.is_empty(),
-        "{} of {FLICKER_ROUNDS} expiries reported the expired session reconnected: {flickers:?}",
-        flickers.len()
+        odd.is_empty(),
+        "{} of {n} expiries did not read Suspended, Lost, Reconnected: {odd:?}",
+        odd.len()
     );
 }
 

@@ -339,7 +339,7 @@ async fn missed_change_fires_the_watch_after_reconnect() {
     .await;
     writer.set_data(&path, b"after", None).await.unwrap();
 
-    // The server sent the notification to nobody. On reconnect the client sends SetWatches2
+    // The server sent the notification to nobody. On reconnect the client sends SetWatches
     // with the last zxid it saw, older than the change, so the server fires the watch then.
     proxy.refuse_new(false);
     let status = wait_for_state(&mut states, "Connected again", |s| {

@@ -959,3 +959,76 @@ async fn watches_survive_a_server_restart_within_the_session() {
     );
     assert_quiet(&mut recursive, "recursive watch after the expected events").await;
 }
+
+// ----- servers before 3.6 -------------------------------------------------------------------
+
+/// A session with a one-shot and a persistent watch moves to a server before 3.6 (a scripted
+/// one: none is installed here). That server answers SetWatches2 `Unimplemented` and closes the
+/// connection; the client then restores the one-shot watch with SetWatches on its next
+/// connection, reports the persistent watch removed (it cannot be restored there) and ends its
+/// stream, and keeps using SetWatches on every later connection.
+#[tokio::test]
+async fn a_server_before_3_6_gets_set_watches_and_persistent_watches_are_reported_removed() {
+    init_tracing();
+    let mut peer = pre36::Pre36Peer::start().await;
+    let client = Client::builder(&peer.addr)
+        .session_timeout(SESSION_TIMEOUT)
+        .connect()
+        .await
+        .expect("connect to the scripted peer");
+    let (stat, later) = client.exists_and_watch("/later").await.unwrap();
+    assert_eq!(stat, None);
+    let mut persistent = client
+        .add_watch("/p", AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    peer.cut();
+    let mut seen = Vec::new();
+    let restored = within("SetWatches on a later connection", async {
+        loop {
+            let received = peer.next().await;
+            seen.push((received.connection, received.op));
+            if let Some(lists) = received.set_watches {
+                return lists;
+            }
+        }
+    })
+    .await;
+    // exists and addWatch on the first connection, SetWatches2 (refused) on the second,
+    // SetWatches on the third.
+    assert_eq!(seen, [(1, 3), (1, 106), (2, 105), (3, 101)]);
+    assert_eq!(restored, [vec![], vec!["/later".to_owned()], vec![]]);
+    wait_for_state(&mut client.state(), "connected again", |s| {
+        s == SessionState::Connected
+    })
+    .await;
+    let removed = within("the persistent watch's removal", persistent.next())
+        .await
+        .expect("an event before the end");
+    assert_eq!(
+        (removed.event_type, removed.path.as_str()),
+        (EventType::PersistentWatchRemoved, "/p")
+    );
+    assert_eq!(
+        within("the end of its stream", persistent.next()).await,
+        None
+    );
+    // The one-shot watch was restored: the server's notification reaches it.
+    peer.created("/later");
+    let fired = within("the restored watch", later).await.unwrap();
+    assert_eq!(
+        (fired.event_type, fired.path.as_str()),
+        (EventType::NodeCreated, "/later")
+    );
+    // Remembered: the next reconnection goes straight to SetWatches.
+    let (_, _again) = client.exists_and_watch("/again").await.unwrap();
+    assert_eq!(peer.next().await.op, 3);
+    peer.cut();
+    let next = within("the next restore", peer.next()).await;
+    assert_eq!((next.connection, next.op), (4, 101));
+    assert_eq!(
+        next.set_watches,
+        Some([vec![], vec!["/again".to_owned()], vec![]])
+    );
+    client.close().await.unwrap();
+}

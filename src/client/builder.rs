@@ -17,6 +17,9 @@ use crate::proto::DEFAULT_MAX_FRAME_LEN;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for the first connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default [`ClientBuilder::reconnect_delay`]: after a lost connection the client waits 50 to
+/// 100 ms before re-attaching.
+pub const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_millis(100);
 
 /// Settings for a [`Client`]. Build one with [`Client::builder`].
 #[derive(Clone)]
@@ -31,6 +34,7 @@ pub struct ClientBuilder {
     resume: Option<(SessionId, SessionPassword)>,
     min_backoff: Duration,
     max_backoff: Duration,
+    reconnect_delay: Duration,
     #[cfg(feature = "tls")]
     tls: Option<super::tls::TlsConfig>,
 }
@@ -45,7 +49,8 @@ impl fmt::Debug for ClientBuilder {
             .field("max_frame_len", &self.max_frame_len)
             .field("auth", &self.auth)
             .field("sasl", &self.sasl)
-            .field("resume", &self.resume.as_ref().map(|(id, _)| *id));
+            .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
+            .field("reconnect_delay", &self.reconnect_delay);
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls);
         f.finish_non_exhaustive()
@@ -66,6 +71,7 @@ impl ClientBuilder {
             resume: None,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
+            reconnect_delay: DEFAULT_RECONNECT_DELAY,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -181,6 +187,23 @@ impl ClientBuilder {
         self
     }
 
+    /// The pause before re-attaching after losing a connection that was serving (closed,
+    /// reset, silent past the read timeout): drawn at random between half and all of `delay`
+    /// (default [`DEFAULT_RECONNECT_DELAY`], 100 ms), and never more than a third of the
+    /// session timeout. `Duration::ZERO` re-attaches at once. A re-attached connection the
+    /// server never answered was not serving: the next attempt follows it at once.
+    ///
+    /// The pause has two jobs. When a server-side expiry closes the session from another
+    /// connection, the server drops this client's connection first; re-attaching at once
+    /// could take the session back just before the close lands, so the client would report
+    /// the session connected again only to lose it a moment later. And when a whole ensemble
+    /// restarts, its clients do not all come back in the same instant. Leaving a read-only
+    /// server for a read-write one takes no pause.
+    pub fn reconnect_delay(mut self, delay: Duration) -> Self {
+        self.reconnect_delay = delay;
+        self
+    }
+
     /// Connects over TLS with these settings (cargo feature `tls`); the connect string then
     /// names the servers' secure client ports. See [`TlsConfig`](super::TlsConfig).
     #[cfg(feature = "tls")]
@@ -279,6 +302,7 @@ impl ClientBuilder {
             sasl: self.sasl,
             min_backoff: self.min_backoff,
             max_backoff: self.max_backoff,
+            reconnect_delay: self.reconnect_delay,
             security,
         })
     }

@@ -17,7 +17,9 @@ mod state;
 pub mod tls;
 mod watch;
 
-pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
+pub use builder::{
+    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_DELAY, DEFAULT_SESSION_TIMEOUT,
+};
 pub use credentials::Credentials;
 pub use handle::{Client, close_session};
 pub use ops::{CreateOptions, MultiReadOp, Op, Reconfig};

@@ -436,7 +436,23 @@ jute_record! {
 }
 
 jute_record! {
-    /// `setWatches2`: re-registers watches on a new connection (sent with xid -8).
+    /// `setWatches`: re-registers one-shot watches on a new connection (sent with xid -8); every
+    /// server version takes it.
+    pub struct SetWatches {
+        /// The last zxid the client saw; the server fires watches for changes after it.
+        pub relative_zxid: i64,
+        /// Paths with data watches.
+        pub data_watches: Vec<String>,
+        /// Paths with exists watches (the node did not exist).
+        pub exist_watches: Vec<String>,
+        /// Paths with child watches.
+        pub child_watches: Vec<String>,
+    }
+}
+
+jute_record! {
+    /// `setWatches2`: re-registers watches on a new connection (sent with xid -8), persistent
+    /// and recursive ones too (3.6+).
     pub struct SetWatches2 {
         /// The last zxid the client saw; the server fires watches for changes after it.
         pub relative_zxid: i64,

@@ -24,8 +24,9 @@ const EXPIRY_TIMEOUT: Duration = Duration::from_secs(10);
 /// had already expired.
 ///
 /// On ZooKeeper 3.8, a client that re-attaches at the very moment the session is closed can be
-/// left on a connection the server neither answers nor closes; that client then learns of the
-/// expiry at its read timeout (two thirds of the session timeout), not at once.
+/// left on a connection the server neither answers nor closes; a zkwarden client finds out
+/// when its re-attach probe goes unanswered (within 250 ms at first), and its pause before
+/// re-attaching ([`ClientBuilder::reconnect_delay`]) makes that moment rare.
 ///
 /// # Errors
 /// `InvalidConnectString`; `ConnectFailed` if no server answers, or the session is not

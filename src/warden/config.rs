@@ -138,6 +138,10 @@ fn default_max_frame_len() -> usize {
     DEFAULT_MAX_FRAME_LEN
 }
 
+fn default_reconnect_delay() -> Duration {
+    crate::client::DEFAULT_RECONNECT_DELAY
+}
+
 /// Every setting of a [`Warden`](super::Warden).
 ///
 /// ```
@@ -201,6 +205,10 @@ pub struct WardenConfig {
     /// Largest frame sent or accepted, in bytes.
     #[serde(default = "default_max_frame_len")]
     pub max_frame_len: usize,
+    /// The pause before re-attaching after a lost connection, drawn between half and all of
+    /// this (default 100 ms; see [`ClientBuilder::reconnect_delay`](crate::ClientBuilder::reconnect_delay)).
+    #[serde(with = "humantime_serde", default = "default_reconnect_delay")]
+    pub reconnect_delay: Duration,
     /// How lock holders treat a lost connection.
     #[serde(default)]
     pub lock_safety: LockSafety,
@@ -224,6 +232,7 @@ impl fmt::Debug for WardenConfig {
             .field("sasl", &self.sasl)
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
+            .field("reconnect_delay", &self.reconnect_delay)
             .field("lock_safety", &self.lock_safety);
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls);
@@ -245,6 +254,7 @@ impl WardenConfig {
             sasl: None,
             read_only: false,
             max_frame_len: default_max_frame_len(),
+            reconnect_delay: default_reconnect_delay(),
             lock_safety: LockSafety::default(),
             #[cfg(feature = "tls")]
             tls: None,
@@ -409,6 +419,12 @@ impl WardenBuilder {
         self
     }
 
+    /// See [`WardenConfig::reconnect_delay`].
+    pub fn reconnect_delay(mut self, delay: Duration) -> Self {
+        self.config.reconnect_delay = delay;
+        self
+    }
+
     /// See [`WardenConfig::lock_safety`].
     pub fn lock_safety(mut self, safety: LockSafety) -> Self {
         self.config.lock_safety = safety;
@@ -449,6 +465,10 @@ mod tests {
         let config: WardenConfig = serde_json::from_str(r#"{"connect":"a:1"}"#).unwrap();
         assert_eq!(config, WardenConfig::new("a:1"));
         config.validate().unwrap();
+        assert_eq!(config.reconnect_delay, Duration::from_millis(100));
+        let config: WardenConfig =
+            toml::from_str("connect = \"a:1\"\nreconnect_delay = \"0s\"").unwrap();
+        assert_eq!(config.reconnect_delay, Duration::ZERO);
     }
 
     #[test]

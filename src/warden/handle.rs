@@ -97,7 +97,8 @@ impl Inner {
             .session_timeout(self.config.session_timeout)
             .connect_timeout(self.config.connection_timeout)
             .read_only(self.config.read_only)
-            .max_frame_len(self.config.max_frame_len);
+            .max_frame_len(self.config.max_frame_len)
+            .reconnect_delay(self.config.reconnect_delay);
         builder = self.secured(builder);
         for (scheme, auth) in self.credentials() {
             builder = builder.auth(scheme, auth);

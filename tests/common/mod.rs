@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod capture;
+pub mod pre36;
 pub mod scripted;
 
 use std::sync::Once;

@@ -59,14 +59,16 @@ pub async fn start_counting(behaviour: Misbehaviour) -> (String, watch::Receiver
     (addr.to_string(), counted)
 }
 
-async fn read_frame(socket: &mut TcpStream) -> Option<Vec<u8>> {
+pub(super) async fn read_frame(
+    socket: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> Option<Vec<u8>> {
     let len = socket.read_i32().await.ok()?;
     let mut body = vec![0u8; usize::try_from(len).ok()?];
     socket.read_exact(&mut body).await.ok()?;
     Some(body)
 }
 
-fn frame(body: &[u8]) -> Vec<u8> {
+pub(super) fn frame(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 4);
     out.extend_from_slice(&(body.len() as i32).to_be_bytes());
     out.extend_from_slice(body);
@@ -79,7 +81,7 @@ pub const NEGOTIATED_TIMEOUT_MS: i32 = 4000;
 /// The session id the peer hands out on every connection.
 pub const SESSION_ID: i64 = 0x5c1e_0001;
 
-fn connect_response() -> Vec<u8> {
+pub(super) fn connect_response() -> Vec<u8> {
     connect_response_with_timeout(NEGOTIATED_TIMEOUT_MS)
 }
 
@@ -94,7 +96,7 @@ fn connect_response_with_timeout(timeout_ms: i32) -> Vec<u8> {
     frame(&body)
 }
 
-fn reply_header(xid: i32, zxid: i64, err: i32) -> BytesMut {
+pub(super) fn reply_header(xid: i32, zxid: i64, err: i32) -> BytesMut {
     let mut body = BytesMut::new();
     body.put_i32(xid);
     body.put_i64(zxid);

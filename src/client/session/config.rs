@@ -27,6 +27,9 @@ pub(crate) struct SessionConfig {
     /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// The pause before re-attaching after a connection that completed its handshake was
+    /// lost: drawn between half and all of this (see [`Connector`](super::connector::Connector)).
+    pub reconnect_delay: Duration,
     /// Plain TCP or TLS.
     pub security: Security,
 }
@@ -43,6 +46,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("resume", &self.resume.as_ref().map(|(id, _)| *id))
             .field("auth", &self.auth)
             .field("sasl", &self.sasl)
+            .field("reconnect_delay", &self.reconnect_delay)
             .field("security", &self.security)
             .finish_non_exhaustive()
     }
@@ -105,6 +109,7 @@ impl SessionConfig {
             sasl: None,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
+            reconnect_delay: crate::client::DEFAULT_RECONNECT_DELAY,
             security: Security::default(),
         }
     }

@@ -5,8 +5,8 @@
 //! The connector owns the host list and its order (shuffled every round, the host whose
 //! connection just died last, a host found read-write first), the way to a server (the
 //! transport: TCP, TLS, or one a test provides; names are resolved on every attempt), the
-//! handshake and SASL ([`connect::attempt`]), the pause between failed rounds
-//! ([`Backoff`]), and the probe that looks for a read-write server while the session sits
+//! handshake and SASL ([`connect::attempt`]), the pause before re-attaching after a lost
+//! connection and the pause between failed rounds (both [`Backoff`]), and the probe that looks for a read-write server while the session sits
 //! on a read-only one ([`Seeker`]). It decides nothing about the session: how long an
 //! attempt may take, when to give up and what the failure means belong to the
 //! [core](super::core); the [driver](super::driver) runs the attempts.
@@ -32,6 +32,9 @@ pub(crate) struct Connector {
     read_only: bool,
     max_frame_len: usize,
     backoff: Backoff,
+    /// The pause before the first round after a lost connection: the same distribution every
+    /// time (between half and all of the configured delay).
+    loss_pause: Backoff,
     /// The host of the connection that just died: tried last in the next round, so a dead
     /// server does not eat the time the session has left before the healthy ones are tried.
     last_host: Option<HostPort>,
@@ -51,6 +54,11 @@ impl Connector {
             read_only: config.read_only,
             max_frame_len: config.max_frame_len,
             backoff: Backoff::new(config.min_backoff, config.max_backoff),
+            loss_pause: {
+                // At least two thirds of the session's life stay for finding a server.
+                let delay = config.reconnect_delay.min(config.session_timeout / 3);
+                Backoff::new(delay, delay)
+            },
             last_host: None,
             prefer_host: None,
             seeker: Seeker::idle(),
@@ -106,6 +114,19 @@ impl Connector {
     /// The pause after a failed round.
     pub(crate) fn next_pause(&mut self) -> Duration {
         self.backoff.next_pause()
+    }
+
+    /// The pause before re-attaching after a lost connection. Without it, a client whose
+    /// connection the server dropped because another connection attached the session (to
+    /// close it: an expiry) would take the session back before the close lands, be answered,
+    /// and lose it again a moment later; and the clients of a restarted ensemble would all
+    /// come back in the same instant. None when a read-write server was found: leaving a
+    /// read-only one is no loss.
+    pub(crate) fn pause_after_loss(&mut self) -> Duration {
+        if self.prefer_host.is_some() {
+            return Duration::ZERO;
+        }
+        self.loss_pause.next_pause()
     }
 
     /// Completes when the probe finds a read-write host (never while none runs); the next

@@ -70,12 +70,16 @@ impl Driver {
 
     /// Runs the session until it ends.
     pub(crate) async fn run(mut self) {
+        let mut after_loss = false;
         let cause = loop {
-            let est = match self.connect().await {
+            let est = match self.connect(after_loss).await {
                 Ok(est) => est,
                 Err(cause) => break cause,
             };
             let exit = self.serve(est).await;
+            // A re-attach whose probe went unanswered was never serving: the next attempt
+            // (which then hears whether the session expired) goes at once.
+            after_loss = self.core.connection_proven();
             self.connector.disconnected();
             match exit {
                 Exit::Reconnect(reason) => {
@@ -98,9 +102,16 @@ impl Driver {
     }
 
     /// Tries hosts, round after round, until a handshake succeeds or the core gives up;
-    /// commands arriving meanwhile are held by the core.
-    async fn connect(&mut self) -> Result<Established, Error> {
+    /// commands arriving meanwhile are held by the core. `after_loss`: a connection that was
+    /// serving was just lost, and the connector's pause comes first.
+    async fn connect(&mut self, after_loss: bool) -> Result<Established, Error> {
         self.core.begin_connecting(Instant::now());
+        if after_loss {
+            let pause = self.connector.pause_after_loss();
+            debug!(?pause, "pausing before re-attaching");
+            let wake = (Instant::now() + pause).min(self.core.give_up_at());
+            self.hold_until(wake).await?;
+        }
         loop {
             let order = self.connector.round();
             for host in &order {
@@ -126,13 +137,18 @@ impl Driver {
             }
             let give_up = self.core.round_failed();
             let wake = (Instant::now() + self.connector.next_pause()).min(give_up);
-            let sleep = tokio::time::sleep_until(wake);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    command = self.commands.recv() => self.hold(command)?,
-                }
+            self.hold_until(wake).await?;
+        }
+    }
+
+    /// Waits until `wake`, handing the core the commands that arrive meanwhile.
+    async fn hold_until(&mut self, wake: Instant) -> Result<(), Error> {
+        let sleep = tokio::time::sleep_until(wake);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return Ok(()),
+                command = self.commands.recv() => self.hold(command)?,
             }
         }
     }

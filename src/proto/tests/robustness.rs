@@ -58,6 +58,7 @@ fn decode_everything(bytes: &Bytes) {
         WatchesRequest,
         AddWatchRequest,
         AuthPacket,
+        SetWatches,
         SetWatches2,
         ReconfigRequest,
         MultiRequest,

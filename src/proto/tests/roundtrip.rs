@@ -226,6 +226,12 @@ proptest! {
         roundtrip!(WatcherEvent, WatcherEvent { kind, state, path });
         let (data_watches, exist_watches, child_watches, persistent_watches,
              persistent_recursive_watches) = lists;
+        roundtrip!(SetWatches, SetWatches {
+            relative_zxid: zxid,
+            data_watches: data_watches.clone(),
+            exist_watches: exist_watches.clone(),
+            child_watches: child_watches.clone(),
+        });
         roundtrip!(SetWatches2, SetWatches2 {
             relative_zxid: zxid,
             data_watches,

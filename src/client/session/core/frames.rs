@@ -1,5 +1,5 @@
 //! What the core does with each frame the server sends: replies (matched in order to the
-//! pending queue), auth replies, pings, SetWatches2 answers and notifications.
+//! pending queue), auth replies, pings, SetWatches answers and notifications.
 
 use bytes::Bytes;
 use tracing::{trace, warn};
@@ -55,12 +55,7 @@ impl SessionCore {
             }
             XID_PING => Ok(()),
             XID_AUTH => self.auth_reply(header.err),
-            XID_SET_WATCHES => {
-                if header.err != 0 {
-                    warn!(err = header.err, "server refused to restore watches");
-                }
-                Ok(())
-            }
+            XID_SET_WATCHES => self.set_watches_answered(header.err),
             xid => self.reply(xid, header, body),
         }
     }

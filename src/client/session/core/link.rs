@@ -42,6 +42,9 @@ pub(super) struct Link {
     /// Set while a re-attached session waits for the server to prove it alive (see
     /// [`probe`](super::probe)).
     pub unproven: Option<super::probe::Unproven>,
+    /// Whether SetWatches2 restored watches on this connection (see
+    /// [`set_watches`](super::set_watches)).
+    pub sent_set_watches2: bool,
 }
 
 impl Link {
@@ -52,6 +55,7 @@ impl Link {
             last_recv: now,
             last_send: now,
             unproven: None,
+            sent_set_watches2: false,
         }
     }
 

@@ -6,7 +6,8 @@
 //! - **The core** (this module) owns everything the protocol decides: xids, the queue of
 //!   requests waiting for replies (replies come back in request order), the pending auth
 //!   packets, the watch registry, the last zxid seen, the credentials replayed after every
-//!   reconnect, SetWatches2 and its chunking, the requests held while disconnected, the close,
+//!   reconnect, SetWatches / SetWatches2 and their chunking, the requests held while
+//!   disconnected, the close,
 //!   and every timer as a value (ping after T/3 without sending, read timeout after 2T/3
 //!   without hearing, client-side expiry at T since a server last answered, the time each
 //!   connection attempt may take). It publishes the session's state to the handles
@@ -157,6 +158,9 @@ pub(crate) struct SessionCore {
     last_tls_error: Option<Cause>,
     /// How long the next re-attach probe may wait for its answer.
     probe_schedule: ProbeSchedule,
+    /// Whether a server answered SetWatches2 `Unimplemented` (before 3.6): watches are then
+    /// restored with SetWatches alone (see [`set_watches`]).
+    set_watches2_refused: bool,
 }
 
 impl SessionCore {
@@ -190,6 +194,7 @@ impl SessionCore {
             last_error: Cause::new("no attempt made"),
             last_tls_error: None,
             probe_schedule: ProbeSchedule::new(config.session_timeout),
+            set_watches2_refused: false,
         }
     }
 
@@ -227,8 +232,8 @@ impl SessionCore {
     // ----- connection up ----------------------------------------------------------------
 
     /// A handshake completed at `now`: publishes the session, then queues the prelude
-    /// (credentials, SetWatches2, everything held) in that order. A re-attached session (not a
-    /// new one) gets a probe after SetWatches2 and is published connected only once the
+    /// (credentials, SetWatches, everything held) in that order. A re-attached session (not a
+    /// new one) gets a probe after SetWatches and is published connected only once the
     /// server answers it (see [`probe`]).
     pub(crate) fn connected(&mut self, hs: &Handshaken, now: Instant) {
         let new_session = self.session_id != hs.session_id;
@@ -273,14 +278,7 @@ impl SessionCore {
         for (scheme, auth) in self.auth.clone() {
             self.write_auth(scheme, auth, None);
         }
-        if !self.watches.is_empty() {
-            set_watches::write(
-                &mut self.out,
-                self.watches.paths(),
-                self.last_zxid,
-                self.settings.max_frame_len,
-            );
-        }
+        self.restore_watches();
     }
 
     /// Sends everything held while disconnected, in order.

@@ -8,7 +8,7 @@
 //! never answered, on a live one it is answered in milliseconds.
 //!
 //! So after a handshake that resumed an existing session the core sends a ping right after
-//! the credentials and SetWatches2, keeps the session's state unconnected, and calls the
+//! the credentials and SetWatches, keeps the session's state unconnected, and calls the
 //! session connected only when the server answers something that went through its request
 //! pipeline (not an auth reply, which the server sends before its pipeline, nor a
 //! notification). Silence past the probe's deadline drops the connection; the next handshake
@@ -106,6 +106,15 @@ impl SessionCore {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the live connection is proved alive: a new session's, or a re-attached one
+    /// whose probe the server answered. Losing one that is not costs no pause before the next
+    /// attempt (the pause is for connections that were serving; see the driver).
+    pub(crate) fn connection_proven(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|link| link.unproven.is_none())
     }
 
     /// The probe's deadline, while one runs.

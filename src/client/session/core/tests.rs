@@ -21,8 +21,8 @@ use crate::error::Error;
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::opcode::{XID_AUTH, XID_NOTIFICATION, XID_PING, XID_SET_WATCHES};
 use crate::proto::records::{
-    AuthPacket, PathWatchRequest, ReplyHeader, RequestHeader, SetWatches2, WatcherEvent,
-    WatchesRequest,
+    AuthPacket, PathWatchRequest, ReplyHeader, RequestHeader, SetWatches, SetWatches2,
+    WatcherEvent, WatchesRequest,
 };
 use crate::proto::request::{RequestBody, encode_body};
 use crate::proto::{ErrorCode, EventType, FrameCodec, KeeperState, OpCode, WatcherType};
@@ -560,14 +560,14 @@ fn set_watches_follows_auth_and_precedes_held_requests() {
         kinds,
         [
             (XID_AUTH, OpCode::Auth.code()),
-            (XID_SET_WATCHES, OpCode::SetWatches2.code()),
+            (XID_SET_WATCHES, OpCode::SetWatches.code()),
             (XID_PING, OpCode::Ping.code()),
             (2, OpCode::GetData.code()),
         ]
     );
     let packet: AuthPacket<'_> = decode_exact(&frames[0].1).unwrap();
     assert_eq!((packet.scheme, &packet.auth.0[..]), ("digest", &b"u:p"[..]));
-    let set: SetWatches2 = decode_exact(&frames[1].1).unwrap();
+    let set: SetWatches = decode_exact(&frames[1].1).unwrap();
     assert_eq!(set.relative_zxid, 42);
     assert_eq!(set.data_watches, ["/w"]);
     h.feed(reply(XID_AUTH, 43, 0, &Nothing)).unwrap();
@@ -592,7 +592,7 @@ fn set_watches_is_relative_to_the_last_zxid_seen_anywhere() {
     assert_eq!(h.core.offer().last_zxid, 77);
     h.connect_at(h.at(MS));
     let frames = h.written();
-    let set: SetWatches2 = decode_exact(&frames[0].1).unwrap();
+    let set: SetWatches = decode_exact(&frames[0].1).unwrap();
     assert_eq!(set.relative_zxid, 77);
 }
 
@@ -614,7 +614,7 @@ fn a_large_watch_list_is_split_into_packets() {
     for (header, body) in &frames {
         assert_eq!(header.xid, XID_SET_WATCHES);
         assert!(body.len() <= super::set_watches::SET_WATCHES_CHUNK + 64);
-        let set: SetWatches2 = decode_exact(body).unwrap();
+        let set: SetWatches = decode_exact(body).unwrap();
         paths += set.data_watches.len();
     }
     assert_eq!(paths, 300);
@@ -637,11 +637,93 @@ fn every_kind_of_watch_is_restored_in_its_list() {
     let xid = h.written().last().unwrap().0.xid;
     h.feed(reply(xid, 5, ErrorCode::NoNode.code(), &Nothing))
         .unwrap();
+    let _persistent = h.registered_stream(3, WatchKind::Persistent, "/p");
+    let _recursive = h.registered_stream(4, WatchKind::Recursive, "/r");
     h.core.connection_lost("test");
     h.connect_at(h.at(MS));
-    let set: SetWatches2 = decode_exact(&h.written()[0].1).unwrap();
+    let frames = h.written();
+    assert_eq!(frames[0].0.op, OpCode::SetWatches2.code());
+    let set: SetWatches2 = decode_exact(&frames[0].1).unwrap();
     assert_eq!(set.data_watches, ["/d"]);
     assert_eq!(set.exist_watches, ["/e"]);
+    assert_eq!(set.persistent_watches, ["/p"]);
+    assert_eq!(set.persistent_recursive_watches, ["/r"]);
+}
+
+/// The first frame `h` wrote (the rest are dropped), which must be a SetWatches packet.
+fn set_watches_written(h: &mut Harness) -> SetWatches {
+    let frames = h.written();
+    assert_eq!(
+        (frames[0].0.xid, frames[0].0.op),
+        (XID_SET_WATCHES, OpCode::SetWatches.code())
+    );
+    decode_exact(&frames[0].1).unwrap()
+}
+
+#[test]
+fn one_shot_watches_alone_are_restored_with_set_watches_which_every_server_takes() {
+    let mut h = Harness::connected();
+    let _data = h.registered_watch(1, "/d");
+    h.core.connection_lost("test");
+    h.connect_at(h.at(MS));
+    assert_eq!(set_watches_written(&mut h).data_watches, ["/d"]);
+}
+
+#[test]
+fn a_server_refusing_set_watches2_gets_set_watches_and_persistent_watches_end() {
+    let mut h = Harness::connected();
+    let mut data = h.registered_watch(1, "/d");
+    let mut persistent = h.registered_stream(2, WatchKind::Persistent, "/p");
+    let mut recursive = h.registered_stream(3, WatchKind::Recursive, "/r");
+    h.core.connection_lost("test");
+    h.connect_at(h.at(MS));
+    let frames = h.written();
+    assert_eq!(frames[0].0.op, OpCode::SetWatches2.code());
+    // A server before 3.6 answers Unimplemented (and closes the connection).
+    let code = ErrorCode::Unimplemented.code();
+    let reason = reconnect(h.feed(reply(XID_SET_WATCHES, 0, code, &Nothing)));
+    assert!(reason.contains("SetWatches2"), "{reason}");
+    assert_eq!(h.state(), SessionState::Disconnected);
+    h.core.connection_lost(&reason);
+    // From now on: SetWatches with the one-shot watch; the persistent and recursive watches
+    // are removed, as the server would remove them, and their streams end.
+    for attempt in 2..4 {
+        h.connect_at(h.at(attempt * MS));
+        assert_eq!(set_watches_written(&mut h).data_watches, ["/d"]);
+        h.feed(reply(XID_SET_WATCHES, 0, 0, &Nothing)).unwrap();
+        h.feed(reply(XID_PING, 0, 0, &Nothing)).unwrap();
+        assert_eq!(h.state(), SessionState::Connected);
+        h.core.connection_lost("test");
+    }
+    for (stream, path) in [(&mut persistent, "/p"), (&mut recursive, "/r")] {
+        let removed = stream.try_recv().unwrap();
+        assert_eq!(
+            (removed.event_type, removed.path.as_str()),
+            (EventType::PersistentWatchRemoved, path)
+        );
+        assert!(matches!(
+            stream.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+    }
+    // The one-shot watch lives on.
+    assert!(matches!(
+        data.try_recv(),
+        Err(oneshot::error::TryRecvError::Empty)
+    ));
+}
+
+#[test]
+fn unimplemented_for_set_watches_is_only_logged() {
+    // SetWatches is older than any server this client can reach; a refusal of it must not
+    // start a loop of reconnects.
+    let mut h = Harness::connected();
+    let _data = h.registered_watch(1, "/d");
+    h.core.connection_lost("test");
+    h.connect_at(h.at(MS));
+    assert_eq!(h.written()[0].0.op, OpCode::SetWatches.code());
+    let code = ErrorCode::Unimplemented.code();
+    h.feed(reply(XID_SET_WATCHES, 0, code, &Nothing)).unwrap();
 }
 
 #[test]

@@ -25,6 +25,9 @@ const T: Duration = Duration::from_secs(6);
 
 type Accept = mpsc::UnboundedReceiver<(HostPort, DuplexStream)>;
 
+/// The pause before re-attaching after a lost connection (the default).
+const DELAY: Duration = crate::client::DEFAULT_RECONNECT_DELAY;
+
 /// Starts a session on an in-memory network with one host; returns what it publishes and
 /// the network's accept queue.
 fn start() -> (
@@ -32,9 +35,21 @@ fn start() -> (
     mpsc::UnboundedSender<crate::client::command::Command>,
     Accept,
 ) {
+    start_with(DELAY)
+}
+
+/// As [`start`], pausing `reconnect_delay` (jittered) before re-attaching.
+fn start_with(
+    reconnect_delay: Duration,
+) -> (
+    Arc<Shared>,
+    mpsc::UnboundedSender<crate::client::command::Command>,
+    Accept,
+) {
     let (accept_tx, accept) = mpsc::unbounded_channel();
     let config = SessionConfig {
         security: Security::in_memory(MemoryNet { accept: accept_tx }),
+        reconnect_delay,
         ..SessionConfig::for_tests(1, T)
     };
     let (commands, shared) = crate::client::session::spawn(config);
@@ -131,9 +146,10 @@ async fn silence_for_two_thirds_of_the_timeout_drops_the_connection() {
     assert!(matches!(hung_up, ReadError::Closed), "{hung_up}");
     assert_eq!(Instant::now() - connected_at, T * 2 / 3);
     wait_for_state(&shared, SessionState::Disconnected).await;
-    // The session lives on: the client dials again at once, offering it.
+    // The session lives on: after its pause the client dials again, offering it.
     let (mut again, redialed_at, offered) = Server::accept(&mut accept).await;
-    assert_eq!(redialed_at - connected_at, T * 2 / 3);
+    let pause = redialed_at - connected_at - T * 2 / 3;
+    assert!(pause >= DELAY / 2 && pause <= DELAY, "{pause:?}");
     assert_eq!(offered, 0x5e55);
     // Re-attached: connected once the server answers the probe.
     assert_eq!(again.next_request().await.unwrap().xid, XID_PING);
@@ -164,11 +180,53 @@ async fn a_reattach_the_server_never_answers_is_dropped_at_the_probe_deadline() 
     // Never reported connected on that connection.
     assert_eq!(shared.status.borrow().connections, connections);
     assert_eq!(shared.status.borrow().state, SessionState::Disconnected);
-    let (mut next, _, _) = Server::accept(&mut accept).await;
+    // That connection never served, so the next attempt (which would hear of an expiry) takes
+    // no pause.
+    let dropped_at = Instant::now();
+    let (mut next, redialed_at, _) = Server::accept(&mut accept).await;
+    assert_eq!(redialed_at, dropped_at);
     assert_eq!(next.next_request().await.unwrap().xid, XID_PING);
     next.answer_ping().await;
     wait_for_state(&shared, SessionState::Connected).await;
     assert_eq!(shared.status.borrow().connections, connections + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_connection_is_reattached_after_a_jittered_pause() {
+    const DELAY: Duration = Duration::from_millis(400);
+    let (shared, _commands, mut accept) = start_with(DELAY);
+    let (mut server, _, _) = Server::accept(&mut accept).await;
+    wait_for_state(&shared, SessionState::Connected).await;
+    let mut pauses = Vec::new();
+    for _ in 0..8 {
+        // The server drops a connection that was serving.
+        drop(server);
+        let dropped_at = Instant::now();
+        let (mut again, redialed_at, offered) = Server::accept(&mut accept).await;
+        assert_eq!(offered, 0x5e55);
+        pauses.push(redialed_at - dropped_at);
+        assert_eq!(again.next_request().await.unwrap().xid, XID_PING);
+        again.answer_ping().await;
+        wait_for_state(&shared, SessionState::Connected).await;
+        server = again;
+    }
+    // Between half and all of the delay, and not the same every time.
+    assert!(
+        pauses.iter().all(|p| *p >= DELAY / 2 && *p <= DELAY),
+        "{pauses:?}"
+    );
+    assert!(pauses.iter().any(|p| *p != pauses[0]), "{pauses:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_reconnect_delay_a_lost_connection_is_reattached_at_once() {
+    let (shared, _commands, mut accept) = start_with(Duration::ZERO);
+    let (server, _, _) = Server::accept(&mut accept).await;
+    wait_for_state(&shared, SessionState::Connected).await;
+    drop(server);
+    let dropped_at = Instant::now();
+    let (_again, redialed_at, _) = Server::accept(&mut accept).await;
+    assert_eq!(redialed_at, dropped_at);
 }
 
 #[tokio::test(start_paused = true)]
