@@ -119,12 +119,15 @@ mod children;
 mod engine;
 mod events;
 mod filter;
+mod limit;
 mod node;
 mod snapshot;
+mod store;
 mod tree;
 
 pub use children::{ChildrenCache, ChildrenCacheBuilder};
 pub use events::{CacheEvent, CacheEvents};
+pub use limit::{DEFAULT_READS_IN_FLIGHT, ReadLimit};
 pub use node::{NodeCache, NodeCacheBuilder};
 pub use snapshot::{CachedNode, Snapshot};
 pub use tree::{DEFAULT_EVENT_CAPACITY, TreeCache, TreeCacheBuilder};
