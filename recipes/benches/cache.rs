@@ -426,11 +426,16 @@ struct Load {
 }
 
 /// Loads the tree once in a fresh process of `contender`.
-fn load_once(launchers: &Launchers, contender: Contender, connect: &str) -> BenchResult<Load> {
+fn load_once(
+    launchers: &Launchers,
+    contender: Contender,
+    connect: &str,
+    expected: usize,
+) -> BenchResult<Load> {
     let mut loader = Loader::start(launchers.command(contender, connect)?)?;
     let pid = loader.child.id();
     let before = resident_bytes(pid)?;
-    loader.send("load")?;
+    loader.send(&format!("load {expected}"))?;
     let line = loader.expect("loaded")?;
     let after = resident_bytes(pid)?;
     let fields: Vec<&str> = line.split_whitespace().collect();
@@ -459,7 +464,7 @@ fn load_child(args: &[String]) -> BenchResult<()> {
             let mut lines = std::io::stdin().lock().lines();
             let mut cache = None;
             while let Some(line) = lines.next().transpose()? {
-                match line.trim() {
+                match line.split_whitespace().next().unwrap_or("") {
                     "load" => {
                         let started = Instant::now();
                         let loaded = TreeCache::builder(&warden, root).start()?;
@@ -482,6 +487,8 @@ struct LoadFigures {
     contender: Contender,
     millis: Vec<u64>,
     bytes_per_node: Vec<u64>,
+    /// The fewest nodes it held once loaded, over the passes.
+    held: usize,
 }
 
 /// Interleaved passes of every contender loading the tree.
@@ -489,6 +496,7 @@ fn load_passes(
     settings: &Settings,
     launchers: &Launchers,
     connect: &str,
+    server_log: &Path,
 ) -> BenchResult<Vec<LoadFigures>> {
     let contenders = launchers.available();
     let mut figures: Vec<LoadFigures> = contenders
@@ -497,6 +505,7 @@ fn load_passes(
             contender,
             millis: Vec::new(),
             bytes_per_node: Vec::new(),
+            held: usize::MAX,
         })
         .collect();
     for pass in 0..settings.passes {
@@ -504,8 +513,9 @@ fn load_passes(
         for i in 0..contenders.len() {
             let index = (i + pass) % contenders.len();
             let contender = contenders[index];
-            let load = load_once(launchers, contender, connect)?;
-            if load.nodes != settings.nodes + 1 {
+            let load = load_once(launchers, contender, connect, settings.nodes + 1)?;
+            // Ours must hold the whole tree; a peer that does not is reported as it is.
+            if load.nodes != settings.nodes + 1 && contender == Contender::Zkwarden {
                 return Err(format!(
                     "{} cached {} nodes, expected {}",
                     contender.name(),
@@ -514,6 +524,24 @@ fn load_passes(
                 )
                 .into());
             }
+            if load.nodes != settings.nodes + 1 {
+                eprintln!(
+                    "{} held {} of {} nodes; the server's log says:",
+                    contender.name(),
+                    load.nodes,
+                    settings.nodes + 1
+                );
+                let log = std::fs::read_to_string(server_log).unwrap_or_default();
+                for line in log
+                    .lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    .rev()
+                    .take(10)
+                {
+                    eprintln!("  {line}");
+                }
+            }
+            figures[index].held = figures[index].held.min(load.nodes);
             eprintln!(
                 "pass {pass}: {} loaded {} nodes in {} ms, {} bytes/node",
                 contender.name(),
@@ -530,13 +558,17 @@ fn load_passes(
     Ok(figures)
 }
 
-/// Write → `Changed` next to a one-shot watch: (cache median, cache p99, watch median, watch
-/// p99) in microseconds.
-async fn event_delays(
-    settings: &Settings,
-    connect: &str,
-    paths: &[String],
-) -> BenchResult<(u128, u128, u128, u128)> {
+/// Write → event delays, in microseconds.
+struct Delays {
+    cache: (u128, u128),
+    watch: (u128, u128),
+    /// A plain read's round trip on the cache's warden: what a cache adds to the watch's
+    /// delay at the least, since it reads the node after the notification.
+    read: (u128, u128),
+}
+
+/// Write → `Changed` next to a one-shot watch, and a read's round trip, in interleaved rounds.
+async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> BenchResult<Delays> {
     let writer = Client::builder(connect).connect().await?;
     let warden = Warden::builder(connect).start().await?;
     let cache = TreeCache::builder(&warden, ROOT).start()?;
@@ -548,6 +580,7 @@ async fn event_delays(
     let watcher = Client::builder(connect).connect().await?;
     let mut cache_delays = Vec::with_capacity(settings.writes);
     let mut watch_delays = Vec::with_capacity(settings.writes);
+    let mut read_delays = Vec::with_capacity(settings.writes);
     for round in 0..settings.writes {
         let path = &paths[(round * 7919) % paths.len()];
         let value = round.to_string();
@@ -562,12 +595,19 @@ async fn event_delays(
         let written = writer.set_data(path, value.as_bytes(), None).await?;
         changed_to(&mut events, path, written.mzxid).await?;
         cache_delays.push(sent.elapsed());
+
+        let sent = Instant::now();
+        warden.get_data(path).await?;
+        read_delays.push(sent.elapsed());
     }
-    let (cache_median, cache_p99) = percentiles(&mut cache_delays);
-    let (watch_median, watch_p99) = percentiles(&mut watch_delays);
+    let delays = Delays {
+        cache: percentiles(&mut cache_delays),
+        watch: percentiles(&mut watch_delays),
+        read: percentiles(&mut read_delays),
+    };
     drop(cache);
     warden.close().await?;
-    Ok((cache_median, cache_p99, watch_median, watch_p99))
+    Ok(delays)
 }
 
 /// The herd: `caches` caches of `cache_nodes` nodes each on one warden, sharing one read
@@ -635,7 +675,15 @@ async fn herd(settings: &Settings, server: &mut ZkServer) -> BenchResult<(u128, 
 }
 
 async fn run(settings: Settings) -> BenchResult<()> {
-    let mut server = tokio::task::spawn_blocking(|| ZkServer::builder().start()).await??;
+    // Sessions of 30 s: under the peers' unbounded loads a client can go seconds without an
+    // answer to its ping, and the testing default (at most 4 s) would cut it off mid-load.
+    let mut server = tokio::task::spawn_blocking(|| {
+        ZkServer::builder()
+            .max_session_timeout(Duration::from_secs(30))
+            .jvm_arg("-Xmx1g")
+            .start()
+    })
+    .await??;
     let connect = server.connect_string();
     let writer = Client::builder(&connect).connect().await?;
     let paths = tree_paths(ROOT, settings.nodes);
@@ -666,13 +714,16 @@ async fn run(settings: Settings) -> BenchResult<()> {
         }
     }
     let connect_for_loads = connect.clone();
-    let loads =
-        tokio::task::block_in_place(|| load_passes(&settings, &launchers, &connect_for_loads));
+    let server_log = server.log_path().to_owned();
+    let loads = tokio::task::block_in_place(|| {
+        load_passes(&settings, &launchers, &connect_for_loads, &server_log)
+    });
     let _ = std::fs::remove_dir_all(&scratch);
     let mut loads = loads?;
 
-    let (cache_median, cache_p99, watch_median, watch_p99) =
-        event_delays(&settings, &connect, &paths).await?;
+    let delays = event_delays(&settings, &connect, &paths).await?;
+    let ((cache_median, cache_p99), (watch_median, watch_p99)) = (delays.cache, delays.watch);
+    let (read_median, read_p99) = delays.read;
     writer.close().await?;
     let (herd_ms, herd_total_ms, herd_peak) = herd(&settings, &mut server).await?;
 
@@ -687,6 +738,7 @@ async fn run(settings: Settings) -> BenchResult<()> {
             )
         })
         .collect();
+    let held: Vec<usize> = loads.iter().map(|f| f.held).collect();
     let ours = medians[0];
     let best_peer = medians[1..].iter().min_by_key(|m| m.1).copied();
     let leanest_peer = medians[1..].iter().min_by_key(|m| m.2).copied();
@@ -695,10 +747,10 @@ async fn run(settings: Settings) -> BenchResult<()> {
         settings.nodes + 1,
         settings.passes
     );
-    println!("| contender | load ms | bytes/node |");
-    println!("|---|---|---|");
-    for (contender, millis, bytes) in &medians {
-        println!("| {} | {millis} | {bytes} |", contender.name());
+    println!("| contender | load ms | bytes/node | nodes held |");
+    println!("|---|---|---|---|");
+    for ((contender, millis, bytes), held) in medians.iter().zip(&held) {
+        println!("| {} | {millis} | {bytes} | {held} |", contender.name());
     }
     if let (Some(fast), Some(lean)) = (best_peer, leanest_peer) {
         println!(
@@ -711,7 +763,8 @@ async fn run(settings: Settings) -> BenchResult<()> {
     }
     println!(
         "write -> cache event: median {cache_median} us (p99 {cache_p99}); one-shot watch \
-         median {watch_median} us (p99 {watch_p99}); ratio {:.2}",
+         median {watch_median} us (p99 {watch_p99}); ratio {:.2}; a read's round trip \
+         median {read_median} us (p99 {read_p99})",
         cache_median as f64 / watch_median.max(1) as f64
     );
     println!(
@@ -733,6 +786,7 @@ async fn run(settings: Settings) -> BenchResult<()> {
         "{{\"nodes\":{},\"passes\":{},\"build_ms\":{},{},\"writes\":{},\
          \"cache_event_us\":{{\"median\":{cache_median},\"p99\":{cache_p99}}},\
          \"oneshot_watch_us\":{{\"median\":{watch_median},\"p99\":{watch_p99}}},\
+         \"read_us\":{{\"median\":{read_median},\"p99\":{read_p99}}},\
          \"herd\":{{\"caches\":{},\"nodes_each\":{},\"converge_ms\":{herd_ms},\
          \"from_restart_ms\":{herd_total_ms},\"peak_in_flight\":{herd_peak},\"limit\":{}}}}}",
         settings.nodes + 1,

@@ -4,8 +4,9 @@
 # Usage: kazoo_tree_cache.py <connect> <root>
 #
 # Prints "ready" once connected, then reads commands on standard input:
-#   load  builds a TreeCache of <root>, and once it reports initialized answers
-#         "loaded <milliseconds from start to initialized> <cached nodes>"
+#   load <nodes>  builds a TreeCache of <root>, and once it reports initialized answers
+#         "loaded <milliseconds from start to initialized> <cached nodes>" (<nodes>, the
+#         count expected, is for the Curator peer; kazoo's count comes out right)
 #   quit  closes the cache and the client and exits (so does the end of input)
 
 import sys
@@ -32,7 +33,7 @@ def main():
     cache = None
     for line in sys.stdin:
         command = line.strip()
-        if command == "load":
+        if command.startswith("load "):
             initialized = threading.Event()
             started = time.monotonic()
             cache = TreeCache(client, root)

@@ -206,7 +206,7 @@ impl Engine {
             TreeEvent::Resync { generation, .. } => self.resync(generation).await,
             TreeEvent::Created { path } | TreeEvent::Changed { path } => {
                 if self.filter.accepts(&path) {
-                    self.refresh(vec![path]).await;
+                    self.read_one(path).await;
                 }
             }
             TreeEvent::Deleted { path } => {
@@ -334,6 +334,38 @@ impl Engine {
         self.finish_resync(generation);
     }
 
+    /// Reads the node at `path` and applies what it finds: the path of every change, kept
+    /// short since it is what a change waits for before its event.
+    async fn read_one(&mut self, path: String) {
+        let read = {
+            let _pass = self.limit.admit(1).await;
+            self.warden.get_data(&path).await
+        };
+        let read = classify(&path, read);
+        tracing::trace!(%path, read = read.describe(), "read");
+        let mut nodes = self.shared.lock();
+        match read {
+            Read::Found(data, stat) => self.found(&mut nodes, &path, &data, stat),
+            Read::Missing => remove(&mut nodes, &self.events, &path),
+            Read::Failed => {
+                drop(nodes);
+                self.pending.insert(path);
+                self.retry_at = Instant::now() + self.retry_pause.next_pause();
+            }
+        }
+    }
+
+    /// Puts a node just read into `nodes` (its data copied into the store, or dropped
+    /// without `keep_data`), reporting the difference from what was there.
+    fn found(&self, nodes: &mut Store, path: &str, data: &[u8], stat: Stat) {
+        let data = if self.keep_data {
+            nodes.keep(data)
+        } else {
+            Bytes::new()
+        };
+        found(nodes, &self.events, path, CachedNode { data, stat });
+    }
+
     /// Reads `paths` (in path order, parents before children) and applies what it finds;
     /// the ones that failed wait in `pending`.
     async fn refresh(&mut self, mut paths: Vec<String>) {
@@ -422,15 +454,10 @@ impl Engine {
                             if expand && stat.num_children > 0 && self.filter.lists_below(&path) {
                                 tasks.push(Task::Children(path.clone()));
                             }
-                            let data = if self.keep_data {
-                                nodes.keep(&data)
-                            } else {
-                                Bytes::new()
-                            };
                             if let Some(seen) = seen.as_deref_mut() {
                                 seen.insert(path.clone());
                             }
-                            found(&mut nodes, &self.events, &path, CachedNode { data, stat });
+                            self.found(&mut nodes, &path, &data, stat);
                         }
                         Read::Missing => remove(&mut nodes, &self.events, &path),
                         Read::Failed => failed.push(Task::Data(path)),

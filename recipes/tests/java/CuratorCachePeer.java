@@ -4,8 +4,10 @@
 // Usage: CuratorCachePeer <connect> <root>
 //
 // Prints "ready" once connected, then reads commands on standard input:
-//   load  builds a CuratorCache of <root>, and once it reports initialized answers
-//         "loaded <milliseconds from start to initialized> <cached nodes>"
+//   load <nodes>  builds a CuratorCache of <root>, and once it reports initialized and holds
+//         <nodes> nodes answers "loaded <milliseconds from start until then> <cached nodes>"
+//         (on a large tree CuratorCache may report initialized before it holds every node;
+//         after 60 s without the count it answers with what it holds)
 //   quit  closes the cache and the client and exits (so does the end of input)
 
 import java.io.BufferedReader;
@@ -33,7 +35,8 @@ public final class CuratorCachePeer {
         String line;
         while ((line = in.readLine()) != null) {
             String command = line.trim();
-            if (command.equals("load")) {
+            if (command.startsWith("load ")) {
+                long expected = Long.parseLong(command.substring(5).trim());
                 CountDownLatch initialized = new CountDownLatch(1);
                 long started = System.nanoTime();
                 cache = CuratorCache.build(client, args[1]);
@@ -41,6 +44,10 @@ public final class CuratorCachePeer {
                         CuratorCacheListener.builder().forInitialized(initialized::countDown).build());
                 cache.start();
                 initialized.await();
+                long giveUp = System.nanoTime() + 60_000_000_000L;
+                while (cache.size() < expected && System.nanoTime() < giveUp) {
+                    Thread.sleep(1);
+                }
                 long millis = (System.nanoTime() - started) / 1_000_000;
                 System.out.println("loaded " + millis + " " + cache.size());
             } else if (command.equals("quit")) {
