@@ -107,7 +107,7 @@ impl Store {
         match event {
             CacheEvent::Created { path, node } | CacheEvent::Changed { path, node } => {
                 let entry = Box::new(Entry {
-                    stat: node.stat.clone(),
+                    stat: node.stat,
                     data: node.data.clone(),
                 });
                 match self.nodes.get_mut(path.as_str()) {
@@ -128,7 +128,7 @@ impl Store {
 fn node_of(entry: &Entry) -> CachedNode {
     CachedNode {
         data: entry.data.clone(),
-        stat: entry.stat.clone(),
+        stat: entry.stat,
     }
 }
 
