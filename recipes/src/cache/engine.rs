@@ -274,15 +274,7 @@ impl Engine {
         }
         if let Some(seen) = seen {
             let mut nodes = self.shared.lock();
-            let gone: Vec<String> = nodes
-                .paths()
-                .filter(|path| !seen.contains(*path))
-                .map(str::to_owned)
-                .collect();
-            // Deepest first, so no node is reported gone before its children.
-            for path in gone.iter().rev() {
-                remove(&mut nodes, &self.events, path);
-            }
+            keep_only(&mut nodes, &self.events, |path| seen.contains(path));
         }
         true
     }
@@ -297,15 +289,7 @@ impl Engine {
             .collect();
         let to_read: Vec<String> = {
             let mut nodes = self.shared.lock();
-            let gone: Vec<String> = nodes
-                .paths()
-                .filter(|path| !listing.contains_key(*path))
-                .map(str::to_owned)
-                .collect();
-            // Deepest first, so no node is reported gone before its children.
-            for path in gone.iter().rev() {
-                remove(&mut nodes, &self.events, path);
-            }
+            keep_only(&mut nodes, &self.events, |path| listing.contains_key(path));
             listing
                 .iter()
                 .filter(|(path, stat)| match nodes.stat(path) {
@@ -617,6 +601,23 @@ fn found(nodes: &mut Store, events: &broadcast::Sender<CacheEvent>, path: &str, 
         emit(nodes, events, CacheEvent::Changed { path, node });
     }
     // Otherwise the read is no newer than the cache: nothing to report.
+}
+
+/// Removes every cached node for which `keep` is false, reporting each.
+fn keep_only(
+    nodes: &mut Store,
+    events: &broadcast::Sender<CacheEvent>,
+    keep: impl Fn(&str) -> bool,
+) {
+    let gone: Vec<String> = nodes
+        .paths()
+        .filter(|path| !keep(path))
+        .map(str::to_owned)
+        .collect();
+    // Deepest first, so no node is reported gone before its children.
+    for path in gone.iter().rev() {
+        remove(nodes, events, path);
+    }
 }
 
 /// Removes a node and anything cached below it (deepest first), reporting each.
