@@ -341,29 +341,16 @@ impl Loader {
 impl Drop for Loader {
     fn drop(&mut self) {
         let _ = self.send("quit");
-        if self.child.wait_timeout_or_kill() {
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Waiting briefly for a child to exit on its own, and killing it otherwise.
-trait WaitOrKill {
-    /// `true` when it had to be killed.
-    fn wait_timeout_or_kill(&mut self) -> bool;
-}
-
-impl WaitOrKill for Child {
-    fn wait_timeout_or_kill(&mut self) -> bool {
+        // A few seconds to close its session, then it is killed.
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {
-            if let Ok(Some(_)) = self.try_wait() {
-                return false;
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.kill();
-        true
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
