@@ -382,7 +382,8 @@ impl Engine {
         let mut failed = Vec::new();
         let mut in_flight = FuturesUnordered::new();
         loop {
-            let next = tasks.len().min(BATCH);
+            // A batch never needs more room than the whole limit.
+            let next = tasks.len().min(BATCH).min(self.limit.max());
             tokio::select! {
                 // Answers first, so that what they add to `tasks` goes out in the next batch.
                 biased;
@@ -399,9 +400,6 @@ impl Engine {
                     });
                 }
                 else => break,
-            }
-            if !self.multi_read && in_flight.is_empty() && tasks.is_empty() {
-                break;
             }
         }
         failed
