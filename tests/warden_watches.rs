@@ -246,6 +246,33 @@ async fn tree_watch_lists_the_subtree_then_reports_changes_anywhere_in_it() {
 }
 
 #[tokio::test]
+async fn unlisted_tree_watch_resyncs_empty_then_reports_changes() {
+    let (_server, warden, writer) = setup().await;
+    let root = node(&writer, &unique_path("tree-unlisted"), b"").await;
+    let a = node(&writer, &format!("{root}/a"), b"").await;
+    let mut watch = warden.watch_tree_unlisted(&root);
+
+    assert_eq!(
+        next(&mut watch, "initial resync").await,
+        TreeEvent::Resync {
+            generation: 1,
+            nodes: Default::default(),
+        }
+    );
+    let b = node(&writer, &format!("{a}/b"), b"").await;
+    writer.set_data(&a, b"1", None).await.unwrap();
+    writer.delete(&b, None).await.unwrap();
+    let expected = vec![
+        TreeEvent::Created { path: b.clone() },
+        TreeEvent::Changed { path: a },
+        TreeEvent::Deleted { path: b },
+    ];
+    for want in expected {
+        assert_eq!(next(&mut watch, &format!("{want:?}")).await, want);
+    }
+}
+
+#[tokio::test]
 async fn tree_watch_on_a_missing_root_sees_it_created() {
     let (_server, warden, writer) = setup().await;
     let root = unique_path("tree-missing");

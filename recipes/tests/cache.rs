@@ -10,7 +10,7 @@ use common::znodes::expire_and_await_new_session;
 use common::{start_server, unique_path, warden, within};
 use zkwarden::testing::FaultProxy;
 use zkwarden::warden::ConnectionState;
-use zkwarden_recipes::cache::{CacheEvent, ChildrenCache, NodeCache, TreeCache};
+use zkwarden_recipes::cache::{CacheEvent, ChildrenCache, NodeCache, ReadLimit, TreeCache};
 
 fn is_initialized(e: &CacheEvent) -> bool {
     matches!(e, CacheEvent::Initialized)
@@ -368,4 +368,78 @@ async fn an_expired_session_is_resynced() {
     .await;
     let truth = server_tree(&writer, &root).await;
     assert_eq!(truth_of(&cache.snapshot()), truth);
+}
+
+#[tokio::test]
+async fn caches_sharing_a_read_limit_stay_within_it() {
+    let server = start_server().await;
+    let writer = warden(&server.connect_string()).await;
+    let w = warden(&server.connect_string()).await;
+    let mut roots = Vec::new();
+    for tree in 0..3 {
+        let root = unique_path(&format!("cache-limit-{tree}"));
+        writer.create(&root, b"").await.expect("root");
+        for group in 0..4 {
+            let group = format!("{root}/g{group}");
+            writer.create(&group, b"g").await.expect("group");
+            for leaf in 0..50 {
+                writer
+                    .create(&format!("{group}/n{leaf}"), b"leaf")
+                    .await
+                    .expect("leaf");
+            }
+        }
+        roots.push(root);
+    }
+    // Three caches of 205 nodes each, at most 8 reads in flight between them.
+    let limit = ReadLimit::new(8);
+    let mut caches: Vec<TreeCache> = Vec::new();
+    for root in &roots {
+        let builder = TreeCache::builder(&w, root).read_limit(limit.clone());
+        caches.push(builder.start().await.expect("start"));
+    }
+    for cache in &caches {
+        within("initialized", cache.initialized())
+            .await
+            .expect("init");
+    }
+    assert!(limit.peak() > 1, "the loads were pipelined");
+    assert!(limit.peak() <= 8, "peak {} over the limit", limit.peak());
+    for (cache, root) in caches.iter().zip(&roots) {
+        assert_eq!(cache.len(), 205);
+        assert_eq!(
+            truth_of(&cache.snapshot()),
+            server_tree(&writer, root).await
+        );
+    }
+
+    // A new session makes every cache read its tree again, within the same limit.
+    limit.reset_peak();
+    let mut subscriptions: Vec<_> = caches.iter().map(TreeCache::events).collect();
+    let generation = w.generation();
+    expire_and_await_new_session(&server.connect_string(), &w).await;
+    writer
+        .delete(&format!("{}/g0/n0", roots[0]), None)
+        .await
+        .expect("delete");
+    for events in &mut subscriptions {
+        events_until(
+            events,
+            "resynced on a new session",
+            |e| matches!(e, CacheEvent::Resynced { generation: g } if *g > generation),
+        )
+        .await;
+    }
+    assert!(limit.peak() <= 8, "peak {} over the limit", limit.peak());
+    assert_eq!(limit.in_flight(), 0);
+    wait_until("cache shows the deletion", || {
+        caches[0].get(&format!("{}/g0/n0", roots[0])).is_none()
+    })
+    .await;
+    for (cache, root) in caches.iter().zip(&roots) {
+        assert_eq!(
+            truth_of(&cache.snapshot()),
+            server_tree(&writer, root).await
+        );
+    }
 }

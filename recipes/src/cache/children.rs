@@ -3,6 +3,7 @@
 use zkwarden::{Result, Warden};
 
 use super::events::CacheEvents;
+use super::limit::ReadLimit;
 use super::snapshot::CachedNode;
 use super::tree::{TreeCache, TreeCacheBuilder};
 
@@ -29,6 +30,13 @@ impl ChildrenCacheBuilder {
     /// How many events subscribers may fall behind before they are told they lagged.
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.tree = self.tree.event_capacity(capacity);
+        self
+    }
+
+    /// Shares `limit` on reads in flight with other caches (see
+    /// [`TreeCacheBuilder::read_limit`]).
+    pub fn read_limit(mut self, limit: ReadLimit) -> Self {
+        self.tree = self.tree.read_limit(limit);
         self
     }
 

@@ -35,13 +35,8 @@ impl Filter {
     /// Whether the node at `path` belongs in the cache: it is the root or below it, no
     /// deeper than the limit, and the selector accepts it and every ancestor below the root.
     pub(super) fn accepts(&self, path: &str) -> bool {
-        let relative = if path == self.root {
-            ""
-        } else {
-            match path.strip_prefix(&descendant_prefix(&self.root)) {
-                Some(rest) if !rest.is_empty() => rest,
-                _ => return false,
-            }
+        let Some(relative) = self.relative(path) else {
+            return false;
         };
         if relative.is_empty() {
             return !self.skip_root;
@@ -60,6 +55,31 @@ impl Filter {
             .map(|(i, _)| &path[..base + i])
             .chain(std::iter::once(path))
             .all(|prefix| selector(prefix))
+    }
+
+    /// Whether children of the node at `path` (the root, or a node [`accepts`](Self::accepts)
+    /// took) may be cached: it is above the depth limit.
+    pub(super) fn lists_below(&self, path: &str) -> bool {
+        let Some(relative) = self.relative(path) else {
+            return false;
+        };
+        let depth = if relative.is_empty() {
+            0
+        } else {
+            relative.split('/').count()
+        };
+        self.max_depth.is_none_or(|max| depth < max)
+    }
+
+    /// `path` relative to the root: empty for the root, `None` outside the subtree.
+    fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
+        if path == self.root {
+            return Some("");
+        }
+        match path.strip_prefix(&descendant_prefix(&self.root)) {
+            Some(rest) if !rest.is_empty() => Some(rest),
+            _ => None,
+        }
     }
 }
 
@@ -94,9 +114,13 @@ mod tests {
         assert!(!f.accepts("/r"));
         assert!(f.accepts("/r/a"));
         assert!(!f.accepts("/r/a/b"));
+        assert!(f.lists_below("/r"));
+        assert!(!f.lists_below("/r/a"));
         let root_only = filter("/r", Some(0), false);
         assert!(root_only.accepts("/r"));
         assert!(!root_only.accepts("/r/a"));
+        assert!(!root_only.lists_below("/r"));
+        assert!(filter("/", None, false).lists_below("/a/b"));
     }
 
     #[test]

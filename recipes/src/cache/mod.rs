@@ -3,10 +3,17 @@
 //! `CuratorCache`/`TreeCache`, `NodeCache` and `PathChildrenCache`.
 //!
 //! All three are one engine: a background task follows the warden's recursive tree watch
-//! ([`Warden::watch_tree`](zkwarden::Warden::watch_tree), one persistent recursive watch,
-//! ZooKeeper 3.6+), reads the data of every node it hears about, and keeps the result in
-//! memory. Queries answer from memory; changes are broadcast as [`CacheEvent`]s to any number
-//! of subscribers.
+//! ([`Warden::watch_tree_unlisted`](zkwarden::Warden::watch_tree_unlisted), one persistent
+//! recursive watch, ZooKeeper 3.6+), reads the data of every node it hears about, and keeps
+//! the result in memory. Queries answer from memory; changes are broadcast as
+//! [`CacheEvent`]s to any number of subscribers.
+//!
+//! Loading and resyncing read the tree many nodes to a request (`multiRead`, data and stat
+//! together; children are listed only for nodes that have some), with a bounded number of
+//! reads in flight: [`DEFAULT_READS_IN_FLIGHT`] per cache, or one [`ReadLimit`] shared by
+//! several caches so that all of a warden's caches resyncing at once stay within it. Each
+//! node costs its path, its stat and its data; small values share blocks of memory rather
+//! than taking an allocation each.
 //!
 //! # Tree cache
 //!
@@ -93,10 +100,10 @@
 //!   state it read; nothing changes and no event is sent. Follow
 //!   [`Warden::events`](zkwarden::Warden::events) to know the view may be stale.
 //! * **`Reconnected`** to the same session, or a new session after **`Lost`**. The server does
-//!   not replay what a persistent watch missed, so the tree is listed again (path and stat
-//!   of every node), compared with the cache by `czxid`/`mzxid`, and the nodes that are new or
-//!   differ are read. The differences are sent as `Deleted`/`Created`/`Changed` events, then
-//!   one `Resynced`. After `Resynced` the cache equals the server as listed.
+//!   not replay what a persistent watch missed, so the tree is read again (data and stat of
+//!   every node) and compared with the cache by `czxid`/`mzxid`; cached nodes it no longer
+//!   finds are gone. The differences are sent as `Deleted`/`Created`/`Changed` events, then
+//!   one `Resynced`. After `Resynced` the cache equals the server as read.
 //! * **Read failures** past the warden's retry policy are retried by the cache (again with a
 //!   growing pause); a node the session may not read (`NoAuth`) is left out.
 //! * **Slow subscribers.** Subscribers share a bounded buffer
@@ -106,25 +113,29 @@
 //!
 //! # Limits
 //!
-//! * ZooKeeper 3.6 or later (persistent recursive watches). Older servers, which answer
-//!   `addWatch` with `Unimplemented`, are not supported yet.
+//! * ZooKeeper 3.6 or later is best (persistent recursive watches, `multiRead`). On older
+//!   servers the tree watch falls back to one-shot watches and the cache reads one node to a
+//!   request.
 //! * On servers before 3.9 a session keeps one watch mode per path: do not also use
 //!   [`Warden::watch_data`](zkwarden::Warden::watch_data) or
 //!   [`Warden::watch_children`](zkwarden::Warden::watch_children) on a cache's root path with
 //!   the same warden. Below the root is fine.
-//! * `max_depth` and the selector limit what is read and kept, but the watch and the relisting
-//!   after a reconnection still cover the whole subtree.
+//! * `max_depth` and the selector limit what is read and kept, but the watch still covers the
+//!   whole subtree.
 
 mod children;
 mod engine;
 mod events;
 mod filter;
+mod limit;
 mod node;
 mod snapshot;
+mod store;
 mod tree;
 
 pub use children::{ChildrenCache, ChildrenCacheBuilder};
 pub use events::{CacheEvent, CacheEvents};
+pub use limit::{DEFAULT_READS_IN_FLIGHT, ReadLimit};
 pub use node::{NodeCache, NodeCacheBuilder};
 pub use snapshot::{CachedNode, Snapshot};
 pub use tree::{DEFAULT_EVENT_CAPACITY, TreeCache, TreeCacheBuilder};

@@ -1,7 +1,9 @@
 //! The cache's memory: every cached node by path, and the queries answered from it.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::collections::btree_map;
+use std::ops::Bound;
 
 use bytes::Bytes;
 use zkwarden::Stat;
@@ -87,12 +89,8 @@ impl Snapshot {
         }
     }
 
-    pub(super) fn map(&self) -> &BTreeMap<String, CachedNode> {
-        &self.nodes
-    }
-
-    pub(super) fn map_mut(&mut self) -> &mut BTreeMap<String, CachedNode> {
-        &mut self.nodes
+    pub(super) fn from_map(nodes: BTreeMap<String, CachedNode>) -> Snapshot {
+        Snapshot { nodes }
     }
 }
 
@@ -114,26 +112,37 @@ pub(super) fn descendant_prefix(path: &str) -> String {
     }
 }
 
-/// The paths of the cached descendants of `path` (not `path` itself), in path order.
-pub(super) fn descendants(nodes: &BTreeMap<String, CachedNode>, path: &str) -> Vec<String> {
+/// The nodes of `nodes` at and after `from`, in path order.
+fn from<'a, K: Borrow<str> + Ord, V>(
+    nodes: &'a BTreeMap<K, V>,
+    from: &str,
+) -> btree_map::Range<'a, K, V> {
+    nodes.range::<str, _>((Bound::Included(from), Bound::Unbounded))
+}
+
+/// The paths of the descendants of `path` in `nodes` (not `path` itself), in path order.
+pub(super) fn descendants<K: Borrow<str> + Ord, V>(
+    nodes: &BTreeMap<K, V>,
+    path: &str,
+) -> Vec<String> {
     let prefix = descendant_prefix(path);
-    nodes
-        .range(prefix.clone()..)
-        .take_while(|(p, _)| p.starts_with(&prefix))
-        .filter(|(p, _)| p.as_str() != path)
-        .map(|(p, _)| p.clone())
+    from(nodes, &prefix)
+        .map(|(p, _)| p.borrow())
+        .take_while(|p| p.starts_with(&prefix))
+        .filter(|p| *p != path)
+        .map(str::to_owned)
         .collect()
 }
 
-/// The cached children of `path` as (name, node), in name order.
-pub(super) fn children_of<'a>(
-    nodes: &'a BTreeMap<String, CachedNode>,
+/// The children of `path` in `nodes` as (name, node), in name order.
+pub(super) fn children_of<'a, K: Borrow<str> + Ord, V>(
+    nodes: &'a BTreeMap<K, V>,
     path: &str,
-) -> impl Iterator<Item = (&'a str, &'a CachedNode)> + 'a {
+) -> impl Iterator<Item = (&'a str, &'a V)> + 'a {
     let prefix = descendant_prefix(path);
     let len = prefix.len();
-    nodes
-        .range(prefix.clone()..)
+    from(nodes, &prefix)
+        .map(|(p, node)| (p.borrow(), node))
         .take_while(move |(p, _)| p.starts_with(&prefix))
         .filter_map(move |(p, node)| {
             // The root "/" sorts first in its own range: its name is empty.
@@ -163,7 +172,7 @@ mod tests {
     fn snapshot(paths: &[&str]) -> Snapshot {
         let mut s = Snapshot::new();
         for (i, p) in paths.iter().enumerate() {
-            s.map_mut().insert((*p).to_owned(), node(i as i64 + 1));
+            s.nodes.insert((*p).to_owned(), node(i as i64 + 1));
         }
         s
     }
@@ -180,7 +189,7 @@ mod tests {
     #[test]
     fn descendants_exclude_siblings_with_a_common_prefix() {
         let s = snapshot(&["/a", "/a/b", "/a/b/c", "/ab", "/a-b"]);
-        assert_eq!(descendants(s.map(), "/a"), ["/a/b", "/a/b/c"]);
+        assert_eq!(descendants(&s.nodes, "/a"), ["/a/b", "/a/b/c"]);
     }
 
     #[test]

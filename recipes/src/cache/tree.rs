@@ -10,7 +10,8 @@ use zkwarden::{Error, Result, Warden};
 use super::engine::{Engine, Shared};
 use super::events::CacheEvents;
 use super::filter::{Filter, Selector};
-use super::snapshot::{CachedNode, Snapshot, children_of};
+use super::limit::{DEFAULT_READS_IN_FLIGHT, ReadLimit};
+use super::snapshot::{CachedNode, Snapshot};
 
 /// How many events the subscribers of a cache may fall behind, unless set with
 /// [`TreeCacheBuilder::event_capacity`].
@@ -23,6 +24,9 @@ pub struct TreeCacheBuilder {
     filter: Filter,
     keep_data: bool,
     event_capacity: usize,
+    /// `None` for a limit of the cache's own.
+    read_limit: Option<ReadLimit>,
+    max_reads: usize,
 }
 
 impl fmt::Debug for TreeCacheBuilder {
@@ -31,6 +35,8 @@ impl fmt::Debug for TreeCacheBuilder {
             .field("filter", &self.filter)
             .field("keep_data", &self.keep_data)
             .field("event_capacity", &self.event_capacity)
+            .field("read_limit", &self.read_limit)
+            .field("max_reads", &self.max_reads)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +75,23 @@ impl TreeCacheBuilder {
         self
     }
 
+    /// How many reads this cache keeps in flight at most while it loads or resyncs (at
+    /// least 1; [`DEFAULT_READS_IN_FLIGHT`] unless set). Replaces a shared
+    /// [`read_limit`](Self::read_limit).
+    pub fn max_reads_in_flight(mut self, max: usize) -> Self {
+        self.max_reads = max.max(1);
+        self.read_limit = None;
+        self
+    }
+
+    /// Shares `limit` with the other caches given a clone of it: their reads in flight
+    /// together stay within it (see [`ReadLimit`]). Replaces
+    /// [`max_reads_in_flight`](Self::max_reads_in_flight).
+    pub fn read_limit(mut self, limit: ReadLimit) -> Self {
+        self.read_limit = Some(limit);
+        self
+    }
+
     pub(super) fn skip_root(mut self) -> Self {
         self.filter.skip_root = true;
         self
@@ -96,7 +119,11 @@ impl TreeCacheBuilder {
         let shared = Arc::new(shared);
         let (initialized, ready) = watch::channel(false);
         let path = self.filter.root.clone();
-        let watch = self.warden.watch_tree(&path);
+        // The engine reads every node itself, data and stat together.
+        let watch = self.warden.watch_tree_unlisted(&path);
+        let limit = self
+            .read_limit
+            .unwrap_or_else(|| ReadLimit::new(self.max_reads));
         let engine = Engine::new(
             self.warden,
             shared.clone(),
@@ -104,6 +131,7 @@ impl TreeCacheBuilder {
             self.filter,
             self.keep_data,
             initialized,
+            limit,
         );
         let task = runtime.spawn(engine.run(watch));
         Ok(TreeCache {
@@ -150,6 +178,8 @@ impl TreeCache {
             },
             keep_data: true,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            read_limit: None,
+            max_reads: DEFAULT_READS_IN_FLIGHT,
         }
     }
 
@@ -178,15 +208,12 @@ impl TreeCache {
 
     /// The cached node at `path`.
     pub fn get(&self, path: &str) -> Option<CachedNode> {
-        self.shared.lock().get(path).cloned()
+        self.shared.lock().get(path)
     }
 
     /// The cached children of `path` as (name, node), in name order.
     pub fn children(&self, path: &str) -> Vec<(String, CachedNode)> {
-        let nodes = self.shared.lock();
-        children_of(nodes.map(), path)
-            .map(|(name, node)| (name.to_owned(), node.clone()))
-            .collect()
+        self.shared.lock().children(path)
     }
 
     /// How many nodes are cached.
@@ -201,7 +228,7 @@ impl TreeCache {
 
     /// A copy of every cached node.
     pub fn snapshot(&self) -> Snapshot {
-        self.shared.lock().clone()
+        self.shared.lock().snapshot()
     }
 
     /// Subscribes to the cache's events from now on.

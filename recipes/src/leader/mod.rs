@@ -15,7 +15,7 @@
 mod contend;
 mod latch;
 mod leadership;
-mod naming;
+pub(crate) mod naming;
 mod participants;
 mod selector;
 

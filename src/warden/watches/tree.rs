@@ -87,19 +87,37 @@ impl Warden {
     /// modes overwrite each other and one of the watches falls silent. Watches below the root
     /// are fine, and this watch already reports what those two would.
     pub fn watch_tree(&self, path: &str) -> TreeWatch {
-        feed::start(self, "tree", path, follow)
+        feed::start(self, "tree", path, |warden, root, feed| {
+            follow(warden, root, feed, true)
+        })
+    }
+
+    /// As [`watch_tree`](Warden::watch_tree), but without the listing: each
+    /// [`TreeEvent::Resync`] comes with `nodes` empty, and the consumer reads the subtree
+    /// itself once it has it (on the session the `generation` names, or a later one, which
+    /// brings its own `Resync`). For consumers that read every node anyway, such as a cache
+    /// reading data and stat together, this saves one request per node.
+    ///
+    /// On servers before 3.6 (the one-shot fallback described at `watch_tree`) the watch needs
+    /// the listing to arm a watch on every node, and `Resync` carries it as `watch_tree` does.
+    pub fn watch_tree_unlisted(&self, path: &str) -> TreeWatch {
+        feed::start(self, "tree", path, |warden, root, feed| {
+            follow(warden, root, feed, false)
+        })
     }
 }
 
 /// The watch's task: add the recursive watch, list, report, forward; list again after a
-/// reconnection; add the watch again when its stream ends.
-async fn follow(warden: Warden, root: String, feed: Feed<TreeEvent>) {
+/// reconnection; add the watch again when its stream ends. Without `listed`, the
+/// `Resync` events come empty (see [`Warden::watch_tree_unlisted`]).
+async fn follow(warden: Warden, root: String, feed: Feed<TreeEvent>, listed: bool) {
     let mut tree = Tree {
         warden,
         root,
         feed,
         pause: Pause::new(),
         zxids_known: true,
+        listed,
     };
     loop {
         let support = &tree.warden.inner.watch_support;
@@ -162,6 +180,8 @@ struct Tree {
     /// Whether the server stamps notifications with their zxid: assumed until it shows it
     /// does not.
     zxids_known: bool,
+    /// Whether `Resync` carries the listing (otherwise the consumer reads the tree itself).
+    listed: bool,
 }
 
 impl Tree {
@@ -240,10 +260,14 @@ impl Tree {
             .warden
             .read_on_session("watch_tree_list", &self.root, |client| {
                 let root = self.root.clone();
+                let listed = self.listed;
                 async move {
                     // The listing only goes with the watch if it ran on the watch's session.
                     if client.session_id() != session {
                         return Ok(None);
+                    }
+                    if !listed {
+                        return Ok(Some(BTreeMap::new()));
                     }
                     list(&client, &root).await.map(Some)
                 }
