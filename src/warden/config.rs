@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::retry::RetryConfig;
-use crate::client::SaslConfig;
+use crate::client::resolver::SharedResolver;
+use crate::client::{Resolver, SaslConfig};
 use crate::client::connect_string::ConnectString;
 use crate::client::path::validate_path;
 use crate::error::{Error, Result};
@@ -138,6 +139,10 @@ fn default_max_frame_len() -> usize {
     DEFAULT_MAX_FRAME_LEN
 }
 
+fn default_follow_ensemble() -> bool {
+    true
+}
+
 /// Every setting of a [`Warden`](super::Warden).
 ///
 /// ```
@@ -204,6 +209,16 @@ pub struct WardenConfig {
     /// How lock holders treat a lost connection.
     #[serde(default)]
     pub lock_safety: LockSafety,
+    /// Whether the warden follows the ensemble's membership (default true): it watches
+    /// `/zookeeper/config` and, on every change, replaces its host list with the members'
+    /// client addresses (see [`Client::update_hosts`](crate::Client::update_hosts)), keeping
+    /// the chroot or namespace. A session on a member that was removed moves to another
+    /// before that member is shut down, and added members take a share of the sessions.
+    /// Servers without dynamic configuration (before 3.5, or listing no client addresses)
+    /// leave the host list as configured. Not done over TLS: the configuration names the
+    /// members' plain client ports only.
+    #[serde(default = "default_follow_ensemble")]
+    pub follow_ensemble: bool,
     /// Connect over TLS with these files (cargo feature `tls`); `connect` then names the
     /// servers' secure client ports.
     #[cfg(feature = "tls")]
@@ -224,7 +239,8 @@ impl fmt::Debug for WardenConfig {
             .field("sasl", &self.sasl)
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
-            .field("lock_safety", &self.lock_safety);
+            .field("lock_safety", &self.lock_safety)
+            .field("follow_ensemble", &self.follow_ensemble);
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls);
         f.finish()
@@ -246,6 +262,7 @@ impl WardenConfig {
             read_only: false,
             max_frame_len: default_max_frame_len(),
             lock_safety: LockSafety::default(),
+            follow_ensemble: default_follow_ensemble(),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -330,19 +347,29 @@ impl WardenConfig {
 #[derive(Debug, Clone)]
 pub struct WardenBuilder {
     config: WardenConfig,
+    /// Settings that are code, not configuration (they have no serde form).
+    extras: WardenExtras,
+}
+
+/// What a warden takes in code beside its [`WardenConfig`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WardenExtras {
+    /// Resolves host names for every session (the system's resolver when `None`).
+    pub resolver: Option<SharedResolver>,
 }
 
 impl WardenBuilder {
     /// Defaults for everything but the servers.
     pub fn new(connect: impl Into<String>) -> Self {
-        WardenBuilder {
-            config: WardenConfig::new(connect),
-        }
+        WardenBuilder::from_config(WardenConfig::new(connect))
     }
 
     /// Starts from an existing configuration.
     pub fn from_config(config: WardenConfig) -> Self {
-        WardenBuilder { config }
+        WardenBuilder {
+            config,
+            extras: WardenExtras::default(),
+        }
     }
 
     /// Replaces the servers, for example those of a config file read for another
@@ -415,6 +442,19 @@ impl WardenBuilder {
         self
     }
 
+    /// See [`WardenConfig::follow_ensemble`].
+    pub fn follow_ensemble(mut self, follow: bool) -> Self {
+        self.config.follow_ensemble = follow;
+        self
+    }
+
+    /// Resolves host names with `resolver` for every session of the warden (see
+    /// [`ClientBuilder::resolver`](crate::ClientBuilder::resolver)).
+    pub fn resolver(mut self, resolver: impl Resolver) -> Self {
+        self.extras.resolver = Some(SharedResolver::new(resolver));
+        self
+    }
+
     /// See [`WardenConfig::tls`].
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: TlsFiles) -> Self {
@@ -436,7 +476,8 @@ impl WardenBuilder {
     /// # Errors
     /// As [`Warden::start`](super::Warden::start).
     pub async fn start(self) -> Result<super::Warden> {
-        super::Warden::start(self.build()?).await
+        let extras = self.extras.clone();
+        super::Warden::start_with(self.build()?, extras).await
     }
 }
 

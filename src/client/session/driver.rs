@@ -12,7 +12,7 @@
 //! one read takes as many frames as arrived.
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -21,6 +21,7 @@ use super::connect::Established;
 use super::connector::Connector;
 use super::core::{Exit, Handshaken, SessionCore};
 use super::reader::FrameReader;
+use super::rebalance::Rebalance;
 use super::shared::Shared;
 use super::transport::Transport;
 #[cfg(any(feature = "tls", test))]
@@ -46,6 +47,8 @@ enum Wake {
     Timer,
     /// While read-only: the background probe found a read-write server.
     ReadWriteFound(HostPort),
+    /// The host list changed (`false`: every handle is gone, no change will come).
+    Hosts(bool),
 }
 
 /// The task behind a [`Client`](crate::client::Client).
@@ -53,19 +56,38 @@ pub(crate) struct Driver {
     core: SessionCore,
     connector: Connector,
     commands: mpsc::UnboundedReceiver<Command>,
+    /// The host list the handles set ([`Client::update_hosts`](crate::Client::update_hosts)).
+    hosts: watch::Receiver<Vec<HostPort>>,
+    /// False once every sender of `hosts` is gone.
+    hosts_open: bool,
 }
 
 impl Driver {
     pub(crate) fn new(
         config: &SessionConfig,
         commands: mpsc::UnboundedReceiver<Command>,
+        hosts: watch::Receiver<Vec<HostPort>>,
         shared: std::sync::Arc<Shared>,
     ) -> Driver {
         Driver {
             core: SessionCore::new(config, shared, Instant::now()),
             connector: Connector::new(config),
             commands,
+            hosts,
+            hosts_open: true,
         }
+    }
+
+    /// Takes a new host list, if one came. Returns what the session should do about it.
+    fn take_hosts(&mut self, changed: bool) -> Rebalance {
+        if !changed {
+            self.hosts_open = false;
+            return Rebalance::Stay;
+        }
+        let hosts = self.hosts.borrow_and_update().clone();
+        let decision = self.connector.update_hosts(hosts);
+        debug!(hosts = ?self.connector.hosts(), ?decision, "host list replaced");
+        decision
     }
 
     /// Runs the session until it ends.
@@ -102,6 +124,10 @@ impl Driver {
     async fn connect(&mut self) -> Result<Established, Error> {
         self.core.begin_connecting(Instant::now());
         loop {
+            if self.hosts.has_changed().unwrap_or(false) {
+                // Not connected: nothing to move, the round below uses the new list.
+                self.take_hosts(true);
+            }
             let order = self.connector.round();
             for host in &order {
                 let budget = self.core.attempt_budget(Instant::now(), order.len())?;
@@ -117,7 +143,7 @@ impl Driver {
                 };
                 match outcome {
                     Ok(Ok(est)) => {
-                        self.connector.connected_to(host, est.read_only);
+                        self.connector.connected_to(host, est.addr, est.read_only);
                         return Ok(est);
                     }
                     Ok(Err(failure)) => self.core.attempt_failed(failure)?,
@@ -132,6 +158,14 @@ impl Driver {
                 tokio::select! {
                     () = &mut sleep => break,
                     command = self.commands.recv() => self.hold(command)?,
+                    // A new host list is worth trying now rather than after the pause.
+                    changed = self.hosts.changed(), if self.hosts_open => {
+                        if changed.is_ok() {
+                            self.take_hosts(true);
+                            break;
+                        }
+                        self.hosts_open = false;
+                    }
                 }
             }
         }
@@ -185,6 +219,7 @@ impl Driver {
                         },
                         () = &mut sleep => Wake::Timer,
                         host = self.connector.read_write_found() => Wake::ReadWriteFound(host),
+                        changed = self.hosts.changed(), if self.hosts_open => Wake::Hosts(changed.is_ok()),
                     }
                 }
                 #[cfg(any(feature = "tls", test))]
@@ -204,6 +239,7 @@ impl Driver {
                         command = self.commands.recv(), if commands_open => Wake::Command(command),
                         () = &mut sleep => Wake::Timer,
                         host = self.connector.read_write_found() => Wake::ReadWriteFound(host),
+                        changed = self.hosts.changed(), if self.hosts_open => Wake::Hosts(changed.is_ok()),
                     }
                 }
             };
@@ -241,6 +277,13 @@ impl Driver {
                         "read-write server {host} found; leaving the read-only server"
                     )))
                 }
+                Wake::Hosts(changed) => match self.take_hosts(changed) {
+                    Rebalance::Stay => Ok(()),
+                    // As on any reconnect, requests in flight fail with ConnectionLoss.
+                    Rebalance::MoveTo(_) => Err(Exit::Reconnect(
+                        "the host list changed: moving to even out the load".into(),
+                    )),
+                },
             };
             if let Err(exit) = step {
                 return exit;

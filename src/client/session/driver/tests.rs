@@ -37,8 +37,8 @@ fn start() -> (
         security: Security::in_memory(MemoryNet { accept: accept_tx }),
         ..SessionConfig::for_tests(1, T)
     };
-    let (commands, shared) = crate::client::session::spawn(config);
-    (shared, commands, accept)
+    let spawned = crate::client::session::spawn(config);
+    (spawned.shared, spawned.commands, accept)
 }
 
 /// The server's side of one connection.
