@@ -95,7 +95,8 @@ pub mod warden;
 pub use backoff::Backoff;
 pub use client::{
     Client, ClientBuilder, CreateOptions, HostPort, MultiReadOp, OneshotWatcher, Op,
-    PersistentWatcher, Reconfig, Resolver, SaslConfig, SessionId, SessionPassword, SessionState, SessionStatus, WatchedEvent,
+    PersistentWatcher, Reconfig, Resolver, SaslConfig, SessionId, SessionPassword, SessionState,
+    SessionStatus, WatchedEvent,
 };
 pub use error::{Cause, Error, Result};
 pub use proto::{

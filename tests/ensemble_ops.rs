@@ -88,14 +88,17 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 /// Waits until every warden follows exactly `members` and its session is connected to one
 /// of them.
 async fn await_followed(wardens: &[Warden], members: &BTreeSet<SocketAddr>) {
-    until("every warden follows the configuration and sits on a member of it", || {
-        wardens.iter().all(|w| {
-            hosts_of(w) == *members
-                && w.client()
-                    .and_then(|c| c.connected_server())
-                    .is_some_and(|server| members.contains(&server))
-        })
-    })
+    until(
+        "every warden follows the configuration and sits on a member of it",
+        || {
+            wardens.iter().all(|w| {
+                hosts_of(w) == *members
+                    && w.client()
+                        .and_then(|c| c.connected_server())
+                        .is_some_and(|server| members.contains(&server))
+            })
+        },
+    )
     .await;
 }
 
@@ -127,7 +130,10 @@ impl Load {
                 let mut errors = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let next = acked + 1;
-                    match warden.set_data(&path, next.to_string().as_bytes(), None).await {
+                    match warden
+                        .set_data(&path, next.to_string().as_bytes(), None)
+                        .await
+                    {
                         Ok(_) => {
                             acked = next;
                             writes.fetch_add(1, Ordering::Relaxed);
@@ -295,7 +301,10 @@ async fn three_to_five_to_three_members_under_load() {
         errors.iter().all(Error::is_retryable),
         "no non-retryable error reaches a caller: {errors:?}"
     );
-    assert!(errors.is_empty(), "the wardens retried everything: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "the wardens retried everything: {errors:?}"
+    );
     assert_no_write_lost(&wardens[0], &acked).await;
     await_followed(&wardens, &three).await;
     for warden in &wardens {
@@ -364,7 +373,11 @@ async fn a_session_on_a_removed_member_moves_first_and_many_changes_leak_nothing
         }
     }
     let (warden, gone) = warden.expect("a session on a follower within ten tries");
-    let other = followers.iter().copied().find(|&f| f != gone).expect("two followers");
+    let other = followers
+        .iter()
+        .copied()
+        .find(|&f| f != gone)
+        .expect("two followers");
     let client = warden.client().expect("a session");
     let session = warden.session_id();
 
@@ -387,7 +400,11 @@ async fn a_session_on_a_removed_member_moves_first_and_many_changes_leak_nothing
     })
     .await;
     warden.create("/moved", b"").await.unwrap();
-    assert_eq!(client.state().borrow().connections, connections, "no reconnect");
+    assert_eq!(
+        client.state().borrow().connections,
+        connections,
+        "no reconnect"
+    );
     assert_eq!(warden.session_id(), session, "the session survived");
     assert_eq!(warden.generation(), 1);
 
@@ -442,7 +459,11 @@ async fn a_session_on_a_removed_member_moves_first_and_many_changes_leak_nothing
         ensemble
     })
     .await;
-    assert_eq!(warden.session_id(), session, "the session survived all changes");
+    assert_eq!(
+        warden.session_id(),
+        session,
+        "the session survived all changes"
+    );
     warden.close().await.unwrap();
     admin.close().await.unwrap();
     drop(ensemble);
@@ -485,10 +506,7 @@ async fn a_rolling_restart_under_load_expires_no_session() {
     let namespace = unique_path("rolling");
     let wardens = wardens(&connect, &namespace, WARDENS, session_timeout).await;
     let sessions: Vec<_> = wardens.iter().map(Warden::session_id).collect();
-    let watchers: Vec<_> = wardens
-        .iter()
-        .map(|w| suspended_time(w.events()))
-        .collect();
+    let watchers: Vec<_> = wardens.iter().map(|w| suspended_time(w.events())).collect();
     let load = Load::start(&wardens).await;
     load.progress(200).await;
     let mut ensemble = ensemble;
@@ -563,7 +581,10 @@ async fn a_host_name_that_moves_is_followed() {
     .unwrap();
     assert_eq!(client.connected_server(), Some(ensemble.addr(1)));
     assert_eq!(client.session_id(), session, "the same session");
-    assert!(asked.load(Ordering::Relaxed) >= 2, "resolved on every attempt");
+    assert!(
+        asked.load(Ordering::Relaxed) >= 2,
+        "resolved on every attempt"
+    );
     client
         .create(&unique_path("followed"), b"", CreateMode::Ephemeral)
         .await

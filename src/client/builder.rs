@@ -208,16 +208,13 @@ impl ClientBuilder {
 
     /// Plain TCP, or TLS when configured.
     fn security(&self) -> Result<Security> {
-        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-        let mut security = Security {
+        Ok(Security {
             resolver: self.resolver.clone(),
-            ..Security::default()
-        };
-        #[cfg(feature = "tls")]
-        {
-            security.tls = self.tls.as_ref().map(super::TlsConfig::build).transpose()?;
-        }
-        Ok(security)
+            #[cfg(feature = "tls")]
+            tls: self.tls.as_ref().map(super::TlsConfig::build).transpose()?,
+            #[cfg(test)]
+            memory: None,
+        })
     }
 
     /// Ends session `session_id` on the servers of this builder's connect string, the way

@@ -6,8 +6,8 @@
 mod builder;
 mod command;
 pub mod connect_string;
-pub(crate) mod dynamic_config;
 mod credentials;
+pub(crate) mod dynamic_config;
 mod handle;
 mod ops;
 pub mod path;
@@ -20,9 +20,9 @@ pub mod tls;
 mod watch;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SESSION_TIMEOUT};
+pub use connect_string::HostPort;
 pub use credentials::Credentials;
 pub use handle::{Client, close_session};
-pub use connect_string::HostPort;
 pub use ops::{CreateOptions, MultiReadOp, Op, Reconfig};
 pub use resolver::{ResolveFuture, Resolver, SystemResolver};
 pub use sasl::SaslConfig;

@@ -79,7 +79,6 @@ impl SharedResolver {
         SharedResolver(Arc::new(resolver))
     }
 
-
     /// The addresses of `host` now.
     pub(crate) fn resolve(&self, host: &HostPort) -> ResolveFuture {
         self.0.resolve(host)

@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::retry::RetryConfig;
-use crate::client::resolver::SharedResolver;
-use crate::client::{Resolver, SaslConfig};
 use crate::client::connect_string::ConnectString;
 use crate::client::path::validate_path;
+use crate::client::resolver::SharedResolver;
+use crate::client::{Resolver, SaslConfig};
 use crate::error::{Error, Result};
 use crate::proto::DEFAULT_MAX_FRAME_LEN;
 

@@ -6,7 +6,9 @@
 //! applies it, and waits for that watch to fire (or for the session to be replaced, or the
 //! warden to close) before reading again. A watch that fired is gone on the server, and
 //! one on a replaced session went with it, so nothing piles up however often the
-//! configuration changes.
+//! configuration changes. Servers without a dynamic configuration naming client addresses
+//! (standalone, a static ensemble, before 3.5) are read once, without a watch, and then
+//! left alone: there is nothing to follow and no watch is left on them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use super::handle::{Inner, Slot};
 use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::client::dynamic_config::client_hosts;
+use crate::error::Error;
 
 /// Pause after a failed read of the configuration: from here, doubling to the cap.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -38,10 +41,31 @@ pub(crate) async fn follow(inner: Arc<Inner>) {
     let mut shutdown = inner.shutdown.subscribe();
     let mut slot = inner.slot.subscribe();
     let mut pause = Backoff::new(RETRY_PAUSE, RETRY_PAUSE_MAX);
+    let mut dynamic = false;
     loop {
         let Some((client, generation)) = connected(&mut slot, &mut shutdown).await else {
             return;
         };
+        if !dynamic {
+            match client.get_config().await {
+                Ok((config, _)) if client_hosts(&config).is_empty() => {
+                    debug!(
+                        "the servers name no client addresses in their configuration; not following"
+                    );
+                    return;
+                }
+                Ok(_) => dynamic = true,
+                Err(Error::NoNode) => return,
+                Err(e) => {
+                    debug!(error = %e, "reading the ensemble's configuration failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause.next_pause()) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            }
+        }
         match client.get_config_and_watch().await {
             Ok((config, _, watcher)) => {
                 pause.reset();

@@ -380,7 +380,12 @@ impl Warden {
     /// The servers new sessions connect to: the members' client addresses once the warden
     /// follows the ensemble and has read its configuration, else the configured ones.
     pub fn hosts(&self) -> Vec<HostPort> {
-        let followed = self.inner.followed_hosts.lock().ok().and_then(|h| h.clone());
+        let followed = self
+            .inner
+            .followed_hosts
+            .lock()
+            .ok()
+            .and_then(|h| h.clone());
         followed.unwrap_or_else(|| {
             ConnectString::parse(&self.inner.config.connect)
                 .map(|c| c.hosts)

@@ -194,7 +194,7 @@ mod tests {
             port: 2181,
         }];
         assert_eq!(
-            decide(&[named.clone()], &new, Some(&current), 0.0),
+            decide(std::slice::from_ref(&named), &new, Some(&current), 0.0),
             Rebalance::Stay
         );
         let elsewhere = vec![HostPort {
@@ -202,7 +202,12 @@ mod tests {
             port: 2181,
         }];
         assert_eq!(
-            decide(&[named.clone()], &elsewhere, Some(&current), 0.0),
+            decide(
+                std::slice::from_ref(&named),
+                &elsewhere,
+                Some(&current),
+                0.0
+            ),
             Rebalance::MoveTo(elsewhere.clone())
         );
     }
