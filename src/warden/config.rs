@@ -493,6 +493,24 @@ mod tests {
     }
 
     #[test]
+    fn following_the_ensemble_is_on_by_default_and_can_be_switched_off() {
+        assert!(WardenConfig::new("a:1").follow_ensemble);
+        let off: WardenConfig =
+            toml::from_str("connect = \"a:1\"\nfollow_ensemble = false").unwrap();
+        assert!(!off.follow_ensemble);
+        let off: WardenConfig =
+            serde_json::from_str(r#"{"connect":"a:1","follow_ensemble":false}"#).unwrap();
+        assert!(!off.follow_ensemble);
+        assert!(
+            !WardenBuilder::new("a:1")
+                .follow_ensemble(false)
+                .build()
+                .unwrap()
+                .follow_ensemble
+        );
+    }
+
+    #[test]
     fn operation_timeout_defaults_to_twice_the_connection_timeout() {
         let config = WardenConfig::new("a:1");
         assert_eq!(config.operation_timeout(), Duration::from_secs(30));
