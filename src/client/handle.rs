@@ -142,9 +142,10 @@ impl Client {
     /// session on a host that stays moves with probability `1 - o/n`, to one of the added
     /// hosts; when it does not grow, such a session stays. A session on a host that is no
     /// longer listed always moves, to the added hosts or the staying ones in the proportion
-    /// that evens the load. A move is a reconnect with the same session: requests in flight
-    /// fail with [`Error::ConnectionLoss`] (a [`Warden`](crate::Warden) retries them), watches
-    /// are restored. While disconnected, the next round of attempts uses the new list.
+    /// that evens the load. A move is a reconnect with the same session, made once every
+    /// request already sent has its reply (requests made meanwhile wait for the new
+    /// connection), so it fails no request; watches are restored. While disconnected, the
+    /// next round of attempts uses the new list.
     ///
     /// A [`Warden`](crate::Warden) calls this by itself when it follows the ensemble (see
     /// [`WardenConfig::follow_ensemble`](crate::WardenConfig::follow_ensemble)).

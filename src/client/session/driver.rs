@@ -193,6 +193,10 @@ impl Driver {
         let sleep = tokio::time::sleep_until(self.core.next_deadline().unwrap_or(far));
         tokio::pin!(sleep);
         let mut commands_open = true;
+        // Set when the session decided to move to other hosts: no new command is taken (they
+        // wait in the channel for the next connection), and the connection is left once
+        // everything sent on it is answered, so a planned move fails no request.
+        let mut draining = false;
         loop {
             if let Err(exit) = self.flush(stream) {
                 return exit;
@@ -212,7 +216,7 @@ impl Driver {
                     tokio::select! {
                         biased;
                         read = read_half.read_buf(reader.buffer_mut()) => Wake::Read(read),
-                        command = self.commands.recv(), if commands_open => Wake::Command(command),
+                        command = self.commands.recv(), if commands_open && !draining => Wake::Command(command),
                         ready = write_half.as_ref().writable(), if want_write => match ready {
                             Ok(()) => Wake::Writable,
                             Err(e) => Wake::Failed(format!("socket error: {e}")),
@@ -236,7 +240,7 @@ impl Driver {
                             Ok(n) => Wake::Read(Ok(n)),
                             Err(e) => Wake::Failed(format!("connection failed: {e}")),
                         },
-                        command = self.commands.recv(), if commands_open => Wake::Command(command),
+                        command = self.commands.recv(), if commands_open && !draining => Wake::Command(command),
                         () = &mut sleep => Wake::Timer,
                         host = self.connector.read_write_found() => Wake::ReadWriteFound(host),
                         changed = self.hosts.changed(), if self.hosts_open => Wake::Hosts(changed.is_ok()),
@@ -277,16 +281,20 @@ impl Driver {
                         "read-write server {host} found; leaving the read-only server"
                     )))
                 }
-                Wake::Hosts(changed) => match self.take_hosts(changed) {
-                    Rebalance::Stay => Ok(()),
-                    // As on any reconnect, requests in flight fail with ConnectionLoss.
-                    Rebalance::MoveTo(_) => Err(Exit::Reconnect(
-                        "the host list changed: moving to even out the load".into(),
-                    )),
-                },
+                Wake::Hosts(changed) => {
+                    if let Rebalance::MoveTo(_) = self.take_hosts(changed) {
+                        draining = true;
+                    }
+                    Ok(())
+                }
             };
             if let Err(exit) = step {
                 return exit;
+            }
+            if draining && self.core.is_idle() {
+                return Exit::Reconnect(
+                    "the host list changed: moving to even out the load".into(),
+                );
             }
         }
     }
