@@ -4,20 +4,25 @@
 #   scripts/install-zookeeper.sh               server + JRE (for `--features testing`)
 #   scripts/install-zookeeper.sh --with-peers  also the C client headers, kazoo and Curator,
 #                                              used by interoperability tests
+#   scripts/install-zookeeper.sh --with-kerberos  also what cargo feature `kerberos` builds
+#                                              with (MIT GSS-API headers, libclang) and the
+#                                              MIT KDC its tests start
 #
 # Safe to run repeatedly: when everything is already present it does not touch apt at all.
 set -euo pipefail
 
 ZK_JAR=/usr/share/java/zookeeper.jar
 WITH_PEERS=0
+WITH_KERBEROS=0
 
 usage() {
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 for arg in "$@"; do
     case "$arg" in
         --with-peers) WITH_PEERS=1 ;;
+        --with-kerberos) WITH_KERBEROS=1 ;;
         -h | --help)
             usage
             exit 0
@@ -95,6 +100,22 @@ if [ "$WITH_PEERS" -eq 1 ]; then
     done
     if [ "${#missing[@]}" -eq 0 ]; then
         echo "install-zookeeper: peer packages already present"
+    else
+        apt_install "${missing[@]}"
+    fi
+fi
+
+# --- Kerberos: build deps of cargo feature `kerberos` and the test KDC -------------------
+if [ "$WITH_KERBEROS" -eq 1 ]; then
+    # libkrb5-dev: the GSS-API headers and library libgssapi links; libclang-dev + clang:
+    # bindgen reads the headers; krb5-kdc, krb5-admin-server (kadmin.local), krb5-user (kinit,
+    # klist): the throwaway KDC of zkwarden::testing::Kdc.
+    missing=()
+    for pkg in pkg-config libkrb5-dev libclang-dev clang krb5-kdc krb5-admin-server krb5-user; do
+        is_installed "$pkg" || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "install-zookeeper: Kerberos packages already present"
     else
         apt_install "${missing[@]}"
     fi

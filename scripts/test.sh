@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-zookeeper.sh --with-peers
+# --with-kerberos: --all-features below includes `kerberos`, which links the system GSS-API.
+scripts/install-zookeeper.sh --with-peers --with-kerberos
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

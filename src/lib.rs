@@ -94,7 +94,7 @@ pub mod warden;
 
 pub use backoff::Backoff;
 pub use client::{
-    Client, ClientBuilder, CreateOptions, HostPort, MultiReadOp, OneshotWatcher, Op,
+    Client, ClientBuilder, CreateOptions, GssapiConfig, HostPort, MultiReadOp, OneshotWatcher, Op,
     PersistentWatcher, Reconfig, Resolver, SaslConfig, SessionId, SessionPassword, SessionState,
     SessionStatus, WatchedEvent,
 };

@@ -48,18 +48,6 @@ async fn connect_as(connect_string: &str, sasl: SaslConfig) -> Client {
         .expect("SASL connect")
 }
 
-/// The SASL identities the server knows the session by.
-async fn sasl_users(client: &Client) -> Vec<String> {
-    client
-        .who_am_i()
-        .await
-        .expect("whoAmI")
-        .into_iter()
-        .filter(|info| info.auth_scheme == "sasl")
-        .map(|info| info.user)
-        .collect()
-}
-
 /// Creates a node only the SASL user bob may touch.
 async fn bobs_node(client: &Client, prefix: &str) -> String {
     let path = unique_path(prefix);

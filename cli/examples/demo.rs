@@ -124,7 +124,9 @@ async fn main() -> Result<(), Failure> {
     clock.say("config", format!("in force: {:?}", config.get()));
     spawn_config_printer(&config, clock);
 
-    let cache = TreeCache::builder(&service, "/demo/services").start()?;
+    let cache = TreeCache::builder(&service, "/demo/services")
+        .start()
+        .await?;
     cache.initialized().await?;
     clock.say("cache", format!("initialized with {} nodes", cache.len()));
     let resynced = Arc::new(Notify::new());

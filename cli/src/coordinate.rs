@@ -166,7 +166,10 @@ pub async fn leader(warden: &Warden, args: &LeaderArgs) -> Result<u8, Failure> {
     if let Some(id) = &args.id {
         builder = builder.id(id.clone());
     }
-    let latch = builder.start();
+    let latch = builder
+        .start()
+        .await
+        .map_err(|e| Failure::zk(format!("leader election on {}", args.path), e))?;
     let leadership = latch
         .await_leadership(deadline(&args.child))
         .await

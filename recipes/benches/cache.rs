@@ -161,7 +161,7 @@ async fn run(settings: Settings) -> BenchResult<()> {
     let warden = Warden::builder(&connect).start().await?;
     let resident_before = resident_bytes()?;
     let started = Instant::now();
-    let cache = TreeCache::builder(&warden, ROOT).start()?;
+    let cache = TreeCache::builder(&warden, ROOT).start().await?;
     tokio::time::timeout(PATIENCE, cache.initialized()).await??;
     let load_time = started.elapsed();
     let resident_after = resident_bytes()?;

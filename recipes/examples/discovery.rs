@@ -34,7 +34,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    let provider = discovery.service_provider("api", ProviderStrategy::round_robin())?;
+    let provider = discovery
+        .service_provider("api", ProviderStrategy::round_robin())
+        .await?;
     provider.initialized().await?;
     let mut events = provider.cache().events();
     discovery.set_enabled("b", false).await?;

@@ -68,7 +68,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let latch = LeaderLatch::builder(&warden, &args.path)
         .id(args.id.clone())
-        .start();
+        .start()
+        .await?;
     println!("{} joined the election on {}", args.id, args.path);
 
     let follow = async {

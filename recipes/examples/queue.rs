@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use zkwarden::Warden;
 use zkwarden::testing::ZkServer;

@@ -123,7 +123,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .start()
         .await?;
-    let cache = TreeCache::builder(&warden, &args.path).start()?;
+    let cache = TreeCache::builder(&warden, &args.path).start().await?;
     // The snapshot this subscription starts from (empty: the cache has not read anything
     // yet) plus its events is the cache, so the file can follow the events alone.
     let (mut snapshot, mut events) = cache.subscribe();

@@ -19,7 +19,10 @@ use zkwarden_recipes::ttl_node::PersistentTtlNode;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (warden, _server) = support::warden().await?;
     let path = "/example/alive/worker";
-    let node = PersistentTtlNode::start(&warden, path, Duration::from_secs(2), "working");
+    let node = PersistentTtlNode::builder(&warden, path, Duration::from_secs(2))
+        .data("working")
+        .start()
+        .await?;
     if !node.wait_for_initial_create(Duration::from_secs(10)).await {
         return Err("the node was not created (does the server allow TTL nodes?)".into());
     }

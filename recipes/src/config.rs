@@ -200,10 +200,11 @@ where
     /// node exists and holds a valid value.
     ///
     /// # Errors
-    /// [`Error::Timeout`] when no value was available within the
-    /// [`timeout`](Self::timeout); [`Error::Closed`] when the warden closed first (or the
-    /// path is invalid, which ends the underlying watch at once).
+    /// [`Error::InvalidPath`] for an invalid path; [`Error::Timeout`] when no value was
+    /// available within the [`timeout`](Self::timeout); [`Error::Closed`] when the warden is
+    /// closed, or closes first.
     pub async fn start(self) -> Result<ConfigWatch<T>> {
+        crate::starting::check(&self.warden, &self.path, false)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (ready_tx, ready_rx) = oneshot::channel();
         let mut task = Follow {

@@ -48,7 +48,7 @@ fn decode_i32(path: &str, data: &[u8]) -> Result<i32> {
 /// use zkwarden_recipes::counter::SharedCount;
 ///
 /// let count = SharedCount::new(&warden, "/app/workers", 0);
-/// count.start().await?;
+/// count.create_if_missing().await?;
 /// loop {
 ///     let seen = count.get().await?;
 ///     if count.try_set(seen, seen.value + 1).await? {
@@ -79,8 +79,9 @@ pub struct SharedCount {
 }
 
 impl SharedCount {
-    /// A shared count at `path`; `seed` is the value [`start`](SharedCount::start) gives a
-    /// node that does not exist yet.
+    /// A shared count at `path`; `seed` is the value
+    /// [`create_if_missing`](SharedCount::create_if_missing) gives a node that does not exist
+    /// yet. Nothing runs in the background: every call is one operation.
     pub fn new(warden: &Warden, path: &str, seed: i32) -> SharedCount {
         SharedCount {
             warden: warden.clone(),
@@ -100,14 +101,24 @@ impl SharedCount {
     /// # Errors
     /// `NoAuth`; `InvalidPath`; connection errors once the warden's retries are spent;
     /// `Closed`.
-    pub async fn start(&self) -> Result<()> {
+    pub async fn create_if_missing(&self) -> Result<()> {
         crate::atomic::create_if_missing(&self.warden, &self.path, &encode_i32(self.seed)).await
+    }
+
+    /// Creates the node holding the seed if it does not exist (the old name of
+    /// [`create_if_missing`](SharedCount::create_if_missing), from Curator's `start`).
+    ///
+    /// # Errors
+    /// As [`create_if_missing`](SharedCount::create_if_missing).
+    #[deprecated(note = "use `SharedCount::create_if_missing`")]
+    pub async fn start(&self) -> Result<()> {
+        self.create_if_missing().await
     }
 
     /// The current value and the node's data version.
     ///
     /// # Errors
-    /// `NoNode` before [`start`](SharedCount::start); `InvalidArgument` when the node does
+    /// `NoNode` before [`create_if_missing`](SharedCount::create_if_missing); `InvalidArgument` when the node does
     /// not hold exactly four bytes; `NoAuth`; connection errors once retries are spent.
     pub async fn get(&self) -> Result<VersionedValue> {
         let (data, stat) = self.warden.get_data(&self.path).await?;

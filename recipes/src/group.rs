@@ -1,16 +1,19 @@
 //! Group membership: members announce themselves with a [`GroupMember`] (an ephemeral
 //! [`PersistentNode`] at `<group>/<member id>` holding the member's payload), and anyone
-//! follows the group with [`Group::watch`], a live map of member id → payload.
+//! follows the group with a [`Group`], a live map of member id → payload.
 //!
 //! ```no_run
 //! # async fn demo(warden: zkwarden::Warden) -> zkwarden::Result<()> {
 //! use std::time::Duration;
 //! use zkwarden_recipes::group::{Group, GroupMember};
 //!
-//! let me = GroupMember::join(&warden, "/workers", "worker-7", "10.0.0.7:9000");
+//! let me = GroupMember::builder(&warden, "/workers", "worker-7")
+//!     .payload("10.0.0.7:9000")
+//!     .start()
+//!     .await?;
 //! me.wait_joined(Duration::from_secs(10)).await;
 //!
-//! let group = Group::watch(&warden, "/workers");
+//! let group = Group::builder(&warden, "/workers").start().await?;
 //! let mut members = group.members();
 //! loop {
 //!     for (id, payload) in members.borrow_and_update().iter() {
@@ -43,7 +46,7 @@ use tokio::task::JoinHandle;
 use zkwarden::warden::TreeEvent;
 use zkwarden::{Error, Result, Stat, Warden};
 
-use crate::persistent_node::{NodeMode, PersistentNode};
+use crate::persistent_node::{NodeMode, PersistentNode, PersistentNodeBuilder};
 
 /// A member of a group: an ephemeral node `<group>/<member id>` holding the member's payload,
 /// kept in existence by a [`PersistentNode`]. Dropping it stops keeping the node (it then
@@ -54,13 +57,54 @@ pub struct GroupMember {
     node: PersistentNode,
 }
 
+/// Settings of a [`GroupMember`], from [`GroupMember::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a member does not join until started"]
+pub struct GroupMemberBuilder {
+    id: String,
+    node: PersistentNodeBuilder,
+}
+
+impl GroupMemberBuilder {
+    /// The member's payload (empty unless set).
+    pub fn payload(mut self, payload: impl Into<Bytes>) -> Self {
+        self.node = self.node.data(payload);
+        self
+    }
+
+    /// Joins the group. Returns without waiting for the server; the node is created in the
+    /// background (see [`wait_joined`](GroupMember::wait_joined)). The group node is
+    /// created as a container if it is missing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] for an invalid group path or member id; [`Error::Closed`] when
+    /// the warden is closed.
+    pub async fn start(self) -> Result<GroupMember> {
+        Ok(GroupMember {
+            id: self.id,
+            node: self.node.start().await?,
+        })
+    }
+}
+
 impl GroupMember {
-    /// Joins the group at `group_path` as `member_id` with `payload`. Returns at once; the
-    /// node is created in the background (see [`wait_joined`](Self::wait_joined)). The group
-    /// node is created as a container if it is missing.
+    /// Settings for joining the group at `group_path` as `member_id`.
+    pub fn builder(warden: &Warden, group_path: &str, member_id: &str) -> GroupMemberBuilder {
+        let path = member_path(group_path, member_id);
+        GroupMemberBuilder {
+            id: member_id.to_owned(),
+            node: PersistentNode::builder(warden, &path, NodeMode::Ephemeral),
+        }
+    }
+
+    /// Joins the group at `group_path` as `member_id` with `payload`, without checking the
+    /// path. Returns at once; the node is created in the background.
     ///
     /// # Panics
     /// Outside a tokio runtime.
+    #[deprecated(
+        note = "use `GroupMember::builder(warden, group_path, member_id).payload(payload).start().await`"
+    )]
     pub fn join(
         warden: &Warden,
         group_path: &str,
@@ -70,7 +114,9 @@ impl GroupMember {
         let path = member_path(group_path, member_id);
         GroupMember {
             id: member_id.to_owned(),
-            node: PersistentNode::start(warden, &path, payload, NodeMode::Ephemeral),
+            node: PersistentNode::builder(warden, &path, NodeMode::Ephemeral)
+                .data(payload)
+                .spawn(),
         }
     }
 
@@ -119,20 +165,53 @@ pub struct Group {
     task: JoinHandle<()>,
 }
 
-impl Group {
-    /// Starts following the group at `group_path` (which need not exist yet). The map is
-    /// empty until the group has been read once.
+/// Settings of a [`Group`] view, from [`Group::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a group view does nothing until started"]
+pub struct GroupBuilder {
+    warden: Warden,
+    path: String,
+}
+
+impl GroupBuilder {
+    /// Starts following the group (which need not exist yet). The map is empty until the
+    /// group has been read once.
     ///
-    /// # Panics
-    /// Outside a tokio runtime.
-    pub fn watch(warden: &Warden, group_path: &str) -> Group {
+    /// # Errors
+    /// [`Error::InvalidPath`] for an invalid path; [`Error::Closed`] when the warden is
+    /// closed.
+    pub async fn start(self) -> Result<Group> {
+        crate::starting::check(&self.warden, &self.path, false)?;
+        Ok(self.spawn())
+    }
+
+    fn spawn(self) -> Group {
         let (tx, members) = watch::channel(BTreeMap::new());
-        let task = tokio::spawn(follow(warden.clone(), group_path.to_owned(), tx));
+        let task = tokio::spawn(follow(self.warden, self.path.clone(), tx));
         Group {
-            path: group_path.to_owned(),
+            path: self.path,
             members,
             task,
         }
+    }
+}
+
+impl Group {
+    /// Settings for a view of the group at `group_path`.
+    pub fn builder(warden: &Warden, group_path: &str) -> GroupBuilder {
+        GroupBuilder {
+            warden: warden.clone(),
+            path: group_path.to_owned(),
+        }
+    }
+
+    /// Starts following the group at `group_path`, without checking the path.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    #[deprecated(note = "use `Group::builder(warden, group_path).start().await`")]
+    pub fn watch(warden: &Warden, group_path: &str) -> Group {
+        Group::builder(warden, group_path).spawn()
     }
 
     /// A receiver of the members (id → payload), to read and to await changes.

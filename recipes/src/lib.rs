@@ -5,6 +5,45 @@
 //! Every recipe uses only the warden's public API, and every recipe documents what it does
 //! when the connection is `Suspended` or the session is `Lost`.
 //!
+//! # Constructing recipes
+//!
+//! Every recipe is made in one of two shapes, by whether it does anything on its own:
+//!
+//! * **Nothing until called**: `X::new(&warden, path, required..)`, then options as
+//!   `self`-taking setters, then calls. Locks ([`Mutex`](lock::Mutex),
+//!   [`ReadWriteLock`](lock::ReadWriteLock), [`Semaphore`](lock::Semaphore),
+//!   [`SemaphoreMutex`](lock::SemaphoreMutex)), queues, [`Barrier`](barrier::Barrier) and
+//!   [`DoubleBarrier`](barrier::DoubleBarrier), the atomic values and
+//!   [`SharedCount`](counter::SharedCount), [`ServiceDiscovery`](discovery::ServiceDiscovery).
+//!   `new` cannot fail and touches no server; errors come from the calls.
+//! * **Runs in the background**: `X::builder(&warden, path, required..)`, then options,
+//!   then `.start().await?`, which returns `Result<X>`; the background work lasts until
+//!   `X` is closed or dropped. [`LeaderLatch`](leader::LeaderLatch),
+//!   [`LeaderSelector`](leader::LeaderSelector) (whose `start` takes the scope it runs each
+//!   term), [`ConfigWatch`](config::ConfigWatch), the caches
+//!   ([`TreeCache`](cache::TreeCache), [`NodeCache`](cache::NodeCache),
+//!   [`ChildrenCache`](cache::ChildrenCache), [`ServiceCache`](discovery::ServiceCache)),
+//!   [`PersistentNode`](persistent_node::PersistentNode),
+//!   [`PersistentTtlNode`](ttl_node::PersistentTtlNode), [`Group`](group::Group) and
+//!   [`GroupMember`](group::GroupMember). `start` fails with
+//!   [`Error::InvalidPath`](zkwarden::Error::InvalidPath) for a path the recipe could never
+//!   use and [`Error::Closed`](zkwarden::Error::Closed) on a closed warden, instead of
+//!   leaving a task that gives up silently. It waits for the server only where the recipe
+//!   promises a value on return ([`ConfigWatch`](config::ConfigWatch)); the others say how
+//!   to wait (`initialized()`, `wait_for_initial_create()`, `await_leadership()`).
+//!
+//! This is the shape of the warden itself: `Warden::builder(connect)`, options,
+//! `.start().await?`.
+//!
+//! # Event streams
+//!
+//! Every stream of events a recipe hands out ([`ConfigEvents`](config::ConfigEvents),
+//! [`CacheEvents`](cache::CacheEvents), [`NodeEvents`](persistent_node::NodeEvents),
+//! [`CountWatch`](counter::CountWatch), [`ConsumerStream`](queue::ConsumerStream)) is a
+//! [`futures_core::Stream`] and has an inherent `next()` yielding the same items, so it
+//! needs no extension trait. Each ends (`None`) once the warden it depends on is closed,
+//! even while the recipe is still held.
+//!
 //! # No `Reaper` or `ChildReaper`
 //!
 //! Curator's `Reaper` and `ChildReaper` delete parents that recipes leave empty (lock, leader
@@ -30,3 +69,4 @@ pub mod cache;
 pub mod counter;
 pub mod discovery;
 mod events_end;
+mod starting;

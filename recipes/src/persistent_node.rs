@@ -1,7 +1,7 @@
 //! A node that keeps itself in existence: [`PersistentNode`] (the role of Apache Curator's
 //! `PersistentNode`).
 //!
-//! The node is created at start, and created again whenever it goes missing: after the
+//! The node is created once started, and created again whenever it goes missing: after the
 //! warden built a new session (an ephemeral node dies with its session), or after someone
 //! else deleted it. Its data is whatever was last given to [`PersistentNode::set_data`],
 //! also on every recreation.
@@ -22,8 +22,10 @@
 //! use std::time::Duration;
 //! use zkwarden_recipes::persistent_node::{NodeMode, PersistentNode};
 //!
-//! let node = PersistentNode::start(&warden, "/services/api/instance-", "10.0.0.7:8080",
-//!     NodeMode::EphemeralSequential);
+//! let node = PersistentNode::builder(&warden, "/services/api/instance-", NodeMode::EphemeralSequential)
+//!     .data("10.0.0.7:8080")
+//!     .start()
+//!     .await?;
 //! if node.wait_for_initial_create(Duration::from_secs(10)).await {
 //!     println!("registered as {:?}", node.actual_path());
 //! }
@@ -237,28 +239,76 @@ impl std::fmt::Debug for PersistentNode {
     }
 }
 
-impl PersistentNode {
-    /// Starts keeping a node at `path` holding `data` in `mode`, creating missing parents
-    /// as container nodes. Returns at once; the node is created in the background (see
-    /// [`wait_for_initial_create`](Self::wait_for_initial_create)).
+/// Settings of a [`PersistentNode`], from [`PersistentNode::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a persistent node does nothing until started"]
+pub struct PersistentNodeBuilder {
+    warden: Warden,
+    path: String,
+    mode: NodeMode,
+    data: Bytes,
+}
+
+impl PersistentNodeBuilder {
+    /// The data the node is created with (empty unless set); see
+    /// [`PersistentNode::set_data`] to change it later.
+    pub fn data(mut self, data: impl Into<Bytes>) -> Self {
+        self.data = data.into();
+        self
+    }
+
+    /// Starts keeping the node, creating missing parents as container nodes. Returns without
+    /// waiting for the server; the node is created in the background (see
+    /// [`wait_for_initial_create`](PersistentNode::wait_for_initial_create)).
     ///
-    /// For sequential modes `path` is the prefix of the node's name, as for a sequential
-    /// create (`/parent/name-` or `/parent/`).
-    ///
-    /// # Panics
-    /// Outside a tokio runtime.
-    pub fn start(warden: &Warden, path: &str, data: impl Into<Bytes>, mode: NodeMode) -> Self {
+    /// # Errors
+    /// [`Error::InvalidPath`] for an invalid path (for sequential modes, an invalid prefix);
+    /// [`Error::Closed`] when the warden is closed.
+    pub async fn start(self) -> Result<PersistentNode> {
+        crate::starting::check(&self.warden, &self.path, self.mode.is_sequential())?;
+        Ok(self.spawn())
+    }
+
+    /// What [`start`](Self::start) does after its checks; nothing in it waits.
+    pub(crate) fn spawn(self) -> PersistentNode {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let shared = Arc::new(Shared {
-            warden: warden.clone(),
-            path: path.to_owned(),
-            mode,
-            data: watch::Sender::new(data.into()),
+            warden: self.warden,
+            path: self.path,
+            mode: self.mode,
+            data: watch::Sender::new(self.data),
             actual: watch::Sender::new(None),
             events: events.downgrade(),
         });
         let task = tokio::spawn(keep(shared.clone(), events));
         PersistentNode { shared, task }
+    }
+}
+
+impl PersistentNode {
+    /// Settings for keeping a node at `path` in `mode`. For sequential modes `path` is the
+    /// prefix of the node's name, as for a sequential create (`/parent/name-` or
+    /// `/parent/`).
+    pub fn builder(warden: &Warden, path: &str, mode: NodeMode) -> PersistentNodeBuilder {
+        PersistentNodeBuilder {
+            warden: warden.clone(),
+            path: path.to_owned(),
+            mode,
+            data: Bytes::new(),
+        }
+    }
+
+    /// Starts keeping a node at `path` holding `data` in `mode`, without checking the path.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    #[deprecated(
+        note = "use `PersistentNode::builder(warden, path, mode).data(data).start().await`"
+    )]
+    pub fn start(warden: &Warden, path: &str, data: impl Into<Bytes>, mode: NodeMode) -> Self {
+        PersistentNode::builder(warden, path, mode)
+            .data(data)
+            .spawn()
     }
 
     /// The path of the node as created, or `None` while it does not exist (not created yet,

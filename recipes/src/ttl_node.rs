@@ -9,7 +9,10 @@
 //! use std::time::Duration;
 //! use zkwarden_recipes::ttl_node::PersistentTtlNode;
 //!
-//! let node = PersistentTtlNode::start(&warden, "/app/alive/worker-7", Duration::from_secs(10), "busy");
+//! let node = PersistentTtlNode::builder(&warden, "/app/alive/worker-7", Duration::from_secs(10))
+//!     .data("busy")
+//!     .start()
+//!     .await?;
 //! node.wait_for_initial_create(Duration::from_secs(10)).await;
 //! // ... work; the node is there while `node` lives ...
 //! node.close(); // gone within ten seconds (and a check interval of the server)
@@ -47,7 +50,7 @@ use tokio::task::JoinHandle;
 use zkwarden::{CreateMode, Error, Warden};
 
 use crate::lock::internals::join;
-use crate::persistent_node::{NodeEvents, NodeMode, PersistentNode};
+use crate::persistent_node::{NodeEvents, NodeMode, PersistentNode, PersistentNodeBuilder};
 
 /// The name of the child that is written to keep the node (Curator's
 /// `DEFAULT_CHILD_NODE_NAME`).
@@ -68,19 +71,89 @@ pub struct PersistentTtlNode {
     child: String,
 }
 
+/// Settings of a [`PersistentTtlNode`], from [`PersistentTtlNode::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a TTL node does nothing until started"]
+pub struct PersistentTtlNodeBuilder {
+    node: PersistentNodeBuilder,
+    warden: Warden,
+    path: String,
+    ttl: Duration,
+    child_name: String,
+    factor: u32,
+}
+
+impl PersistentTtlNodeBuilder {
+    /// The data the node is created with (empty unless set).
+    pub fn data(mut self, data: impl Into<Bytes>) -> Self {
+        self.node = self.node.data(data);
+        self
+    }
+
+    /// The name of the child that is written to keep the node ([`TOUCH_CHILD`] unless set).
+    pub fn child_name(mut self, name: &str) -> Self {
+        self.child_name = name.to_owned();
+        self
+    }
+
+    /// How many writes of the child per TTL ([`TOUCH_FACTOR`] unless set; 0 counts as 1).
+    pub fn touch_factor(mut self, factor: u32) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Starts keeping the node. Returns without waiting for the server (see
+    /// [`wait_for_initial_create`](PersistentTtlNode::wait_for_initial_create)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] for an invalid path or child name; [`Error::Closed`] when the
+    /// warden is closed.
+    pub async fn start(self) -> zkwarden::Result<PersistentTtlNode> {
+        crate::starting::check(&self.warden, &join(&self.path, &self.child_name), false)?;
+        Ok(self.spawn())
+    }
+
+    /// What [`start`](Self::start) does after its checks; nothing in it waits.
+    fn spawn(self) -> PersistentTtlNode {
+        let node = self.node.spawn();
+        let child = join(&self.path, &self.child_name);
+        let every = self.ttl / self.factor.max(1);
+        let touch = tokio::spawn(touch_loop(self.warden, child.clone(), self.ttl, every));
+        PersistentTtlNode { node, touch, child }
+    }
+}
+
 impl PersistentTtlNode {
+    /// Settings for keeping a TTL node at `path` with time to live `ttl`: by default empty,
+    /// with the child [`TOUCH_CHILD`] written [`TOUCH_FACTOR`] times per `ttl`.
+    pub fn builder(warden: &Warden, path: &str, ttl: Duration) -> PersistentTtlNodeBuilder {
+        PersistentTtlNodeBuilder {
+            node: PersistentNode::builder(warden, path, NodeMode::PersistentWithTtl(ttl)),
+            warden: warden.clone(),
+            path: path.to_owned(),
+            ttl,
+            child_name: TOUCH_CHILD.to_owned(),
+            factor: TOUCH_FACTOR,
+        }
+    }
+
     /// Starts keeping a TTL node at `path` holding `data`, with the child [`TOUCH_CHILD`]
-    /// written [`TOUCH_FACTOR`] times per `ttl`. Returns at once.
+    /// written [`TOUCH_FACTOR`] times per `ttl`, without checking the path.
     ///
     /// # Panics
     /// Outside a tokio runtime.
+    #[deprecated(
+        note = "use `PersistentTtlNode::builder(warden, path, ttl).data(data).start().await`"
+    )]
     pub fn start(
         warden: &Warden,
         path: &str,
         ttl: Duration,
         data: impl Into<Bytes>,
     ) -> PersistentTtlNode {
-        PersistentTtlNode::start_with(warden, path, ttl, data, TOUCH_CHILD, TOUCH_FACTOR)
+        PersistentTtlNode::builder(warden, path, ttl)
+            .data(data)
+            .spawn()
     }
 
     /// As [`start`](Self::start), with the child's name and the writes per TTL given
@@ -88,6 +161,9 @@ impl PersistentTtlNode {
     ///
     /// # Panics
     /// Outside a tokio runtime.
+    #[deprecated(
+        note = "use `PersistentTtlNode::builder(warden, path, ttl).data(data).child_name(name).touch_factor(factor).start().await`"
+    )]
     pub fn start_with(
         warden: &Warden,
         path: &str,
@@ -96,11 +172,11 @@ impl PersistentTtlNode {
         child_name: &str,
         factor: u32,
     ) -> PersistentTtlNode {
-        let node = PersistentNode::start(warden, path, data, NodeMode::PersistentWithTtl(ttl));
-        let child = join(path, child_name);
-        let every = ttl / factor.max(1);
-        let touch = tokio::spawn(touch_loop(warden.clone(), child.clone(), ttl, every));
-        PersistentTtlNode { node, touch, child }
+        PersistentTtlNode::builder(warden, path, ttl)
+            .data(data)
+            .child_name(child_name)
+            .touch_factor(factor)
+            .spawn()
     }
 
     /// The path of the node while it exists (see [`PersistentNode::actual_path`]).

@@ -30,7 +30,7 @@ async fn reports_creations_changes_and_deletions() {
         .await
         .expect("create a");
 
-    let cache = TreeCache::builder(&w, &root).start().expect("start");
+    let cache = TreeCache::builder(&w, &root).start().await.expect("start");
     let mut events = cache.events();
     let initial = events_until(&mut events, "initialized", is_initialized).await;
     let created: Vec<_> = initial.iter().filter_map(CacheEvent::path).collect();
@@ -73,7 +73,7 @@ async fn a_missing_root_is_waited_for() {
     let server = start_server().await;
     let w = warden(&server.connect_string()).await;
     let root = unique_path("cache-missing");
-    let cache = TreeCache::builder(&w, &root).start().expect("start");
+    let cache = TreeCache::builder(&w, &root).start().await.expect("start");
     let mut events = cache.events();
     events_until(&mut events, "initialized", is_initialized).await;
     assert!(cache.is_empty());
@@ -101,7 +101,7 @@ async fn started_while_unreachable_initializes_once_the_server_answers() {
     proxy.reset_all();
     wait_for_state(&mut connection, ConnectionState::Suspended).await;
 
-    let cache = TreeCache::builder(&w, &root).start().expect("start");
+    let cache = TreeCache::builder(&w, &root).start().await.expect("start");
     let mut events = cache.events();
     // The warden tries to reconnect (and is refused) while the cache waits.
     let refused = proxy.stats().refused;
@@ -138,7 +138,7 @@ async fn delete_and_recreate_while_cut_off_is_reported() {
     for p in [&x, &y, &z] {
         writer.create(p, b"old").await.expect("child");
     }
-    let cache = TreeCache::builder(&w, &root).start().expect("start");
+    let cache = TreeCache::builder(&w, &root).start().await.expect("start");
     within("initialized", cache.initialized())
         .await
         .expect("initialized");
@@ -200,11 +200,13 @@ async fn depth_selector_and_keep_data() {
     let shallow = TreeCache::builder(&w, &root)
         .max_depth(1)
         .start()
+        .await
         .expect("start");
     let selective = TreeCache::builder(&w, &root)
         .selector(|path| !path.ends_with("/skip"))
         .keep_data(false)
         .start()
+        .await
         .expect("start");
     within("shallow", shallow.initialized())
         .await
@@ -253,9 +255,13 @@ async fn node_and_children_caches() {
     let server = start_server().await;
     let w = warden(&server.connect_string()).await;
     let root = unique_path("cache-views");
-    let node = NodeCache::builder(&w, &root).start().expect("node cache");
+    let node = NodeCache::builder(&w, &root)
+        .start()
+        .await
+        .expect("node cache");
     let children = ChildrenCache::builder(&w, &root)
         .start()
+        .await
         .expect("children cache");
     within("node", node.initialized()).await.expect("init");
     within("children", children.initialized())
@@ -299,6 +305,7 @@ async fn a_slow_subscriber_is_told_it_lagged() {
     let cache = TreeCache::builder(&w, &root)
         .event_capacity(4)
         .start()
+        .await
         .expect("start");
     within("initialized", cache.initialized())
         .await
@@ -332,7 +339,7 @@ async fn an_expired_session_is_resynced() {
         .create(&format!("{root}/keep"), b"k")
         .await
         .expect("keep");
-    let cache = TreeCache::builder(&w, &root).start().expect("start");
+    let cache = TreeCache::builder(&w, &root).start().await.expect("start");
     within("initialized", cache.initialized())
         .await
         .expect("init");

@@ -281,6 +281,7 @@ async fn converges_through_cut_connections_and_expired_sessions() {
     let cache = TreeCache::builder(&w, &root)
         .event_capacity(1 << 16)
         .start()
+        .await
         .expect("start");
     within("initialized", cache.initialized())
         .await
@@ -351,6 +352,7 @@ async fn converges_through_a_member_kill() {
     let cache = TreeCache::builder(&w, &root)
         .event_capacity(1 << 16)
         .start()
+        .await
         .expect("start");
     within("initialized", cache.initialized())
         .await

@@ -70,6 +70,7 @@ async fn tree_cache_on_oneshot_watches_equals_the_server() {
     let cache = TreeCache::builder(&w, &root)
         .event_capacity(1 << 16)
         .start()
+        .await
         .expect("start");
     within("initialized", cache.initialized())
         .await

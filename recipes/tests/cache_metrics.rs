@@ -24,7 +24,7 @@ async fn the_cache_size_gauge_follows_the_tree() {
             .await
             .unwrap();
     }
-    let cache = TreeCache::builder(&warden, &root).start().unwrap();
+    let cache = TreeCache::builder(&warden, &root).start().await.unwrap();
     cache.initialized().await.unwrap();
 
     // The gauge is set once the engine has applied a change; the scrape is polled until it

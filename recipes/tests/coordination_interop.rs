@@ -33,7 +33,7 @@ use zkwarden::warden::RetryConfig;
 use zkwarden::{SessionId, SessionPassword, Warden};
 use zkwarden_recipes::barrier::{Barrier, DoubleBarrier, READY_NODE};
 use zkwarden_recipes::counter::{CountWatch, SharedCount};
-use zkwarden_recipes::leader::{LeaderSelector, SelectorHandle};
+use zkwarden_recipes::leader::LeaderSelector;
 
 const PEER: &str = "CuratorCoordPeer";
 
@@ -105,7 +105,7 @@ async fn rust_and_curator_shared_counts_add_up_exactly() {
     let path = unique_path("shared-count");
     let w = warden(&server.connect_string()).await;
     let count = SharedCount::new(&w, &path, 0);
-    count.start().await.expect("start the count");
+    count.create_if_missing().await.expect("create the count");
     let mut changes = count.watch();
     await_count(&mut changes, 0).await;
     let mut peer = start_peer(
@@ -453,7 +453,7 @@ struct RustSelector {
     warden: Warden,
     proxy: FaultProxy,
     release: Arc<Notify>,
-    handle: SelectorHandle,
+    handle: LeaderSelector,
 }
 
 impl RustSelector {
@@ -481,36 +481,37 @@ impl RustSelector {
             beliefs.clone(),
             release.clone(),
         );
-        let handle =
-            LeaderSelector::new(&warden, path)
-                .id(who)
-                .start(move |_leadership, cancel| {
-                    let (who, log, beliefs, release) =
-                        (me.clone(), log.clone(), beliefs.clone(), released.clone());
-                    async move {
-                        // Registered before the test hears of the term, so a release it sends
-                        // at once is not missed.
-                        let released = release.notified();
-                        tokio::pin!(released);
-                        released.as_mut().enable();
-                        note(&log, &who, "lead", "enter");
-                        println!("{who} leads");
-                        let _ = beliefs.send(Belief {
-                            who: who.clone(),
-                            leading: true,
-                        });
-                        tokio::select! {
-                            () = cancel.cancelled() => println!("{who} cancelled"),
-                            () = released => println!("{who} released"),
-                        }
-                        note(&log, &who, "lead", "exit");
-                        println!("{who} stepped down");
-                        let _ = beliefs.send(Belief {
-                            who,
-                            leading: false,
-                        });
+        let handle = LeaderSelector::builder(&warden, path)
+            .id(who)
+            .start(move |_leadership, cancel| {
+                let (who, log, beliefs, release) =
+                    (me.clone(), log.clone(), beliefs.clone(), released.clone());
+                async move {
+                    // Registered before the test hears of the term, so a release it sends
+                    // at once is not missed.
+                    let released = release.notified();
+                    tokio::pin!(released);
+                    released.as_mut().enable();
+                    note(&log, &who, "lead", "enter");
+                    println!("{who} leads");
+                    let _ = beliefs.send(Belief {
+                        who: who.clone(),
+                        leading: true,
+                    });
+                    tokio::select! {
+                        () = cancel.cancelled() => println!("{who} cancelled"),
+                        () = released => println!("{who} released"),
                     }
-                });
+                    note(&log, &who, "lead", "exit");
+                    println!("{who} stepped down");
+                    let _ = beliefs.send(Belief {
+                        who,
+                        leading: false,
+                    });
+                }
+            })
+            .await
+            .expect("start");
         RustSelector {
             who: who.to_owned(),
             warden,

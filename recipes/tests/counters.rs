@@ -185,14 +185,17 @@ async fn shared_count_is_four_big_endian_bytes_and_refuses_stale_versions() {
     let path = format!("{}/nested/count", common::unique_path("shared"));
 
     let count = SharedCount::new(&w, &path, 0x0A0B_0C0D);
-    count.start().await.unwrap();
+    count.create_if_missing().await.unwrap();
     let (data, _) = client.get_data(&path).await.unwrap();
     assert_eq!(&data[..], &[0x0A, 0x0B, 0x0C, 0x0D]);
     let first = count.get().await.unwrap();
     assert_eq!(first.value, 0x0A0B_0C0D);
 
     // Starting again keeps the value.
-    SharedCount::new(&w, &path, 99).start().await.unwrap();
+    SharedCount::new(&w, &path, 99)
+        .create_if_missing()
+        .await
+        .unwrap();
     assert_eq!(count.get().await.unwrap(), first);
 
     let mut changes = count.watch();
@@ -240,7 +243,10 @@ async fn concurrent_try_set_loops_from_two_wardens_lose_nothing() {
     let a = common::warden(&connect).await;
     let b = common::warden(&connect).await;
     let path = common::unique_path("shared-race");
-    SharedCount::new(&a, &path, 10).start().await.unwrap();
+    SharedCount::new(&a, &path, 10)
+        .create_if_missing()
+        .await
+        .unwrap();
 
     let mut tasks = Vec::new();
     for warden in [a.clone(), b.clone(), a.clone(), b.clone()] {

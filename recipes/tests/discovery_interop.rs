@@ -170,6 +170,7 @@ async fn curator_and_rust_see_each_others_instances_with_equal_fields() {
     // Our provider: round robin over both, and Curator's down-instance policy.
     let provider = discovery
         .service_provider("api", ProviderStrategy::round_robin())
+        .await
         .unwrap();
     await_offered(&provider, &["java-1", "rust-1"]).await;
     let picked: Vec<String> = (0..4).map(|_| provider.instance().unwrap().id).collect();
@@ -253,6 +254,7 @@ async fn a_rust_instance_comes_back_after_its_session_expires_and_curator_picks_
     // A sticky provider of ours keeps to one instance while it is there.
     let provider = discovery
         .service_provider("api", ProviderStrategy::sticky(Strategy::Random))
+        .await
         .unwrap();
     let mut events = provider.cache().events();
     provider.initialized().await.unwrap();

@@ -119,7 +119,9 @@ async fn a_leadership_fence_admits_the_leader_and_refuses_it_after_its_session_e
     let (_server, w, resource) = setup("fence-leader-resource").await;
     let latch = LeaderLatch::builder(&w, unique_path("fence-leader"))
         .safety(LockSafety::Lost)
-        .start();
+        .start()
+        .await
+        .expect("start");
     let term = latch.await_leadership(None).await.expect("leadership");
     admitted_then_fenced_out(&w, &term, term.node_path(), term.lost(), &resource).await;
 }

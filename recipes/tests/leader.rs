@@ -35,7 +35,9 @@ async fn one_leader_among_five_latches_and_everybody_is_listed() {
         latches.push(
             LeaderLatch::builder(&w, &path)
                 .id(format!("rust-{i}"))
-                .start(),
+                .start()
+                .await
+                .expect("start"),
         );
     }
     let observer = warden(&server.connect_string()).await;
@@ -97,7 +99,9 @@ async fn closing_the_leader_hands_leadership_on_with_a_larger_token() {
         latches.push(Some(
             LeaderLatch::builder(&w, &path)
                 .id(format!("rust-{i}"))
-                .start(),
+                .start()
+                .await
+                .expect("start"),
         ));
     }
     let mut last_token = i64::MIN;
@@ -138,11 +142,19 @@ async fn an_expired_leader_loses_and_queues_again_with_a_new_node() {
     wa.create_node(&resource, b"v0", CreateMode::Persistent)
         .await
         .expect("resource");
-    let a = LeaderLatch::builder(&wa, &path).id("a").start();
+    let a = LeaderLatch::builder(&wa, &path)
+        .id("a")
+        .start()
+        .await
+        .expect("start");
     let term = within("a leads", a.await_leadership(None))
         .await
         .expect("a leads");
-    let b = LeaderLatch::builder(&wb, &path).id("b").start();
+    let b = LeaderLatch::builder(&wb, &path)
+        .id("b")
+        .start()
+        .await
+        .expect("start");
     let old_node = term.node_path().to_owned();
     let old_name = name_of(&old_node);
     await_children_where(&wb, &path, "both nodes", |c| c.len() == 2).await;
@@ -209,7 +221,11 @@ async fn suspension_ends_the_term_at_once_and_the_latch_leads_again_after_reconn
     let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
     let w = warden(&proxy.connect_string()).await;
     assert_eq!(w.lock_safety(), LockSafety::Suspend);
-    let latch = LeaderLatch::builder(&w, &path).id("solo").start();
+    let latch = LeaderLatch::builder(&w, &path)
+        .id("solo")
+        .start()
+        .await
+        .expect("start");
     let term = within("leads", latch.await_leadership(None))
         .await
         .expect("leads");
@@ -243,7 +259,9 @@ async fn a_latch_that_tolerates_short_disconnections_keeps_its_term_until_the_de
     let latch = LeaderLatch::builder(&w, &path)
         .id("patient")
         .safety(LockSafety::SessionDeadline { margin })
-        .start();
+        .start()
+        .await
+        .expect("start");
     let term = within("leads", latch.await_leadership(None))
         .await
         .expect("leads");
@@ -276,22 +294,26 @@ async fn selectors_take_turns_requeue_and_never_overlap() {
         let w = warden(&server.connect_string()).await;
         let (tx, inside) = (tx.clone(), inside.clone());
         let id = format!("sel-{i}");
-        handles.push(LeaderSelector::new(&w, &path).id(id.clone()).start(
-            move |leadership, cancel| {
-                let (tx, inside, id) = (tx.clone(), inside.clone(), id.clone());
-                async move {
-                    assert!(!inside.swap(true, Ordering::SeqCst), "two leaders at once");
-                    assert!(leadership.is_valid());
-                    // Simulated work; stops early if leadership may be lost.
-                    tokio::select! {
-                        () = cancel.cancelled() => {}
-                        () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+        handles.push(
+            LeaderSelector::builder(&w, &path)
+                .id(id.clone())
+                .start(move |leadership, cancel| {
+                    let (tx, inside, id) = (tx.clone(), inside.clone(), id.clone());
+                    async move {
+                        assert!(!inside.swap(true, Ordering::SeqCst), "two leaders at once");
+                        assert!(leadership.is_valid());
+                        // Simulated work; stops early if leadership may be lost.
+                        tokio::select! {
+                            () = cancel.cancelled() => {}
+                            () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+                        }
+                        inside.store(false, Ordering::SeqCst);
+                        let _ = tx.send((id, leadership.fencing_token()));
                     }
-                    inside.store(false, Ordering::SeqCst);
-                    let _ = tx.send((id, leadership.fencing_token()));
-                }
-            },
-        ));
+                })
+                .await
+                .expect("start"),
+        );
     }
     let mut terms = Vec::new();
     while terms.len() < 12 {
@@ -329,7 +351,7 @@ async fn a_selector_without_requeue_leads_once_and_hands_over() {
     let (release_a, released) = tokio::sync::oneshot::channel::<()>();
     let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
     let txa = tx.clone();
-    let a = LeaderSelector::new(&wa, &path)
+    let a = LeaderSelector::builder(&wa, &path)
         .id("once")
         .requeue(false)
         .start(move |_, _| {
@@ -340,9 +362,11 @@ async fn a_selector_without_requeue_leads_once_and_hands_over() {
                     let _ = released.await;
                 }
             }
-        });
+        })
+        .await
+        .expect("start");
     assert_eq!(within("a leads", rx.recv()).await, Some("once"));
-    let b = LeaderSelector::new(&wb, &path)
+    let b = LeaderSelector::builder(&wb, &path)
         .id("again")
         .start(move |_, cancel| {
             let tx = tx.clone();
@@ -350,7 +374,9 @@ async fn a_selector_without_requeue_leads_once_and_hands_over() {
                 let _ = tx.send("again");
                 cancel.cancelled().await;
             }
-        });
+        })
+        .await
+        .expect("start");
     await_children_where(&wb, &path, "both queued", |c| c.len() == 2).await;
     let leader = a.leader().await.expect("leader").expect("a leader");
     assert_eq!(leader.id, "once");
@@ -383,7 +409,7 @@ async fn run_waits_for_leadership_runs_once_and_steps_down() {
     // `a` leads first and holds until told; `run` on `b` must wait for it.
     let (release_a, released) = tokio::sync::oneshot::channel::<()>();
     let (led_tx, led) = tokio::sync::oneshot::channel::<i64>();
-    let a = LeaderSelector::new(&wa, &path)
+    let a = LeaderSelector::builder(&wa, &path)
         .id("first")
         .run(move |leadership, _| async move {
             let _ = led_tx.send(leadership.fencing_token());
@@ -391,7 +417,7 @@ async fn run_waits_for_leadership_runs_once_and_steps_down() {
         });
     let a = tokio::spawn(a);
     let a_token = within("a leads", led).await.expect("a's term began");
-    let b = tokio::spawn(LeaderSelector::new(&wb, &path).id("second").run(
+    let b = tokio::spawn(LeaderSelector::builder(&wb, &path).id("second").run(
         |leadership, _cancel| async move {
             // `?` works in a scope that returns a Result.
             let node = leadership.node_path().to_owned();
@@ -423,19 +449,22 @@ async fn a_scope_that_fails_ends_its_term_and_the_error_is_kept() {
     let w = warden(&server.connect_string()).await;
     let (tx, mut rx) = mpsc::unbounded_channel::<i64>();
     let terms = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let selector = LeaderSelector::new(&w, &path).start(move |leadership, cancel| {
-        let (tx, terms) = (tx.clone(), terms.clone());
-        async move {
-            let token = leadership.fencing_token();
-            let _ = tx.send(token);
-            // The first term fails; the next one holds until cancelled.
-            if terms.fetch_add(1, Ordering::SeqCst) == 0 {
-                return Err(Error::InvalidArgument(format!("term {token} refused")));
+    let selector = LeaderSelector::builder(&w, &path)
+        .start(move |leadership, cancel| {
+            let (tx, terms) = (tx.clone(), terms.clone());
+            async move {
+                let token = leadership.fencing_token();
+                let _ = tx.send(token);
+                // The first term fails; the next one holds until cancelled.
+                if terms.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Err(Error::InvalidArgument(format!("term {token} refused")));
+                }
+                cancel.cancelled().await;
+                Ok(())
             }
-            cancel.cancelled().await;
-            Ok(())
-        }
-    });
+        })
+        .await
+        .expect("start");
     let first = within("first term", rx.recv()).await.expect("a term");
     let second = within("second term", rx.recv()).await.expect("a term");
     assert!(second > first, "the selector requeued after the error");
@@ -454,7 +483,7 @@ async fn suspension_cancels_the_selector_token_and_it_requeues() {
     let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
     let w = warden(&proxy.connect_string()).await;
     let (tx, mut rx) = mpsc::unbounded_channel::<(Option<LostReason>, i64)>();
-    let handle = LeaderSelector::new(&w, &path)
+    let handle = LeaderSelector::builder(&w, &path)
         .id("solo")
         .start(move |leadership, cancel| {
             let tx = tx.clone();
@@ -463,7 +492,9 @@ async fn suspension_cancels_the_selector_token_and_it_requeues() {
                 cancel.cancelled().await;
                 let _ = tx.send((leadership.lost_reason(), leadership.fencing_token()));
             }
-        });
+        })
+        .await
+        .expect("start");
     let (_, first_token) = within("leads", rx.recv()).await.expect("term");
     proxy.blackhole();
     let (reason, _) = within("token cancelled", rx.recv()).await.expect("cancel");
@@ -492,7 +523,7 @@ async fn a_selector_queues_with_mutex_holders_as_curators_does() {
         .await
         .expect("lock");
     let (tx, mut rx) = mpsc::unbounded_channel::<i64>();
-    let handle = LeaderSelector::new(&w, &path)
+    let handle = LeaderSelector::builder(&w, &path)
         .id("selector")
         .start(move |leadership, cancel| {
             let tx = tx.clone();
@@ -500,7 +531,9 @@ async fn a_selector_queues_with_mutex_holders_as_curators_does() {
                 let _ = tx.send(leadership.fencing_token());
                 cancel.cancelled().await;
             }
-        });
+        })
+        .await
+        .expect("start");
     await_children_where(&w, &path, "both queued", |c| c.len() == 2).await;
     let listed = LeaderSelector::participants_on(&w, &path)
         .await

@@ -101,15 +101,17 @@ impl RustPeer {
             close: None,
             task: None,
         };
-        peer.join(path, log, beliefs);
+        peer.join(path, log, beliefs).await;
         peer
     }
 
     /// Starts a latch and a task that logs every belief until told to close.
-    fn join(&mut self, path: &str, log: &Path, beliefs: &mpsc::UnboundedSender<Belief>) {
+    async fn join(&mut self, path: &str, log: &Path, beliefs: &mpsc::UnboundedSender<Belief>) {
         let latch = LeaderLatch::builder(&self.warden, path)
             .id(self.who.clone())
-            .start();
+            .start()
+            .await
+            .expect("start");
         let (close_tx, mut close_rx) = oneshot::channel::<oneshot::Sender<()>>();
         let (who, log, beliefs) = (self.who.clone(), log.to_owned(), beliefs.clone());
         self.close = Some(close_tx);
@@ -361,7 +363,7 @@ impl Cluster {
                     peer.leave().await;
                     self.beliefs.loss_by(leader).await;
                     self.beliefs.gain_by_other_than(leader).await;
-                    peer.join(&self.path, &self.log, &self.beliefs_tx);
+                    peer.join(&self.path, &self.log, &self.beliefs_tx).await;
                 } else {
                     let peer = self
                         .java

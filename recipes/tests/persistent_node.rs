@@ -86,7 +86,11 @@ async fn ephemeral_node_survives_expiry_and_deletes_and_keeps_its_data() {
     let client = plain(&connect).await;
     let path = format!("{}/node", unique_path("pn-ephemeral"));
 
-    let node = PersistentNode::start(&w, &path, "one", NodeMode::Ephemeral);
+    let node = PersistentNode::builder(&w, &path, NodeMode::Ephemeral)
+        .data("one")
+        .start()
+        .await
+        .expect("start");
     assert!(node.wait_for_initial_create(PATIENCE).await);
     assert_eq!(node.actual_path().as_deref(), Some(path.as_str()));
     wait_owned(&client, &path, w.session_id()).await;
@@ -146,12 +150,15 @@ async fn protected_sequential_node_never_has_two_copies() {
     let client = plain(&connect).await;
     let parent = unique_path("pn-sequential");
     let name = "member-";
-    let node = PersistentNode::start(
+    let node = PersistentNode::builder(
         &w,
         &format!("{parent}/{name}"),
-        "payload",
         NodeMode::EphemeralSequential,
-    );
+    )
+    .data("payload")
+    .start()
+    .await
+    .expect("start");
     assert!(node.wait_for_initial_create(PATIENCE).await);
     let first = wait_single_copy(&client, &parent, name, w.session_id()).await;
     assert_eq!(node.actual_path().as_deref(), Some(first.as_str()));
@@ -203,7 +210,11 @@ async fn persistent_node_is_recreated_after_delete() {
         .create(&path, b"old", CreateMode::Persistent)
         .await
         .unwrap();
-    let node = PersistentNode::start(&w, &path, "mine", NodeMode::Persistent);
+    let node = PersistentNode::builder(&w, &path, NodeMode::Persistent)
+        .data("mine")
+        .start()
+        .await
+        .expect("start");
     assert!(node.wait_for_initial_create(PATIENCE).await);
     within("data put back", async {
         loop {
@@ -236,7 +247,11 @@ async fn a_node_of_another_live_session_is_a_conflict_until_it_goes() {
         .await
         .unwrap();
 
-    let node = PersistentNode::start(&w, &path, "mine", NodeMode::Ephemeral);
+    let node = PersistentNode::builder(&w, &path, NodeMode::Ephemeral)
+        .data("mine")
+        .start()
+        .await
+        .expect("start");
     let mut events = node.events();
     // The first attempt may run before the subscription; a retry reports it again.
     let owner = within("conflict reported", async {
@@ -273,7 +288,10 @@ async fn group_members_join_leave_and_come_back_after_expiry() {
     let connect = server.connect_string();
     let group_path = unique_path("group");
     let watcher = warden(&connect).await;
-    let group = Group::watch(&watcher, &group_path);
+    let group = Group::builder(&watcher, &group_path)
+        .start()
+        .await
+        .expect("group");
     let mut members = group.members();
 
     let wardens = [
@@ -281,9 +299,21 @@ async fn group_members_join_leave_and_come_back_after_expiry() {
         warden(&connect).await,
         warden(&connect).await,
     ];
-    let a = GroupMember::join(&wardens[0], &group_path, "a", "pa");
-    let b = GroupMember::join(&wardens[1], &group_path, "b", "pb");
-    let c = GroupMember::join(&wardens[2], &group_path, "c", "pc");
+    let a = GroupMember::builder(&wardens[0], &group_path, "a")
+        .payload("pa")
+        .start()
+        .await
+        .expect("join");
+    let b = GroupMember::builder(&wardens[1], &group_path, "b")
+        .payload("pb")
+        .start()
+        .await
+        .expect("join");
+    let c = GroupMember::builder(&wardens[2], &group_path, "c")
+        .payload("pc")
+        .start()
+        .await
+        .expect("join");
     assert_eq!(c.id(), "c");
 
     let all = payloads(&[("a", "pa"), ("b", "pb"), ("c", "pc")]);

@@ -18,7 +18,6 @@ use common::znodes::{
 };
 use common::{PATIENCE, start_server, unique_path, warden, within};
 use futures_sink::Sink;
-use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 use zkwarden::testing::FaultProxy;

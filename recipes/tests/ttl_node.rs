@@ -38,7 +38,11 @@ async fn a_ttl_node_lives_while_touched_and_goes_a_ttl_after_it_is_left() {
     let w = warden(&server.connect_string()).await;
     let path = unique_path("ttl");
     let ttl = Duration::from_millis(1000);
-    let node = PersistentTtlNode::start(&w, &path, ttl, "kept");
+    let node = PersistentTtlNode::builder(&w, &path, ttl)
+        .data("kept")
+        .start()
+        .await
+        .expect("start");
     assert!(node.wait_for_initial_create(common::PATIENCE).await);
     let (data, created) = w.get_data(&path).await.unwrap();
     assert_eq!(&data[..], b"kept");
@@ -63,7 +67,11 @@ async fn a_persistent_node_in_ttl_mode_is_made_again_after_the_server_reaps_it()
     let w = warden(&server.connect_string()).await;
     let path = unique_path("ttl-mode");
     let ttl = Duration::from_millis(300);
-    let node = PersistentNode::start(&w, &path, "x", NodeMode::PersistentWithTtl(ttl));
+    let node = PersistentNode::builder(&w, &path, NodeMode::PersistentWithTtl(ttl))
+        .data("x")
+        .start()
+        .await
+        .expect("start");
     let mut events = node.events();
     assert!(node.wait_for_initial_create(common::PATIENCE).await);
     let first = w.exists(&path).await.unwrap().expect("created");
@@ -96,7 +104,11 @@ async fn curators_ttl_node_keeps_ours_on_the_same_layout() {
     let args = [connect.clone(), path.clone(), ttl.as_millis().to_string()];
     let mut peer = java_peer::start(&classpath, &scratch.0, "CuratorTtlPeer", &args).await;
 
-    let ours = PersistentTtlNode::start(&w, &path, ttl, "rust");
+    let ours = PersistentTtlNode::builder(&w, &path, ttl)
+        .data("rust")
+        .start()
+        .await
+        .expect("start");
     assert!(ours.wait_for_initial_create(common::PATIENCE).await);
     peer.send("start").await;
     assert_eq!(peer.line().await, "started");
@@ -126,7 +138,11 @@ async fn a_server_without_ttl_nodes_refuses_them_and_the_node_reports_it() {
         .ttl(Duration::from_secs(1))
         .await;
     assert_eq!(refused, Err(Error::Unimplemented));
-    let node = PersistentTtlNode::start(&w, &path, Duration::from_secs(1), "x");
+    let node = PersistentTtlNode::builder(&w, &path, Duration::from_secs(1))
+        .data("x")
+        .start()
+        .await
+        .expect("start");
     let mut events = node.events();
     let first = within("the node's first event", events.next()).await;
     assert_eq!(

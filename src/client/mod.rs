@@ -25,7 +25,7 @@ pub use credentials::Credentials;
 pub use handle::{Client, close_session};
 pub use ops::{CreateOptions, MultiReadOp, Op, Reconfig};
 pub use resolver::{ResolveFuture, Resolver, SystemResolver};
-pub use sasl::SaslConfig;
+pub use sasl::{GssapiConfig, SaslConfig};
 pub use session::SessionEnd;
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
 #[cfg(feature = "tls")]

@@ -2,7 +2,7 @@
 //! [`ZkEnsembleBuilder`](super::ZkEnsembleBuilder), and the `zoo.cfg` / JVM flags they produce.
 
 use std::ffi::{OsStr, OsString};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Builder settings common to a single server and an ensemble.
@@ -68,7 +68,21 @@ macro_rules! option_setters {
             self
         }
 
-        /// With [`sasl_user`](Self::sasl_user): refuse sessions that have not authenticated
+        /// Accepts SASL GSSAPI (Kerberos) logins through `kdc`: writes a JAAS `Server` section
+        /// for the JDK's `Krb5LoginModule` with the service principal
+        /// (`zookeeper/localhost`) and its keytab, points the JVM at the KDC's `krb5.conf`
+        /// and enables the `sasl` ACL scheme. Replaces DIGEST-MD5 users, if any (a server
+        /// speaks one SASL mechanism).
+        pub fn kerberos(mut self, kdc: &super::kdc::Kdc) -> Self {
+            self.opts.sasl.kerberos = Some(super::config::KerberosServer {
+                principal: kdc.service_principal(),
+                keytab: kdc.service_keytab(),
+                krb5_conf: kdc.krb5_conf(),
+            });
+            self
+        }
+
+        /// With [`sasl_user`](Self::sasl_user) or [`kerberos`](Self::kerberos): refuse sessions that have not authenticated
         /// with SASL (`zookeeper.sessionRequireClientSASLAuth=true`): their first request is
         /// answered with `SessionClosedRequireSaslAuth` and the connection closed.
         pub fn require_sasl(mut self, required: bool) -> Self {
@@ -100,6 +114,8 @@ pub(crate) use option_setters;
 #[derive(Clone, Default)]
 pub(crate) struct SaslUsers {
     pub(crate) users: Vec<(String, String)>,
+    /// Kerberos (GSSAPI) instead of DIGEST-MD5 users.
+    pub(crate) kerberos: Option<KerberosServer>,
     /// Sessions must authenticate with SASL (`zookeeper.sessionRequireClientSASLAuth`).
     pub(crate) required: bool,
 }
@@ -115,9 +131,18 @@ impl std::fmt::Debug for SaslUsers {
                     .map(|(u, _)| u.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field("kerberos", &self.kerberos)
             .field("required", &self.required)
             .finish()
     }
+}
+
+/// The server side of Kerberos: its principal, its keytab and the realm's `krb5.conf`.
+#[derive(Debug, Clone)]
+pub(crate) struct KerberosServer {
+    pub(crate) principal: String,
+    pub(crate) keytab: PathBuf,
+    pub(crate) krb5_conf: PathBuf,
 }
 
 /// Name of the JAAS file, in the data directory, of a server with SASL users.
@@ -127,6 +152,15 @@ impl SaslUsers {
     /// The JAAS file: a `Server` section for ZooKeeper's `DigestLoginModule`, one
     /// `user_<name>="<password>"` option per user. `None` without users.
     pub(crate) fn jaas_file(&self) -> Option<String> {
+        if let Some(krb) = &self.kerberos {
+            return Some(format!(
+                "Server {{\n    com.sun.security.auth.module.Krb5LoginModule required\n    \
+                 useKeyTab=true\n    storeKey=true\n    doNotPrompt=true\n    \
+                 keyTab=\"{}\"\n    principal=\"{}\";\n}};\n",
+                jaas_escape(&krb.keytab.display().to_string()),
+                jaas_escape(&krb.principal)
+            ));
+        }
         if self.users.is_empty() {
             return None;
         }
@@ -142,7 +176,7 @@ impl SaslUsers {
 
     /// JVM flags that load the JAAS file in `dir` and enable the `sasl` ACL scheme.
     fn jvm_args(&self, dir: &Path) -> Vec<OsString> {
-        if self.users.is_empty() {
+        if self.users.is_empty() && self.kerberos.is_none() {
             return Vec::new();
         }
         let mut login = OsString::from("-Djava.security.auth.login.config=");
@@ -154,6 +188,11 @@ impl SaslUsers {
         ];
         if self.required {
             args.push("-Dzookeeper.sessionRequireClientSASLAuth=true".into());
+        }
+        if let Some(krb) = &self.kerberos {
+            let mut conf = OsString::from("-Djava.security.krb5.conf=");
+            conf.push(krb.krb5_conf.as_os_str());
+            args.push(conf);
         }
         args
     }
@@ -267,6 +306,7 @@ mod tests {
                 ("eve".into(), "a\"b\\c".into()),
             ],
             required: true,
+            kerberos: None,
         };
         assert_eq!(
             sasl.jaas_file().unwrap(),
@@ -281,6 +321,26 @@ mod tests {
         );
         assert!(!format!("{sasl:?}").contains("hunter2"));
         assert_eq!(SaslUsers::default().jaas_file(), None);
+        let kerberos = SaslUsers {
+            kerberos: Some(KerberosServer {
+                principal: "zookeeper/localhost@R".into(),
+                keytab: "/k/zk.keytab".into(),
+                krb5_conf: "/k/krb5.conf".into(),
+            }),
+            ..SaslUsers::default()
+        };
+        let jaas = kerberos.jaas_file().unwrap();
+        assert!(jaas.contains("Krb5LoginModule required"), "{jaas}");
+        assert!(jaas.contains("keyTab=\"/k/zk.keytab\""), "{jaas}");
+        assert!(
+            jaas.contains("principal=\"zookeeper/localhost@R\";"),
+            "{jaas}"
+        );
+        let args = kerberos.jvm_args(Path::new("/data"));
+        assert!(
+            args.iter()
+                .any(|a| a == "-Djava.security.krb5.conf=/k/krb5.conf")
+        );
         assert!(SaslUsers::default().jvm_args(Path::new("/data")).is_empty());
     }
 }

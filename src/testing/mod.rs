@@ -41,6 +41,13 @@
 //! `secure_connect_string()` names it. With cargo feature `tls`,
 //! `material.client_config()` gives a client that trusts the CA.
 //!
+//! # Kerberos
+//!
+//! [`Kdc`] runs a throwaway MIT Kerberos KDC on loopback with the realm [`TEST_REALM`], the
+//! service principal `zookeeper/localhost` and a client principal, keytabs made at start;
+//! a server or ensemble built with `.kerberos(&kdc)` accepts SASL GSSAPI logins through a
+//! JAAS `Krb5LoginModule` with the service keytab.
+//!
 //! # Finding ZooKeeper
 //!
 //! `java` is taken from `$JAVA_HOME`, `$PATH` or `/usr/bin/java`. The class path is
@@ -78,6 +85,7 @@ mod error;
 mod expire;
 mod fault_proxy;
 mod java;
+mod kdc;
 mod node;
 mod ports;
 mod probe;
@@ -90,6 +98,7 @@ pub use error::TestingError;
 pub use expire::{expire_client, expire_session, expire_session_with, expire_warden};
 pub use fault_proxy::{FaultProxy, ProxyStats, connect_string_of};
 pub use java::CLASSPATH_ENV;
+pub use kdc::{CLIENT_PRINCIPAL, Kdc, SERVICE_PRINCIPAL, TEST_REALM};
 pub use probe::four_letter_word;
 pub use server::{ZkServer, ZkServerBuilder};
 pub use tls::{TlsClientAuth, TlsMaterial};

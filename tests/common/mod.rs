@@ -2,6 +2,7 @@
 //! waiting for events instead of sleeping.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod capture;
 pub mod scripted;
 
 use std::sync::Once;
@@ -93,6 +94,18 @@ pub fn unique_path(prefix: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("/{prefix}-{nanos:x}-{n}")
+}
+
+/// The SASL identities the server knows the session by.
+pub async fn sasl_users(client: &Client) -> Vec<String> {
+    client
+        .who_am_i()
+        .await
+        .expect("whoAmI")
+        .into_iter()
+        .filter(|info| info.auth_scheme == "sasl")
+        .map(|info| info.user)
+        .collect()
 }
 
 /// Waits (up to [`PATIENCE`]) until the state satisfies `pred`, and returns it.

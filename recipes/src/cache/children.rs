@@ -32,13 +32,18 @@ impl ChildrenCacheBuilder {
         self
     }
 
-    /// Starts the cache and returns at once (see [`TreeCacheBuilder::start`]).
+    /// Starts the cache without waiting for the server (see [`TreeCacheBuilder::start`]).
     ///
     /// # Errors
     /// As [`TreeCacheBuilder::start`].
-    pub fn start(self) -> Result<ChildrenCache> {
+    pub async fn start(self) -> Result<ChildrenCache> {
+        self.spawn()
+    }
+
+    /// What [`start`](Self::start) does; nothing in it waits.
+    pub(crate) fn spawn(self) -> Result<ChildrenCache> {
         Ok(ChildrenCache {
-            tree: self.tree.start()?,
+            tree: self.tree.spawn()?,
         })
     }
 }

@@ -17,7 +17,7 @@
 //! let cache = TreeCache::builder(&warden, "/services")
 //!     .max_depth(2)
 //!     .selector(|path| !path.ends_with("/tmp"))
-//!     .start()?;
+//!     .start().await?;
 //! let mut events = cache.events();
 //! cache.initialized().await?;
 //! for (name, node) in cache.children("/services") {
@@ -42,7 +42,7 @@
 //! # async fn demo(warden: zkwarden::Warden) -> zkwarden::Result<()> {
 //! use zkwarden_recipes::cache::NodeCache;
 //!
-//! let cache = NodeCache::builder(&warden, "/app/leader").start()?;
+//! let cache = NodeCache::builder(&warden, "/app/leader").start().await?;
 //! cache.initialized().await?;
 //! match cache.get() {
 //!     Some(node) => println!("leader: {:?}", node.data),
@@ -60,7 +60,7 @@
 //!
 //! let workers = ChildrenCache::builder(&warden, "/app/workers")
 //!     .keep_data(false)
-//!     .start()?;
+//!     .start().await?;
 //! workers.initialized().await?;
 //! println!("{} workers", workers.children().len());
 //! # Ok(())
@@ -83,10 +83,10 @@
 //!
 //! # Faults
 //!
-//! * **Not yet connected.** [`TreeCacheBuilder::start`] returns at once. The cache keeps
-//!   trying to list the tree (with a pause growing from 100 ms to 5 s between failures) and
-//!   reports not initialized ([`TreeCache::is_initialized`]) until it has, then sends a
-//!   `Created` for every node followed by one `Initialized`.
+//! * **Not yet connected.** [`TreeCacheBuilder::start`] does not wait for the server. The
+//!   cache keeps trying to list the tree (with a pause growing from 100 ms to 5 s between
+//!   failures) and reports not initialized ([`TreeCache::is_initialized`]) until it has,
+//!   then sends a `Created` for every node followed by one `Initialized`.
 //! * **Missing root.** Not an error: the cache is initialized and empty, and fills as the
 //!   root and its children are created.
 //! * **`Suspended`** (connection lost, session maybe alive). The cache keeps showing the last

@@ -26,13 +26,13 @@ impl NodeCacheBuilder {
         self
     }
 
-    /// Starts the cache and returns at once (see [`TreeCacheBuilder::start`]).
+    /// Starts the cache without waiting for the server (see [`TreeCacheBuilder::start`]).
     ///
     /// # Errors
     /// As [`TreeCacheBuilder::start`].
-    pub fn start(self) -> Result<NodeCache> {
+    pub async fn start(self) -> Result<NodeCache> {
         Ok(NodeCache {
-            tree: self.tree.start()?,
+            tree: self.tree.start().await?,
         })
     }
 }

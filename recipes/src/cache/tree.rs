@@ -74,16 +74,21 @@ impl TreeCacheBuilder {
         self
     }
 
-    /// Starts the cache and returns at once; it fills in the background (see
+    /// Starts the cache and returns without waiting for the server; it fills in the background (see
     /// [`TreeCache::initialized`]). The root need not exist, and the server need not be
     /// reachable: the cache keeps trying, and stays not initialized until it has read the
     /// tree once.
     ///
     /// # Errors
-    /// [`Error::InvalidPath`] for an invalid root path; [`Error::InvalidArgument`] when called
-    /// outside a tokio runtime.
-    pub fn start(self) -> Result<TreeCache> {
-        zkwarden::client::path::validate_path(&self.filter.root, false)?;
+    /// [`Error::InvalidPath`] for an invalid root path; [`Error::Closed`] when the warden is
+    /// closed; [`Error::InvalidArgument`] when polled outside a tokio runtime.
+    pub async fn start(self) -> Result<TreeCache> {
+        self.spawn()
+    }
+
+    /// What [`start`](Self::start) does; nothing in it waits.
+    pub(crate) fn spawn(self) -> Result<TreeCache> {
+        crate::starting::check(&self.warden, &self.filter.root, false)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument("a cache must be started inside a tokio runtime".into())
         })?;

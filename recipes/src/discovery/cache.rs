@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use zkwarden::{Result, Warden};
 
 use super::instance::ServiceInstance;
-use crate::cache::{CacheEvents, ChildrenCache};
+use crate::cache::{CacheEvents, ChildrenCache, ChildrenCacheBuilder};
 
 /// The instances of one service kept in memory and up to date (Curator's `ServiceCache`): a
 /// [`ChildrenCache`] of the service's node, its children read as instances.
@@ -19,14 +19,59 @@ pub struct ServiceCache<P> {
     payload: PhantomData<fn() -> P>,
 }
 
+/// Settings of a [`ServiceCache`], from [`ServiceCache::builder`].
+#[must_use = "a cache does nothing until started"]
+pub struct ServiceCacheBuilder<P> {
+    children: ChildrenCacheBuilder,
+    payload: PhantomData<fn() -> P>,
+}
+
+impl<P> std::fmt::Debug for ServiceCacheBuilder<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceCacheBuilder")
+            .field("children", &self.children)
+            .finish()
+    }
+}
+
+impl<P: DeserializeOwned> ServiceCacheBuilder<P> {
+    /// How many events subscribers may fall behind before they are told they lagged.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.children = self.children.event_capacity(capacity);
+        self
+    }
+
+    /// Starts caching the instances, without waiting for the server (see
+    /// [`ServiceCache::initialized`]).
+    ///
+    /// # Errors
+    /// As [`ChildrenCacheBuilder::start`].
+    pub async fn start(self) -> Result<ServiceCache<P>> {
+        Ok(ServiceCache {
+            children: self.children.start().await?,
+            payload: PhantomData,
+        })
+    }
+}
+
 impl<P: DeserializeOwned> ServiceCache<P> {
+    /// Settings for a cache of the instances under `path` (a service's node).
+    pub fn builder(warden: &Warden, path: &str) -> ServiceCacheBuilder<P> {
+        ServiceCacheBuilder {
+            children: ChildrenCache::builder(warden, path),
+            payload: PhantomData,
+        }
+    }
+
     /// Starts caching the instances under `path` (a service's node).
     ///
     /// # Errors
-    /// As [`ChildrenCacheBuilder::start`](crate::cache::ChildrenCacheBuilder::start).
+    /// As [`ChildrenCacheBuilder::start`].
+    #[deprecated(note = "use `ServiceCache::builder(warden, path).start().await`")]
     pub fn start(warden: &Warden, path: &str) -> Result<ServiceCache<P>> {
+        let children = ChildrenCache::builder(warden, path).spawn()?;
         Ok(ServiceCache {
-            children: ChildrenCache::builder(warden, path).start()?,
+            children,
             payload: PhantomData,
         })
     }

@@ -9,7 +9,9 @@
 //! let me = ServiceInstance::new("api").with_address("10.0.0.7", 8080);
 //! discovery.register(me.clone()).await?;
 //!
-//! let provider = discovery.service_provider("api", ProviderStrategy::round_robin())?;
+//! let provider = discovery
+//!     .service_provider("api", ProviderStrategy::round_robin())
+//!     .await?;
 //! provider.initialized().await?;
 //! if let Some(api) = provider.instance() {
 //!     println!("calling {}:{:?}", api.address.unwrap_or_default(), api.port);
@@ -42,7 +44,7 @@ mod instance;
 mod provider;
 mod service_discovery;
 
-pub use cache::ServiceCache;
+pub use cache::{ServiceCache, ServiceCacheBuilder};
 pub use instance::{ServiceInstance, ServiceType, UriPart, UriSpec};
 pub use provider::{DownInstancePolicy, ProviderStrategy, ServiceProvider, Strategy};
 pub use service_discovery::{DEFAULT_REGISTER_TIMEOUT, ServiceDiscovery};

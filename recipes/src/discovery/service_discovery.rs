@@ -142,7 +142,10 @@ where
         if let Some(old) = registered.remove(&instance.id) {
             old.node.close().await?;
         }
-        let node = PersistentNode::start(&self.warden, &path, data, mode);
+        let node = PersistentNode::builder(&self.warden, &path, mode)
+            .data(data)
+            .start()
+            .await?;
         let mut events = node.events();
         let mut actual = node.actual_path_receiver();
         let conflict = async {
@@ -333,19 +336,24 @@ where
     ///
     /// # Errors
     /// As [`ChildrenCacheBuilder::start`](crate::cache::ChildrenCacheBuilder::start).
-    pub fn service_cache(&self, name: &str) -> Result<ServiceCache<P>> {
-        ServiceCache::start(&self.warden, &self.path_for_name(name))
+    pub async fn service_cache(&self, name: &str) -> Result<ServiceCache<P>> {
+        ServiceCache::builder(&self.warden, &self.path_for_name(name))
+            .start()
+            .await
     }
 
     /// A started provider of instances of service `name`, picking with `strategy`.
     ///
     /// # Errors
     /// As [`service_cache`](Self::service_cache).
-    pub fn service_provider(
+    pub async fn service_provider(
         &self,
         name: &str,
         strategy: ProviderStrategy,
     ) -> Result<ServiceProvider<P>> {
-        Ok(ServiceProvider::new(self.service_cache(name)?, strategy))
+        Ok(ServiceProvider::new(
+            self.service_cache(name).await?,
+            strategy,
+        ))
     }
 }

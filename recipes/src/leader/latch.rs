@@ -32,7 +32,8 @@ use crate::lock::LostReason;
 ///
 /// let latch = LeaderLatch::builder(&warden, "/services/scheduler/leader")
 ///     .id("scheduler-1")
-///     .start();
+///     .start()
+///     .await?;
 /// loop {
 ///     let leadership = latch.await_leadership(None).await?;
 ///     println!("leading with token {}", leadership.fencing_token());
@@ -115,8 +116,12 @@ impl LeaderLatchBuilder {
     }
 
     /// Starts the latch: a task queues for leadership until the latch is closed or dropped.
-    /// Must be called within a Tokio runtime.
-    pub fn start(self) -> LeaderLatch {
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] for an invalid path; [`Error::Closed`] when the warden is
+    /// closed.
+    pub async fn start(self) -> Result<LeaderLatch> {
+        crate::starting::check(&self.warden, &self.path, false)?;
         let (current, _) = watch::channel(None);
         let shared = Arc::new(Shared {
             contender: Contender {
@@ -133,12 +138,12 @@ impl LeaderLatchBuilder {
         let shutdown = CancellationToken::new();
         let done = CancellationToken::new();
         let task = tokio::spawn(drive(shared.clone(), shutdown.clone(), done.clone()));
-        LeaderLatch {
+        Ok(LeaderLatch {
             shared,
             shutdown,
             done,
             task: Some(task),
-        }
+        })
     }
 }
 

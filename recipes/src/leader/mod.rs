@@ -9,7 +9,7 @@
 //! [`Error::FencedOut`](zkwarden::Error::FencedOut), once the term's node is gone. A fenced
 //! write can still succeed after `lost()` fired at `Suspended` while the session lived:
 //! `lost()` says when to stop, the fence that a former leader's write never lands; use both.
-//! [`LeaderLatch::participants`] and [`SelectorHandle::participants`] list everybody queued
+//! [`LeaderLatch::participants`] and [`LeaderSelector::participants`] list everybody queued
 //! on a path, Curator participants included.
 
 mod contend;
@@ -24,7 +24,9 @@ pub use latch::{LeaderLatch, LeaderLatchBuilder};
 pub use leadership::Leadership;
 pub use naming::LATCH_NAME;
 pub use participants::Participant;
-pub use selector::{LeaderSelector, SelectorHandle, TermOutcome};
+#[allow(deprecated)]
+pub use selector::SelectorHandle;
+pub use selector::{LeaderSelector, LeaderSelectorBuilder, TermOutcome};
 /// The token a [`LeaderSelector`] scope is handed, re-exported so that a scope's signature
 /// needs no other crate.
 pub use tokio_util::sync::CancellationToken;

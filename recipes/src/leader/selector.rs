@@ -20,7 +20,7 @@ use crate::lock::LOCK_NAME;
 
 /// What a leader scope returns: `()`, or a `Result` so that `?` works inside the scope. An
 /// error ends the term like a return does; it is logged and kept on the handle
-/// ([`SelectorHandle::last_error`]).
+/// ([`LeaderSelector::last_error`]).
 pub trait TermOutcome: Send + 'static {
     /// The error the term ended with, as text, if it ended with one.
     fn into_error(self) -> Option<String>;
@@ -38,78 +38,20 @@ impl<E: fmt::Display + Send + 'static> TermOutcome for std::result::Result<(), E
     }
 }
 
-/// Leader election that runs user code while leading: each term calls a scope
-/// `async fn(Leadership, CancellationToken)`; returning from it gives leadership up, and the
-/// token is cancelled the moment leadership may be lost. The scope may return `()` or a
-/// `Result` (see [`TermOutcome`]). Compatible with Curator's `LeaderSelector` on the same path.
-///
-/// For "wait until leader, run this once, step down" there is [`LeaderSelector::run`]:
-///
-/// ```no_run
-/// # async fn run(warden: zkwarden::Warden) -> zkwarden::Result<()> {
-/// use zkwarden_recipes::leader::LeaderSelector;
-///
-/// let token = LeaderSelector::new(&warden, "/services/compactor/leader")
-///     .run(|leadership, _cancel| async move { leadership.fencing_token() })
-///     .await?;
-/// # Ok(())
-/// # }
-/// ```
-///
-/// ```no_run
-/// # async fn run(warden: zkwarden::Warden) -> zkwarden::Result<()> {
-/// use zkwarden_recipes::leader::LeaderSelector;
-///
-/// let selector = LeaderSelector::new(&warden, "/services/compactor/leader")
-///     .id("compactor-1")
-///     .start(|leadership, cancel| async move {
-///         println!("leading with token {}", leadership.fencing_token());
-///         tokio::select! {
-///             () = cancel.cancelled() => println!("leadership may be lost: stop now"),
-///             () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-///         }
-///         // Returning hands leadership to the next participant; this one queues again.
-///     });
-/// // ... later
-/// selector.close().await?;
-/// # Ok(())
-/// # }
-/// ```
-///
-/// # Protocol
-///
-/// A selector queues exactly as Curator's `LeaderSelector` does (through an
-/// `InterProcessMutex`): an ephemeral sequential node `<path>/_c_<uuid>-lock-<sequence>`
-/// holding the participant id; the lowest number leads, every other participant watches
-/// the node before its own. Rust and Curator selectors (and [`Mutex`](crate::lock::Mutex)
-/// holders) on one path therefore take turns, and [`SelectorHandle::participants`] lists
-/// them all.
-///
-/// By default the selector queues again after each term (Curator's `autoRequeue`);
-/// [`LeaderSelector::requeue`]`(false)` runs at most one term.
-///
-/// # Suspended and Lost
-///
-/// * The token is cancelled when the term's [`Leadership::lost`] resolves: at `Suspended`
-///   under the default [`LockSafety::Suspend`], at the session deadline minus the margin
-///   under [`LockSafety::SessionDeadline`], and always on `Lost`, a new session or the
-///   node's deletion. The scope should return promptly then; the leader's node is deleted
-///   only after it has returned, so the next leader is elected after this one stopped.
-/// * A node that turns out to belong to an earlier session is deleted before the selector
-///   queues again. A create dropped midway (on close) is cleaned up by the warden's janitor.
-/// * A scope that panics counts as returned (the panic is logged).
-/// * Closing cancels the token and waits for the scope to return.
+/// Settings of a [`LeaderSelector`], from [`LeaderSelector::builder`];
+/// [`start`](Self::start) joins the election with a scope to run each term, and
+/// [`run`](Self::run) runs one scope once.
 #[derive(Clone)]
 #[must_use = "a selector does nothing until started"]
-pub struct LeaderSelector {
+pub struct LeaderSelectorBuilder {
     contender: Contender,
     id: String,
     requeue: bool,
 }
 
-impl fmt::Debug for LeaderSelector {
+impl fmt::Debug for LeaderSelectorBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeaderSelector")
+        f.debug_struct("LeaderSelectorBuilder")
             .field("path", &self.contender.parent)
             .field("id", &self.id)
             .field("requeue", &self.requeue)
@@ -117,42 +59,7 @@ impl fmt::Debug for LeaderSelector {
     }
 }
 
-impl LeaderSelector {
-    /// A selector on `path` (the parent of the queue nodes), with this process's `host:pid`
-    /// as id, the warden's [`Warden::lock_safety`], re-queueing after every term.
-    pub fn new(warden: &Warden, path: impl Into<String>) -> LeaderSelector {
-        let id = holder_id();
-        LeaderSelector {
-            contender: Contender {
-                warden: warden.clone(),
-                parent: trim_path(path.into()),
-                marker: LOCK_NAME,
-                payload: id.clone().into_bytes(),
-                safety: warden.lock_safety(),
-            },
-            id,
-            requeue: true,
-        }
-    }
-
-    /// Everybody queued as a selector participant on `path` (Rust and Curator selectors,
-    /// and [`Mutex`](crate::lock::Mutex) contenders), the leader first, without joining.
-    ///
-    /// # Errors
-    /// Errors of `getChildren` and `getData` after the warden's retries (a missing path is
-    /// an empty list).
-    pub async fn participants_on(warden: &Warden, path: &str) -> Result<Vec<Participant>> {
-        participants::list(warden, &trim_path(path.to_owned()), LOCK_NAME).await
-    }
-
-    /// The selector participant whose node heads the queue on `path`, if any.
-    ///
-    /// # Errors
-    /// As [`LeaderSelector::participants_on`].
-    pub async fn leader_on(warden: &Warden, path: &str) -> Result<Option<Participant>> {
-        participants::leader(warden, &trim_path(path.to_owned()), LOCK_NAME).await
-    }
-
+impl LeaderSelectorBuilder {
     /// The participant id written into the queue node.
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
@@ -172,8 +79,22 @@ impl LeaderSelector {
         self
     }
 
-    /// Starts queueing; `scope` runs once per term. Must be called within a Tokio runtime.
-    pub fn start<F, Fut>(self, scope: F) -> SelectorHandle
+    /// Joins the election: a task queues, and `scope` runs once per term.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] for an invalid path; [`Error::Closed`] when the warden is
+    /// closed.
+    pub async fn start<F, Fut>(self, scope: F) -> Result<LeaderSelector>
+    where
+        F: FnMut(Leadership, CancellationToken) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: TermOutcome,
+    {
+        crate::starting::check(&self.contender.warden, &self.contender.parent, false)?;
+        Ok(self.spawn(scope))
+    }
+
+    fn spawn<F, Fut>(self, scope: F) -> LeaderSelector
     where
         F: FnMut(Leadership, CancellationToken) -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
@@ -189,23 +110,21 @@ impl LeaderSelector {
         });
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(drive(shared.clone(), scope, shutdown.clone()));
-        SelectorHandle {
+        LeaderSelector {
             shared,
             shutdown,
             task: Some(task),
         }
     }
-}
 
-impl LeaderSelector {
     /// Waits until this participant leads, runs `scope` for that one term, steps down (its
     /// queue node deleted) and returns what the scope returned: the shortest way to run
     /// something while leader. The token is cancelled when leadership may be lost, as for
-    /// [`start`](LeaderSelector::start); the scope should return promptly then.
+    /// [`start`](Self::start); the scope should return promptly then.
     ///
     /// # Errors
-    /// [`Error::Closed`] when the warden closes before this participant leads, or when the
-    /// scope panicked (the panic is logged).
+    /// As [`start`](Self::start); [`Error::Closed`] when the warden closes before this
+    /// participant leads, or when the scope panicked (the panic is logged).
     pub async fn run<F, Fut, T>(self, scope: F) -> Result<T>
     where
         F: FnOnce(Leadership, CancellationToken) -> Fut + Send + 'static,
@@ -214,14 +133,17 @@ impl LeaderSelector {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut once = Some((scope, tx));
-        let handle = self.requeue(false).start(move |leadership, cancel| {
-            let taken = once.take();
-            async move {
-                if let Some((scope, tx)) = taken {
-                    let _ = tx.send(scope(leadership, cancel).await);
+        let handle = self
+            .requeue(false)
+            .start(move |leadership, cancel| {
+                let taken = once.take();
+                async move {
+                    if let Some((scope, tx)) = taken {
+                        let _ = tx.send(scope(leadership, cancel).await);
+                    }
                 }
-            }
-        });
+            })
+            .await?;
         let output = rx.await;
         // The term is over (or never began): leave the queue before answering.
         handle.close().await?;
@@ -229,17 +151,129 @@ impl LeaderSelector {
     }
 }
 
-/// A running [`LeaderSelector`]. Dropping it leaves the election in the background, as
-/// [`SelectorHandle::close`] does.
-pub struct SelectorHandle {
+/// Leader election that runs user code while leading: each term calls a scope
+/// `async fn(Leadership, CancellationToken)`; returning from it gives leadership up, and the
+/// token is cancelled the moment leadership may be lost. The scope may return `()` or a
+/// `Result` (see [`TermOutcome`]). Compatible with Curator's `LeaderSelector` on the same path.
+///
+/// Built like every recipe that runs in the background:
+/// [`LeaderSelector::builder`], options, then [`start`](LeaderSelectorBuilder::start).
+/// For "wait until leader, run this once, step down" there is
+/// [`run`](LeaderSelectorBuilder::run):
+///
+/// ```no_run
+/// # async fn run(warden: zkwarden::Warden) -> zkwarden::Result<()> {
+/// use zkwarden_recipes::leader::LeaderSelector;
+///
+/// let token = LeaderSelector::builder(&warden, "/services/compactor/leader")
+///     .run(|leadership, _cancel| async move { leadership.fencing_token() })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// ```no_run
+/// # async fn run(warden: zkwarden::Warden) -> zkwarden::Result<()> {
+/// use zkwarden_recipes::leader::LeaderSelector;
+///
+/// let selector = LeaderSelector::builder(&warden, "/services/compactor/leader")
+///     .id("compactor-1")
+///     .start(|leadership, cancel| async move {
+///         println!("leading with token {}", leadership.fencing_token());
+///         tokio::select! {
+///             () = cancel.cancelled() => println!("leadership may be lost: stop now"),
+///             () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+///         }
+///         // Returning hands leadership to the next participant; this one queues again.
+///     })
+///     .await?;
+/// // ... later
+/// selector.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Protocol
+///
+/// A selector queues exactly as Curator's `LeaderSelector` does (through an
+/// `InterProcessMutex`): an ephemeral sequential node `<path>/_c_<uuid>-lock-<sequence>`
+/// holding the participant id; the lowest number leads, every other participant watches
+/// the node before its own. Rust and Curator selectors (and [`Mutex`](crate::lock::Mutex)
+/// holders) on one path therefore take turns, and [`LeaderSelector::participants`] lists
+/// them all.
+///
+/// By default the selector queues again after each term (Curator's `autoRequeue`);
+/// [`LeaderSelectorBuilder::requeue`]`(false)` runs at most one term.
+///
+/// # Suspended and Lost
+///
+/// * The token is cancelled when the term's [`Leadership::lost`] resolves: at `Suspended`
+///   under the default [`LockSafety::Suspend`], at the session deadline minus the margin
+///   under [`LockSafety::SessionDeadline`], and always on `Lost`, a new session or the
+///   node's deletion. The scope should return promptly then; the leader's node is deleted
+///   only after it has returned, so the next leader is elected after this one stopped.
+/// * A node that turns out to belong to an earlier session is deleted before the selector
+///   queues again. A create dropped midway (on close) is cleaned up by the warden's janitor.
+/// * A scope that panics counts as returned (the panic is logged).
+/// * Closing (or dropping) cancels the token and waits for the scope to return.
+pub struct LeaderSelector {
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
 
-impl fmt::Debug for SelectorHandle {
+/// The running selector's old name.
+#[deprecated(note = "renamed `LeaderSelector` (the settings are now `LeaderSelectorBuilder`)")]
+pub type SelectorHandle = LeaderSelector;
+
+impl LeaderSelector {
+    /// Settings for a selector on `path` (the parent of the queue nodes), with this
+    /// process's `host:pid` as id, the warden's [`Warden::lock_safety`], re-queueing after
+    /// every term.
+    pub fn builder(warden: &Warden, path: impl Into<String>) -> LeaderSelectorBuilder {
+        let id = holder_id();
+        LeaderSelectorBuilder {
+            contender: Contender {
+                warden: warden.clone(),
+                parent: trim_path(path.into()),
+                marker: LOCK_NAME,
+                payload: id.clone().into_bytes(),
+                safety: warden.lock_safety(),
+            },
+            id,
+            requeue: true,
+        }
+    }
+
+    /// The settings of a selector on `path`.
+    #[deprecated(note = "use `LeaderSelector::builder`")]
+    #[allow(clippy::new_ret_no_self)] // the old name of `builder`, kept for old callers
+    pub fn new(warden: &Warden, path: impl Into<String>) -> LeaderSelectorBuilder {
+        LeaderSelector::builder(warden, path)
+    }
+
+    /// Everybody queued as a selector participant on `path` (Rust and Curator selectors,
+    /// and [`Mutex`](crate::lock::Mutex) contenders), the leader first, without joining.
+    ///
+    /// # Errors
+    /// Errors of `getChildren` and `getData` after the warden's retries (a missing path is
+    /// an empty list).
+    pub async fn participants_on(warden: &Warden, path: &str) -> Result<Vec<Participant>> {
+        participants::list(warden, &trim_path(path.to_owned()), LOCK_NAME).await
+    }
+
+    /// The selector participant whose node heads the queue on `path`, if any.
+    ///
+    /// # Errors
+    /// As [`LeaderSelector::participants_on`].
+    pub async fn leader_on(warden: &Warden, path: &str) -> Result<Option<Participant>> {
+        participants::leader(warden, &trim_path(path.to_owned()), LOCK_NAME).await
+    }
+}
+
+impl fmt::Debug for LeaderSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SelectorHandle")
+        f.debug_struct("LeaderSelector")
             .field("selector", &self.shared.selector)
             .field("terms", &self.terms())
             .field("has_leadership", &self.has_leadership())
@@ -247,7 +281,7 @@ impl fmt::Debug for SelectorHandle {
     }
 }
 
-impl SelectorHandle {
+impl LeaderSelector {
     /// Whether a term is running and its leadership is still valid.
     pub fn has_leadership(&self) -> bool {
         self.shared
@@ -281,7 +315,7 @@ impl SelectorHandle {
     /// The participant whose node heads the queue, if any.
     ///
     /// # Errors
-    /// As [`SelectorHandle::participants`].
+    /// As [`LeaderSelector::participants`].
     pub async fn leader(&self) -> Result<Option<Participant>> {
         let c = &self.shared.selector.contender;
         participants::leader(&c.warden, &c.parent, LOCK_NAME).await
@@ -319,14 +353,14 @@ impl SelectorHandle {
     }
 }
 
-impl Drop for SelectorHandle {
+impl Drop for LeaderSelector {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
 }
 
 struct Shared {
-    selector: LeaderSelector,
+    selector: LeaderSelectorBuilder,
     current: watch::Sender<Option<Leadership>>,
     node: StdMutex<Option<String>>,
     terms: AtomicU64,

@@ -443,6 +443,15 @@ impl<T> fmt::Debug for ConsumerStream<T> {
     }
 }
 
+impl<T: Send + 'static> ConsumerStream<T> {
+    /// The next delivery (or error) from [`Consumer::next`]; `None` after `Err(Closed)` was
+    /// yielded, which happens once the warden is closed. The same as `StreamExt::next` on
+    /// the stream.
+    pub async fn next(&mut self) -> Option<Result<Delivery<T>>> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
 impl<T: Send + 'static> futures_core::Stream for ConsumerStream<T> {
     type Item = Result<Delivery<T>>;
 

@@ -85,6 +85,11 @@ impl DigestMd5Client {
         }
     }
 
+    /// The user authenticating.
+    pub(crate) fn username(&self) -> &str {
+        &self.username
+    }
+
     /// True once the server has proven it knows the password.
     pub(crate) fn is_complete(&self) -> bool {
         matches!(self.state, State::Complete)

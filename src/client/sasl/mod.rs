@@ -3,5 +3,10 @@
 
 mod config;
 pub(crate) mod digest_md5;
+#[cfg(feature = "kerberos")]
+mod gssapi;
+pub(crate) mod mechanism;
 
-pub use config::SaslConfig;
+#[cfg(feature = "kerberos")]
+pub(crate) use config::ServicePrincipal;
+pub use config::{GssapiConfig, SaslConfig};

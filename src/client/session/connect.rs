@@ -74,7 +74,7 @@ pub(crate) async fn attempt(
     for addr in addrs {
         match Transport::open(addr, host, security).await {
             Ok(mut stream) => {
-                let (reply, reader) = handshake(&mut stream, addr, hs).await?;
+                let (reply, reader) = handshake(&mut stream, &host.host, addr, hs).await?;
                 return Ok(Established {
                     stream,
                     addr,
@@ -109,10 +109,12 @@ pub(crate) async fn resolve(
 }
 
 /// Sends the ConnectRequest and reads the ConnectResponse, over any byte stream (plain TCP
-/// or TLS). Returns the reply and the reader holding whatever was read after it. A reply with
-/// a timeout <= 0 means the session has expired.
+/// or TLS) to `host` at `addr`, then runs SASL if configured. Returns the reply and the
+/// reader holding whatever was read after it. A reply with a timeout <= 0 means the session
+/// has expired.
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
+    host: &str,
     addr: SocketAddr,
     hs: &Handshake,
 ) -> Result<(ConnectResponse, FrameReader), AttemptError> {
@@ -145,7 +147,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     if reply.timeout_ms <= 0 {
         return Err(AttemptError::Expired);
     }
-    super::sasl::authenticate(stream, &mut reader, hs, addr).await?;
+    super::sasl::authenticate(stream, &mut reader, hs, host, addr).await?;
     Ok((reply, reader))
 }
 
@@ -302,7 +304,7 @@ async fn close_over<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut out = BytesMut::with_capacity(96);
     let mut reader = if hs.sasl.is_some() {
-        match handshake(stream, addr, &hs).await {
+        match handshake(stream, &host.host, addr, &hs).await {
             Ok((_, reader)) => reader,
             Err(AttemptError::Expired) => return Ok(SessionEnd::AlreadyExpired),
             Err(AttemptError::AuthFailed) => return Err(CloseError::AuthFailed),

@@ -18,8 +18,7 @@ use tracing::{debug, warn};
 
 use super::connect::{AttemptError, Handshake};
 use super::reader::FrameReader;
-use crate::client::sasl::SaslConfig;
-use crate::client::sasl::digest_md5::{DigestMd5Client, DigestMd5Error};
+use crate::client::sasl::mechanism::{Mechanism, MechanismError};
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::records::{GetSaslRequest, ReplyHeader, Secret, SetSaslResponse};
 use crate::proto::request::encode_request;
@@ -28,12 +27,13 @@ use crate::proto::{ErrorCode, OpCode};
 /// More round trips than any mechanism we speak needs: a server that keeps going is broken.
 pub(crate) const MAX_STEPS: i32 = 8;
 
-/// Runs the SASL exchange `hs` asks for on a freshly handshaken connection (nothing when it
-/// asks for none), reading with the connection's `reader`.
+/// Runs the SASL exchange `hs` asks for on a freshly handshaken connection to `host` (nothing
+/// when it asks for none), reading with the connection's `reader`.
 pub(crate) async fn authenticate<S>(
     stream: &mut S,
     reader: &mut FrameReader,
     hs: &Handshake,
+    host: &str,
     addr: SocketAddr,
 ) -> Result<(), AttemptError>
 where
@@ -42,13 +42,22 @@ where
     let Some(config) = &hs.sasl else {
         return Ok(());
     };
-    let SaslConfig::DigestMd5 { username, password } = config;
-    let mut mechanism = DigestMd5Client::new(username, password);
+    let mechanism_name = config.mechanism();
+    let refused = |reason: &str| {
+        // The reason names principals, users and Kerberos's own words; never a secret.
+        warn!(%addr, mechanism = mechanism_name, %reason, "SASL authentication failed");
+        AttemptError::AuthFailed
+    };
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         AttemptError::Failed(format!("{addr}: SASL {what}: {e}").into())
     };
-    // DIGEST-MD5 has no initial response: the client opens with an empty token.
-    let mut token = Vec::new();
+    let mechanism_failed = |e: MechanismError| match e {
+        MechanismError::Refused(reason) => refused(&reason),
+        MechanismError::Broken(reason) => failed(mechanism_name, &reason),
+    };
+    let mut mechanism = Mechanism::new(config, host).map_err(mechanism_failed)?;
+    let who = mechanism.describe();
+    let mut token = mechanism.initial().await.map_err(mechanism_failed)?;
     for xid in 1..=MAX_STEPS {
         send(stream, xid, &token, hs.max_frame_len)
             .await
@@ -58,20 +67,19 @@ where
             .await
             .map_err(|e| failed("read", &e))?;
         let server_token = parse_reply(&frame, xid).map_err(|e| match e {
-            Refusal::Refused(code) => {
-                warn!(%addr, user = %username, code = code.code(), "server refused the SASL credentials");
-                AttemptError::AuthFailed
-            }
+            Refusal::Refused(code) => refused(&format!(
+                "server refused the credentials ({who}): {}",
+                code.describe()
+            )),
             Refusal::Other(msg) => AttemptError::Failed(format!("{addr}: SASL: {msg}").into()),
         })?;
-        match mechanism.step(&server_token) {
-            Ok(Some(next)) => token = next,
-            Ok(None) => break,
-            Err(DigestMd5Error::BadServerProof) => {
-                warn!(%addr, "server could not prove it knows the SASL password");
-                return Err(AttemptError::AuthFailed);
-            }
-            Err(e) => return Err(failed("DIGEST-MD5", &e)),
+        match mechanism
+            .step(&server_token)
+            .await
+            .map_err(mechanism_failed)?
+        {
+            Some(next) => token = next,
+            None => break,
         }
     }
     if !mechanism.is_complete() {
@@ -79,7 +87,7 @@ where
             format!("{addr}: SASL exchange did not complete in {MAX_STEPS} steps").into(),
         ));
     }
-    debug!(%addr, mechanism = config.mechanism(), user = %username, "SASL authenticated");
+    debug!(%addr, mechanism = mechanism_name, %who, "SASL authenticated");
     Ok(())
 }
 
@@ -144,6 +152,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, DuplexStream};
 
     use super::*;
+    use crate::client::sasl::SaslConfig;
     use crate::client::state::{SessionId, SessionPassword};
     use crate::proto::frame::{begin_frame, finish_frame};
 
@@ -195,7 +204,7 @@ mod tests {
         let mut reader = FrameReader::new(1 << 20);
         let hs = handshake();
         let (result, ()) = tokio::join!(
-            authenticate(&mut client, &mut reader, &hs, addr()),
+            authenticate(&mut client, &mut reader, &hs, "localhost", addr()),
             script(server)
         );
         result
@@ -270,9 +279,15 @@ mod tests {
             sasl: None,
             ..handshake()
         };
-        authenticate(&mut client, &mut FrameReader::new(1 << 20), &hs, addr())
-            .await
-            .unwrap();
+        authenticate(
+            &mut client,
+            &mut FrameReader::new(1 << 20),
+            &hs,
+            "localhost",
+            addr(),
+        )
+        .await
+        .unwrap();
         drop(client);
         let mut rest = Vec::new();
         server.read_to_end(&mut rest).await.unwrap();
