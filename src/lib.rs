@@ -94,8 +94,8 @@ pub mod warden;
 
 pub use backoff::Backoff;
 pub use client::{
-    Client, ClientBuilder, CreateOptions, GssapiConfig, MultiReadOp, OneshotWatcher, Op,
-    PersistentWatcher, Reconfig, SaslConfig, SessionId, SessionPassword, SessionState,
+    Client, ClientBuilder, CreateOptions, GssapiConfig, HostPort, MultiReadOp, OneshotWatcher, Op,
+    PersistentWatcher, Reconfig, Resolver, SaslConfig, SessionId, SessionPassword, SessionState,
     SessionStatus, WatchedEvent,
 };
 pub use error::{Cause, Error, Result};

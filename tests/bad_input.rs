@@ -586,6 +586,10 @@ async fn malformed_connect_strings_are_refused_by_every_entry_point() {
             Client::builder(input).connect_lazy().unwrap_err(),
         );
         check("warden", Warden::builder(input).build().unwrap_err());
+        let lazy = Client::builder("127.0.0.1:1").connect_lazy().unwrap();
+        check("update_hosts", lazy.update_hosts(input).unwrap_err());
+        assert_eq!(lazy.hosts().len(), 1, "a refused list changes nothing");
+        let _ = lazy.close().await;
         check(
             "close_session",
             zkwarden::client::close_session(input, SessionId(1), &password, Duration::from_secs(1))
@@ -757,4 +761,21 @@ async fn a_negative_frame_length_drops_only_the_connection() {
 #[tokio::test]
 async fn a_frame_too_short_for_a_reply_header_drops_only_the_connection() {
     bad_frame_drops_only_the_connection(Misbehaviour::ShortReplyHeader).await;
+}
+
+#[tokio::test]
+async fn update_hosts_refuses_another_chroot_and_keeps_the_list() {
+    let client = Client::builder("127.0.0.1:1/app").connect_lazy().unwrap();
+    let before = client.hosts();
+    assert!(matches!(
+        client.update_hosts("127.0.0.1:2/other"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(client.hosts(), before);
+    // The same chroot, or none, is fine.
+    client.update_hosts("127.0.0.1:2/app").unwrap();
+    client.update_hosts("127.0.0.1:3,127.0.0.1:4").unwrap();
+    let ports: Vec<u16> = client.hosts().iter().map(|h| h.port).collect();
+    assert_eq!(ports, [3, 4]);
+    let _ = client.close().await;
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::connect_string::ConnectString;
 use super::credentials::Credentials;
 use super::handle::Client;
+use super::resolver::{Resolver, SharedResolver};
 use super::sasl::SaslConfig;
 use super::session::transport::Security;
 use super::session::{self, SessionConfig};
@@ -35,6 +36,7 @@ pub struct ClientBuilder {
     min_backoff: Duration,
     max_backoff: Duration,
     reconnect_delay: Duration,
+    resolver: SharedResolver,
     #[cfg(feature = "tls")]
     tls: Option<super::tls::TlsConfig>,
 }
@@ -72,6 +74,7 @@ impl ClientBuilder {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
             reconnect_delay: DEFAULT_RECONNECT_DELAY,
+            resolver: SharedResolver::default(),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -204,6 +207,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Resolves the hosts' names with `resolver` instead of the operating system's
+    /// ([`SystemResolver`](super::SystemResolver)). It is asked on every connection attempt,
+    /// also by the read-only probe and [`close_session`](Self::close_session), so a name that
+    /// moves to another address is followed. See [`Resolver`] for an example.
+    pub fn resolver(self, resolver: impl Resolver) -> Self {
+        self.shared_resolver(SharedResolver::new(resolver))
+    }
+
+    /// As [`resolver`](Self::resolver), for one already shared (a warden's).
+    pub(crate) fn shared_resolver(mut self, resolver: SharedResolver) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
     /// Connects over TLS with these settings (cargo feature `tls`); the connect string then
     /// names the servers' secure client ports. See [`TlsConfig`](super::TlsConfig).
     #[cfg(feature = "tls")]
@@ -214,13 +231,13 @@ impl ClientBuilder {
 
     /// Plain TCP, or TLS when configured.
     fn security(&self) -> Result<Security> {
-        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-        let mut security = Security::default();
-        #[cfg(feature = "tls")]
-        {
-            security.tls = self.tls.as_ref().map(super::TlsConfig::build).transpose()?;
-        }
-        Ok(security)
+        Ok(Security {
+            resolver: self.resolver.clone(),
+            #[cfg(feature = "tls")]
+            tls: self.tls.as_ref().map(super::TlsConfig::build).transpose()?,
+            #[cfg(test)]
+            memory: None,
+        })
     }
 
     /// Ends session `session_id` on the servers of this builder's connect string, the way
@@ -331,7 +348,7 @@ impl ClientBuilder {
         let config = self.into_config()?;
         let chroot = config.chroot.clone();
         let max_frame_len = config.max_frame_len;
-        let (commands, shared) = session::spawn(config);
-        Ok(Client::from_parts(commands, shared, chroot, max_frame_len))
+        let spawned = session::spawn(config);
+        Ok(Client::from_parts(spawned, chroot, max_frame_len))
     }
 }

@@ -11,8 +11,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::builder::ClientBuilder;
 use super::command::{Command, OnReply, Reply, Request};
+use super::connect_string::{ConnectString, HostPort};
 use super::path::{Chroot, validate_path};
-use super::session::Shared;
+use super::session::{Shared, Spawned};
 use super::state::{SessionId, SessionPassword, SessionState, SessionStatus};
 use crate::error::{Error, Result};
 use crate::proto::jute::{Jute, decode_exact};
@@ -33,6 +34,8 @@ pub struct Client {
 pub(crate) struct Inner {
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) shared: Arc<Shared>,
+    /// The session's host list; the session task follows every new value.
+    hosts: watch::Sender<Vec<HostPort>>,
     pub(crate) chroot: Chroot,
     pub(crate) max_frame_len: usize,
     watch_ids: AtomicU64,
@@ -63,16 +66,12 @@ impl Client {
         ClientBuilder::new(connect_string)
     }
 
-    pub(crate) fn from_parts(
-        commands: mpsc::UnboundedSender<Command>,
-        shared: Arc<Shared>,
-        chroot: Chroot,
-        max_frame_len: usize,
-    ) -> Client {
+    pub(crate) fn from_parts(spawned: Spawned, chroot: Chroot, max_frame_len: usize) -> Client {
         Client {
             inner: Arc::new(Inner {
-                commands,
-                shared,
+                commands: spawned.commands,
+                shared: spawned.shared,
+                hosts: spawned.hosts,
                 chroot,
                 max_frame_len,
                 watch_ids: AtomicU64::new(1),
@@ -124,6 +123,60 @@ impl Client {
     /// The server this session is connected to right now.
     pub fn connected_server(&self) -> Option<SocketAddr> {
         self.inner.shared.details().server
+    }
+
+    /// The hosts the session connects to: those of the connect string, or the latest list
+    /// given to [`update_hosts`](Self::update_hosts).
+    pub fn hosts(&self) -> Vec<HostPort> {
+        self.inner.hosts.borrow().clone()
+    }
+
+    /// Replaces the hosts the session connects to (`host:port,host:port`), for example after
+    /// the ensemble was reconfigured, so a host that was removed is no longer tried and an
+    /// added one takes its share of sessions. Names are resolved on every attempt, as for
+    /// the connect string.
+    ///
+    /// The session may move at once, so that sessions spread evenly over the new list
+    /// without all of them reconnecting: each client decides by a weighted coin (ZooKeeper's
+    /// own client rebalances the same way). When the list grows from `o` to `n` hosts, a
+    /// session on a host that stays moves with probability `1 - o/n`, to one of the added
+    /// hosts; when it does not grow, such a session stays. A session on a host that is no
+    /// longer listed always moves, to the added hosts or the staying ones in the proportion
+    /// that evens the load. A move is a reconnect with the same session, made once every
+    /// request already sent has its reply (requests made meanwhile wait for the new
+    /// connection), so it fails no request; watches are restored. While disconnected, the
+    /// next round of attempts uses the new list.
+    ///
+    /// A [`Warden`](crate::Warden) calls this by itself when it follows the ensemble (see
+    /// [`WardenConfig::follow_ensemble`](crate::WardenConfig::follow_ensemble)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`] when `hosts` does not parse or names no host, and
+    /// [`Error::InvalidArgument`] when it ends in a chroot other than this client's; nothing
+    /// changes then.
+    pub fn update_hosts(&self, hosts: &str) -> Result<()> {
+        let parsed = ConnectString::parse(hosts)?;
+        if !parsed.chroot.is_empty() && parsed.chroot != self.inner.chroot {
+            return Err(Error::InvalidArgument(format!(
+                "update_hosts: the chroot {:?} differs from the client's {:?}; a session keeps its chroot",
+                parsed.chroot.prefix().unwrap_or("/"),
+                self.inner.chroot.prefix().unwrap_or("/")
+            )));
+        }
+        self.set_hosts(parsed.hosts);
+        Ok(())
+    }
+
+    /// Replaces the host list (already parsed and non-empty).
+    pub(crate) fn set_hosts(&self, hosts: Vec<HostPort>) {
+        self.inner.hosts.send_if_modified(|current| {
+            if *current == hosts {
+                false
+            } else {
+                *current = hosts;
+                true
+            }
+        });
     }
 
     /// The chroot applied to every path, if any.

@@ -7,9 +7,11 @@ mod builder;
 mod command;
 pub mod connect_string;
 mod credentials;
+pub(crate) mod dynamic_config;
 mod handle;
 mod ops;
 pub mod path;
+pub(crate) mod resolver;
 mod sasl;
 mod session;
 mod state;
@@ -20,9 +22,11 @@ mod watch;
 pub use builder::{
     ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_DELAY, DEFAULT_SESSION_TIMEOUT,
 };
+pub use connect_string::HostPort;
 pub use credentials::Credentials;
 pub use handle::{Client, close_session};
 pub use ops::{CreateOptions, MultiReadOp, Op, Reconfig};
+pub use resolver::{ResolveFuture, Resolver, SystemResolver};
 pub use sasl::{GssapiConfig, SaslConfig};
 pub use session::SessionEnd;
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};

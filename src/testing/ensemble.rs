@@ -26,6 +26,8 @@ const READ_ONLY: &[&str] = &["read-only"];
 #[derive(Debug)]
 pub struct ZkEnsemble {
     members: Vec<Node>,
+    /// True for a spare member that has not been started yet (not in any configuration).
+    dormant: Vec<bool>,
     /// Member `i`'s line in a dynamic configuration (`server.N=...;client`).
     specs: Vec<String>,
     opts: Options,
@@ -39,6 +41,7 @@ pub struct ZkEnsembleBuilder {
     opts: Options,
     read_only: bool,
     reconfig: bool,
+    spares: usize,
 }
 
 impl ZkEnsembleBuilder {
@@ -78,6 +81,16 @@ impl ZkEnsembleBuilder {
         self
     }
 
+    /// Adds `count` spare members after the `n` that `start(n)` starts: they get ports, a
+    /// data directory and a [`member_spec`](ZkEnsemble::member_spec) (indexes `n` to
+    /// `n + count - 1`) but do not run and are in no configuration until
+    /// [`ZkEnsemble::start_spare`] starts one, which a `reconfig` then adds. Needs
+    /// [`reconfig_enabled`](Self::reconfig_enabled).
+    pub fn spare_members(mut self, count: usize) -> Self {
+        self.spares = count;
+        self
+    }
+
     /// Makes `super` with `password` ZooKeeper's superuser (scheme `digest`, credentials
     /// `super:password`), who passes every ACL check, `/zookeeper/config`'s included. Only
     /// the password's digest reaches the servers' command line.
@@ -103,6 +116,9 @@ impl ZkEnsembleBuilder {
         if n == 0 {
             return Err(TestingError::EmptyEnsemble);
         }
+        if self.spares > 0 && !self.reconfig {
+            return Err(TestingError::SparesNeedReconfig);
+        }
         let java = JavaSetup::detect()?;
         let mut opts = self.opts;
         if self.read_only {
@@ -110,8 +126,13 @@ impl ZkEnsembleBuilder {
         }
         let mut attempt = 0;
         loop {
-            let mut ensemble =
-                ZkEnsemble::create(&java, opts.clone(), self.read_only, self.reconfig, n)?;
+            let mut ensemble = ZkEnsemble::create(
+                &java,
+                opts.clone(),
+                self.read_only,
+                self.reconfig,
+                (n, self.spares),
+            )?;
             match ensemble.launch_all() {
                 Ok(()) => return Ok(ensemble),
                 Err(_)
@@ -141,7 +162,7 @@ impl ZkEnsemble {
         ZkEnsembleBuilder::default()
     }
 
-    /// The number of members, running or not.
+    /// The number of members, running or not, spares included.
     pub fn len(&self) -> usize {
         self.members.len()
     }
@@ -151,10 +172,77 @@ impl ZkEnsemble {
         self.members.is_empty()
     }
 
-    /// Every member's `127.0.0.1:PORT`, comma separated, in member order.
+    /// Every member's `127.0.0.1:PORT`, comma separated, in member order (spares only once
+    /// started).
     pub fn connect_string(&self) -> String {
-        let hosts: Vec<String> = self.members.iter().map(|m| m.addr().to_string()).collect();
+        let hosts: Vec<String> = self
+            .members
+            .iter()
+            .zip(&self.dormant)
+            .filter(|(_, dormant)| !**dormant)
+            .map(|(m, _)| m.addr().to_string())
+            .collect();
         hosts.join(",")
+    }
+
+    /// Starts spare member `i` (see [`ZkEnsembleBuilder::spare_members`]) with a dynamic
+    /// configuration naming the current members, as a running member reports them, plus
+    /// itself, which is how ZooKeeper wants a server that is about to be added. Returns once
+    /// it has synced with the leader (it serves as a follower without a vote); then
+    /// `Reconfig::incremental([member_spec(i)], [])` makes it a member.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::NoSuchMember`] when `i` is out of range; [`TestingError::NotASpare`]
+    /// when member `i` is not a spare waiting to join; [`TestingError::NotRunning`] when no
+    /// member runs to ask for the configuration; [`TestingError::Exited`] or
+    /// [`TestingError::Timeout`] when the spare does not join in time.
+    pub fn start_spare(&mut self, i: usize) -> Result<(), TestingError> {
+        self.member(i)?;
+        if !self.dormant[i] {
+            return Err(TestingError::NotASpare { index: i });
+        }
+        let current = self.current_membership()?;
+        let mut dynamic: String = current
+            .iter()
+            .filter(|line| !line.starts_with(&format!("server.{}=", i + 1)))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        dynamic.push_str(&format!("{}\n", self.specs[i]));
+        let deadline = Instant::now() + self.opts.start_timeout;
+        let member = self.member_mut(i)?;
+        member.write_file("zoo.cfg.dynamic", &dynamic)?;
+        member.launch(true)?;
+        member.wait_ready(Ready::Mode(IN_QUORUM), deadline)?;
+        self.dormant[i] = false;
+        Ok(())
+    }
+
+    /// The `server.N=` lines of the configuration a running member reports (`conf`).
+    fn current_membership(&self) -> Result<Vec<String>, TestingError> {
+        let mut last = None;
+        for (i, member) in self.members.iter().enumerate() {
+            if self.dormant[i] || !member.is_running() {
+                continue;
+            }
+            match member.four_letter("conf") {
+                Ok(conf) => {
+                    let lines: Vec<String> = conf
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| l.starts_with("server."))
+                        .map(str::to_owned)
+                        .collect();
+                    if !lines.is_empty() {
+                        return Ok(lines);
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(TestingError::NotRunning {
+            port: self.members.first().map_or(0, |m| m.addr().port()),
+        }))
     }
 
     /// Every member's secure `127.0.0.1:PORT`, comma separated, in member order, when the
@@ -315,9 +403,9 @@ impl ZkEnsemble {
         opts: Options,
         read_only: bool,
         reconfig: bool,
-        n: usize,
+        (n, spares): (usize, usize),
     ) -> Result<ZkEnsemble, TestingError> {
-        let ports = ports::free_ports(3 * n)?;
+        let ports = ports::free_ports(3 * (n + spares))?;
         let peer = |i: usize, p: &[u16]| {
             kv(
                 &format!("server.{}", i + 1),
@@ -338,7 +426,8 @@ impl ZkEnsemble {
                 format!("{key}={value}:participant;127.0.0.1:{}", p[0])
             })
             .collect();
-        let dynamic: String = specs.iter().map(|line| format!("{line}\n")).collect();
+        // Spares are in no configuration until they are started.
+        let dynamic: String = specs[..n].iter().map(|line| format!("{line}\n")).collect();
         let mut members = Vec::with_capacity(n);
         for (i, p) in ports.chunks(3).enumerate() {
             let node = Node::new(java, &opts, p[0])?;
@@ -369,8 +458,10 @@ impl ZkEnsemble {
             node.write_file("myid", &format!("{}\n", i + 1))?;
             members.push(node);
         }
+        let dormant = (0..n + spares).map(|i| i >= n).collect();
         Ok(ZkEnsemble {
             members,
+            dormant,
             specs,
             opts,
             read_only,
@@ -381,10 +472,11 @@ impl ZkEnsemble {
     fn launch_all(&mut self) -> Result<(), TestingError> {
         let started = Instant::now();
         let deadline = started + self.opts.start_timeout;
-        for member in &mut self.members {
+        let dormant = &self.dormant;
+        for (member, _) in self.members.iter_mut().zip(dormant).filter(|(_, d)| !**d) {
             member.launch(true)?;
         }
-        for member in &self.members {
+        for (member, _) in self.members.iter().zip(dormant).filter(|(_, d)| !**d) {
             member.wait_ready(Ready::Mode(IN_QUORUM), deadline)?;
         }
         loop {

@@ -88,6 +88,19 @@ pub enum TestingError {
     /// An ensemble needs at least one member.
     #[error("an ensemble needs at least one member")]
     EmptyEnsemble,
+
+    /// Spare members join by `reconfig`: the ensemble needs
+    /// [`reconfig_enabled`](super::ZkEnsembleBuilder::reconfig_enabled).
+    #[error("spare members need an ensemble with reconfig enabled")]
+    SparesNeedReconfig,
+
+    /// [`ZkEnsemble::start_spare`](super::ZkEnsemble::start_spare) was asked to start a
+    /// member that is not a spare waiting to join.
+    #[error("member {index} is not a spare waiting to join")]
+    NotASpare {
+        /// The member asked for.
+        index: usize,
+    },
 }
 
 impl TestingError {

@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::retry::RetryConfig;
-use crate::client::SaslConfig;
 use crate::client::connect_string::ConnectString;
 use crate::client::path::validate_path;
+use crate::client::resolver::SharedResolver;
+use crate::client::{Resolver, SaslConfig};
 use crate::error::{Error, Result};
 use crate::proto::DEFAULT_MAX_FRAME_LEN;
 
@@ -142,6 +143,10 @@ fn default_reconnect_delay() -> Duration {
     crate::client::DEFAULT_RECONNECT_DELAY
 }
 
+fn default_follow_ensemble() -> bool {
+    true
+}
+
 /// Every setting of a [`Warden`](super::Warden).
 ///
 /// ```
@@ -212,6 +217,16 @@ pub struct WardenConfig {
     /// How lock holders treat a lost connection.
     #[serde(default)]
     pub lock_safety: LockSafety,
+    /// Whether the warden follows the ensemble's membership (default true): it watches
+    /// `/zookeeper/config` and, on every change, replaces its host list with the members'
+    /// client addresses (see [`Client::update_hosts`](crate::Client::update_hosts)), keeping
+    /// the chroot or namespace. A session on a member that was removed moves to another
+    /// before that member is shut down, and added members take a share of the sessions.
+    /// Servers without dynamic configuration (before 3.5, or listing no client addresses)
+    /// leave the host list as configured. Not done over TLS: the configuration names the
+    /// members' plain client ports only.
+    #[serde(default = "default_follow_ensemble")]
+    pub follow_ensemble: bool,
     /// Connect over TLS with these files (cargo feature `tls`); `connect` then names the
     /// servers' secure client ports.
     #[cfg(feature = "tls")]
@@ -233,7 +248,8 @@ impl fmt::Debug for WardenConfig {
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
             .field("reconnect_delay", &self.reconnect_delay)
-            .field("lock_safety", &self.lock_safety);
+            .field("lock_safety", &self.lock_safety)
+            .field("follow_ensemble", &self.follow_ensemble);
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls);
         f.finish()
@@ -256,6 +272,7 @@ impl WardenConfig {
             max_frame_len: default_max_frame_len(),
             reconnect_delay: default_reconnect_delay(),
             lock_safety: LockSafety::default(),
+            follow_ensemble: default_follow_ensemble(),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -340,19 +357,29 @@ impl WardenConfig {
 #[derive(Debug, Clone)]
 pub struct WardenBuilder {
     config: WardenConfig,
+    /// Settings that are code, not configuration (they have no serde form).
+    extras: WardenExtras,
+}
+
+/// What a warden takes in code beside its [`WardenConfig`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WardenExtras {
+    /// Resolves host names for every session (the system's resolver when `None`).
+    pub resolver: Option<SharedResolver>,
 }
 
 impl WardenBuilder {
     /// Defaults for everything but the servers.
     pub fn new(connect: impl Into<String>) -> Self {
-        WardenBuilder {
-            config: WardenConfig::new(connect),
-        }
+        WardenBuilder::from_config(WardenConfig::new(connect))
     }
 
     /// Starts from an existing configuration.
     pub fn from_config(config: WardenConfig) -> Self {
-        WardenBuilder { config }
+        WardenBuilder {
+            config,
+            extras: WardenExtras::default(),
+        }
     }
 
     /// Replaces the servers, for example those of a config file read for another
@@ -431,6 +458,19 @@ impl WardenBuilder {
         self
     }
 
+    /// See [`WardenConfig::follow_ensemble`].
+    pub fn follow_ensemble(mut self, follow: bool) -> Self {
+        self.config.follow_ensemble = follow;
+        self
+    }
+
+    /// Resolves host names with `resolver` for every session of the warden (see
+    /// [`ClientBuilder::resolver`](crate::ClientBuilder::resolver)).
+    pub fn resolver(mut self, resolver: impl Resolver) -> Self {
+        self.extras.resolver = Some(SharedResolver::new(resolver));
+        self
+    }
+
     /// See [`WardenConfig::tls`].
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: TlsFiles) -> Self {
@@ -452,7 +492,8 @@ impl WardenBuilder {
     /// # Errors
     /// As [`Warden::start`](super::Warden::start).
     pub async fn start(self) -> Result<super::Warden> {
-        super::Warden::start(self.build()?).await
+        let extras = self.extras.clone();
+        super::Warden::start_with(self.build()?, extras).await
     }
 }
 
@@ -469,6 +510,24 @@ mod tests {
         let config: WardenConfig =
             toml::from_str("connect = \"a:1\"\nreconnect_delay = \"0s\"").unwrap();
         assert_eq!(config.reconnect_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn following_the_ensemble_is_on_by_default_and_can_be_switched_off() {
+        assert!(WardenConfig::new("a:1").follow_ensemble);
+        let off: WardenConfig =
+            toml::from_str("connect = \"a:1\"\nfollow_ensemble = false").unwrap();
+        assert!(!off.follow_ensemble);
+        let off: WardenConfig =
+            serde_json::from_str(r#"{"connect":"a:1","follow_ensemble":false}"#).unwrap();
+        assert!(!off.follow_ensemble);
+        assert!(
+            !WardenBuilder::new("a:1")
+                .follow_ensemble(false)
+                .build()
+                .unwrap()
+                .follow_ensemble
+        );
     }
 
     #[test]

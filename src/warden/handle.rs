@@ -7,12 +7,16 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::config::{LockSafety, WardenBuilder, WardenConfig};
+use super::config::{LockSafety, WardenBuilder, WardenConfig, WardenExtras};
 use super::metrics::{Metrics, MetricsSnapshot};
 use super::retry::RetryPolicy;
 use super::state::{ConnectionEvent, ConnectionEvents, ConnectionState};
 use super::supervisor;
-use crate::client::{Client, ClientBuilder, CreateOptions, Credentials, SaslConfig, SessionId};
+use crate::client::connect_string::ConnectString;
+use crate::client::resolver::SharedResolver;
+use crate::client::{
+    Client, ClientBuilder, CreateOptions, Credentials, HostPort, SaslConfig, SessionId,
+};
 use crate::error::{Error, Result};
 use crate::proto::CreateMode;
 
@@ -50,6 +54,11 @@ pub(crate) struct Inner {
     /// Whether the servers take persistent recursive watches (tree watches fall back to
     /// one-shot watches when they do not).
     pub watch_support: super::watches::WatchSupport,
+    /// Resolves host names for every session (the system's resolver when `None`).
+    pub resolver: Option<SharedResolver>,
+    /// The members' client addresses, once the warden follows the ensemble and has read its
+    /// configuration: new sessions connect to these instead of `config.connect`'s hosts.
+    pub followed_hosts: Mutex<Option<Vec<HostPort>>>,
     /// TLS settings loaded from `config.tls` at start.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::client::TlsConfig>,
@@ -80,6 +89,9 @@ impl Inner {
         if let Some(sasl) = self.sasl.lock().ok().and_then(|s| s.clone()) {
             builder = builder.sasl(sasl);
         }
+        if let Some(resolver) = &self.resolver {
+            builder = builder.shared_resolver(resolver.clone());
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.clone());
@@ -89,9 +101,10 @@ impl Inner {
 
     /// A client builder with this warden's settings (for a new session).
     pub(crate) fn client_builder(&self) -> ClientBuilder {
+        let connect = self.connect_string();
         let connect = match &self.config.namespace {
-            Some(namespace) => format!("{}{}", self.config.connect.trim_end(), namespace),
-            None => self.config.connect.clone(),
+            Some(namespace) => format!("{}{}", connect.trim_end(), namespace),
+            None => connect,
         };
         let mut builder = ClientBuilder::new(connect)
             .session_timeout(self.config.session_timeout)
@@ -104,6 +117,22 @@ impl Inner {
             builder = builder.auth(scheme, auth);
         }
         builder
+    }
+
+    /// The servers (and chroot) new sessions connect to: the followed members when the warden
+    /// follows the ensemble and has read its configuration, else `config.connect`.
+    fn connect_string(&self) -> String {
+        let followed = self.followed_hosts.lock().ok().and_then(|h| h.clone());
+        let Some(hosts) = followed else {
+            return self.config.connect.clone();
+        };
+        let hosts: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+        // Validated at start: the chroot parses.
+        let chroot = ConnectString::parse(&self.config.connect)
+            .ok()
+            .and_then(|c| c.chroot.prefix().map(str::to_owned))
+            .unwrap_or_default();
+        format!("{}{chroot}", hosts.join(","))
     }
 
     /// The `addAuth` credentials for a new session.
@@ -186,6 +215,12 @@ impl Warden {
     /// server answered within the connection timeout; [`Error::AuthFailed`] for refused
     /// credentials.
     pub async fn start(config: WardenConfig) -> Result<Warden> {
+        Warden::start_with(config, WardenExtras::default()).await
+    }
+
+    /// As [`Warden::start`], with the settings a [`WardenBuilder`] holds beside the
+    /// configuration.
+    pub(crate) async fn start_with(config: WardenConfig, extras: WardenExtras) -> Result<Warden> {
         config.validate()?;
         #[cfg(feature = "tls")]
         let tls = config
@@ -219,6 +254,8 @@ impl Warden {
             shutdown,
             guaranteed: Default::default(),
             watch_support: Default::default(),
+            resolver: extras.resolver,
+            followed_hosts: Mutex::new(None),
             #[cfg(feature = "tls")]
             tls,
         });
@@ -233,6 +270,9 @@ impl Warden {
         let first = supervisor::arrival_state(&client, ConnectionState::Connected);
         inner.emit(first, session_id, 1);
         tokio::spawn(supervisor::supervise(inner.clone(), client, 1, first));
+        if super::ensemble::should_follow(&inner) {
+            tokio::spawn(super::ensemble::follow(inner.clone()));
+        }
         let guard = Arc::new(DropGuard {
             shutdown: inner.shutdown.clone(),
         });
@@ -336,6 +376,22 @@ impl Warden {
     /// must stop before it. `None` while no session exists.
     pub fn session_deadline(&self) -> Option<Instant> {
         self.inner.slot.borrow().client.as_ref()?.session_deadline()
+    }
+
+    /// The servers new sessions connect to: the members' client addresses once the warden
+    /// follows the ensemble and has read its configuration, else the configured ones.
+    pub fn hosts(&self) -> Vec<HostPort> {
+        let followed = self
+            .inner
+            .followed_hosts
+            .lock()
+            .ok()
+            .and_then(|h| h.clone());
+        followed.unwrap_or_else(|| {
+            ConnectString::parse(&self.inner.config.connect)
+                .map(|c| c.hosts)
+                .unwrap_or_default()
+        })
     }
 
     /// The wire client of the current session, if there is one. Operations on it are not
@@ -469,7 +525,7 @@ impl Warden {
 
 /// Creates the namespace node (and its parents) with a short-lived session outside it.
 async fn ensure_namespace(inner: &Inner, namespace: &str) -> Result<()> {
-    let builder = ClientBuilder::new(inner.config.connect.clone())
+    let builder = ClientBuilder::new(inner.connect_string())
         .session_timeout(inner.config.session_timeout)
         .connect_timeout(inner.config.connection_timeout)
         .max_frame_len(inner.config.max_frame_len);

@@ -19,6 +19,7 @@ mod batch;
 mod config;
 mod config_file;
 mod create;
+mod ensemble;
 mod fence;
 mod guaranteed;
 mod handle;

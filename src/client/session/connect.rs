@@ -91,7 +91,8 @@ pub(crate) async fn attempt(
     Err(last)
 }
 
-/// The addresses `host` resolves to now (in unit tests over an in-memory network, loopback).
+/// The addresses `host` resolves to now, by the session's resolver (in unit tests over an
+/// in-memory network, loopback).
 pub(crate) async fn resolve(
     host: &HostPort,
     security: &Security,
@@ -100,12 +101,11 @@ pub(crate) async fn resolve(
     if security.memory.is_some() {
         return Ok(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
     }
-    #[cfg(not(test))]
-    let _ = security;
-    Ok(tokio::net::lookup_host((host.host.as_str(), host.port))
+    security
+        .resolver
+        .resolve(host)
         .await
-        .map_err(|e| Cause::with_source(format!("{host}: cannot resolve: {e}"), e))?
-        .collect())
+        .map_err(|e| Cause::with_source(format!("{host}: cannot resolve: {e}"), e))
 }
 
 /// Sends the ConnectRequest and reads the ConnectResponse, over any byte stream (plain TCP

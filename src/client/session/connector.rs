@@ -3,7 +3,8 @@
 //! # Who owns what
 //!
 //! The connector owns the host list and its order (shuffled every round, the host whose
-//! connection just died last, a host found read-write first), the way to a server (the
+//! connection just died last, a host found read-write first, the hosts a
+//! [rebalance](super::rebalance) chose first after the list changed), the way to a server (the
 //! transport: TCP, TLS, or one a test provides; names are resolved on every attempt), the
 //! handshake and SASL ([`connect::attempt`]), the pause before re-attaching after a lost
 //! connection and the pause between failed rounds (both [`Backoff`]), and the probe that looks for a read-write server while the session sits
@@ -12,11 +13,13 @@
 //! [core](super::core); the [driver](super::driver) runs the attempts.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::config::SessionConfig;
 use super::connect::{self, AttemptError, Established, Handshake};
 use super::core::Offer;
+use super::rebalance::{self, Current, Rebalance};
 use super::rw_probe::Seeker;
 use super::transport::Security;
 use crate::Backoff;
@@ -40,6 +43,10 @@ pub(crate) struct Connector {
     last_host: Option<HostPort>,
     /// A host found read-write while connected read-only: tried first on the next round.
     prefer_host: Option<HostPort>,
+    /// After the host list changed: the hosts the next round tries first.
+    prefer_group: Vec<HostPort>,
+    /// The address of the live connection, if one is up.
+    current_addr: Option<SocketAddr>,
     /// Looks for a read-write server while the connection is read-only.
     seeker: Seeker,
 }
@@ -61,6 +68,8 @@ impl Connector {
             },
             last_host: None,
             prefer_host: None,
+            prefer_group: Vec::new(),
+            current_addr: None,
             seeker: Seeker::idle(),
         }
     }
@@ -69,8 +78,37 @@ impl Connector {
     pub(crate) fn round(&mut self) -> Vec<HostPort> {
         let mut order = self.hosts.clone();
         fastrand::shuffle(&mut order);
+        let group = std::mem::take(&mut self.prefer_group);
+        // A stable sort keeps the shuffle within each part.
+        order.sort_by_key(|h| !group.contains(h));
         order_round(&mut order, self.last_host.take(), self.prefer_host.take());
         order
+    }
+
+    /// The hosts as they are now.
+    pub(crate) fn hosts(&self) -> &[HostPort] {
+        &self.hosts
+    }
+
+    /// Replaces the host list. While a connection is up, decides by a weighted coin whether
+    /// this session moves so the load evens out (see [`rebalance`]); on
+    /// [`Rebalance::MoveTo`] the caller drops the connection and the next round tries the
+    /// chosen hosts first. An empty list is ignored.
+    pub(crate) fn update_hosts(&mut self, hosts: Vec<HostPort>) -> Rebalance {
+        if hosts.is_empty() || hosts == self.hosts {
+            return Rebalance::Stay;
+        }
+        let current = match (&self.last_host, self.current_addr) {
+            (Some(host), Some(addr)) => Some(Current { host, addr }),
+            _ => None,
+        };
+        let decision = rebalance::decide(&self.hosts, &hosts, current.as_ref(), fastrand::f64());
+        self.prefer_group = match &decision {
+            Rebalance::MoveTo(group) => group.clone(),
+            Rebalance::Stay => Vec::new(),
+        };
+        self.hosts = hosts;
+        decision
     }
 
     /// One attempt on `host`: resolve, dial, handshake offering `offer`, SASL. The future
@@ -96,8 +134,9 @@ impl Connector {
 
     /// `host` accepted the session: it goes last if its connection dies, and the pauses
     /// start over. While `read_only`, the other hosts are probed for a read-write one.
-    pub(crate) fn connected_to(&mut self, host: &HostPort, read_only: bool) {
+    pub(crate) fn connected_to(&mut self, host: &HostPort, addr: SocketAddr, read_only: bool) {
         self.last_host = Some(host.clone());
+        self.current_addr = Some(addr);
         self.backoff.reset();
         self.seeker = if read_only {
             Seeker::start(&self.hosts, Some(host), &self.security)
@@ -108,6 +147,7 @@ impl Connector {
 
     /// The connection ended: the probe stops.
     pub(crate) fn disconnected(&mut self) {
+        self.current_addr = None;
         self.seeker = Seeker::idle();
     }
 

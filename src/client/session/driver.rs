@@ -12,7 +12,7 @@
 //! one read takes as many frames as arrived.
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -21,6 +21,7 @@ use super::connect::Established;
 use super::connector::Connector;
 use super::core::{Exit, Handshaken, SessionCore};
 use super::reader::FrameReader;
+use super::rebalance::Rebalance;
 use super::shared::Shared;
 use super::transport::Transport;
 #[cfg(any(feature = "tls", test))]
@@ -46,6 +47,8 @@ enum Wake {
     Timer,
     /// While read-only: the background probe found a read-write server.
     ReadWriteFound(HostPort),
+    /// The host list changed (`false`: every handle is gone, no change will come).
+    Hosts(bool),
 }
 
 /// The task behind a [`Client`](crate::client::Client).
@@ -53,19 +56,38 @@ pub(crate) struct Driver {
     core: SessionCore,
     connector: Connector,
     commands: mpsc::UnboundedReceiver<Command>,
+    /// The host list the handles set ([`Client::update_hosts`](crate::Client::update_hosts)).
+    hosts: watch::Receiver<Vec<HostPort>>,
+    /// False once every sender of `hosts` is gone.
+    hosts_open: bool,
 }
 
 impl Driver {
     pub(crate) fn new(
         config: &SessionConfig,
         commands: mpsc::UnboundedReceiver<Command>,
+        hosts: watch::Receiver<Vec<HostPort>>,
         shared: std::sync::Arc<Shared>,
     ) -> Driver {
         Driver {
             core: SessionCore::new(config, shared, Instant::now()),
             connector: Connector::new(config),
             commands,
+            hosts,
+            hosts_open: true,
         }
+    }
+
+    /// Takes a new host list, if one came. Returns what the session should do about it.
+    fn take_hosts(&mut self, changed: bool) -> Rebalance {
+        if !changed {
+            self.hosts_open = false;
+            return Rebalance::Stay;
+        }
+        let hosts = self.hosts.borrow_and_update().clone();
+        let decision = self.connector.update_hosts(hosts);
+        debug!(hosts = ?self.connector.hosts(), ?decision, "host list replaced");
+        decision
     }
 
     /// Runs the session until it ends.
@@ -113,6 +135,10 @@ impl Driver {
             self.hold_until(wake).await?;
         }
         loop {
+            if self.hosts.has_changed().unwrap_or(false) {
+                // Not connected: nothing to move, the round below uses the new list.
+                self.take_hosts(true);
+            }
             let order = self.connector.round();
             for host in &order {
                 let budget = self.core.attempt_budget(Instant::now(), order.len())?;
@@ -128,7 +154,7 @@ impl Driver {
                 };
                 match outcome {
                     Ok(Ok(est)) => {
-                        self.connector.connected_to(host, est.read_only);
+                        self.connector.connected_to(host, est.addr, est.read_only);
                         return Ok(est);
                     }
                     Ok(Err(failure)) => self.core.attempt_failed(failure)?,
@@ -141,7 +167,8 @@ impl Driver {
         }
     }
 
-    /// Waits until `wake`, handing the core the commands that arrive meanwhile.
+    /// Waits until `wake`, handing the core the commands that arrive meanwhile. A new host
+    /// list ends the wait early: it is worth trying now rather than after the pause.
     async fn hold_until(&mut self, wake: Instant) -> Result<(), Error> {
         let sleep = tokio::time::sleep_until(wake);
         tokio::pin!(sleep);
@@ -149,6 +176,13 @@ impl Driver {
             tokio::select! {
                 () = &mut sleep => return Ok(()),
                 command = self.commands.recv() => self.hold(command)?,
+                changed = self.hosts.changed(), if self.hosts_open => {
+                    if changed.is_ok() {
+                        self.take_hosts(true);
+                        return Ok(());
+                    }
+                    self.hosts_open = false;
+                }
             }
         }
     }
@@ -175,6 +209,10 @@ impl Driver {
         let sleep = tokio::time::sleep_until(self.core.next_deadline().unwrap_or(far));
         tokio::pin!(sleep);
         let mut commands_open = true;
+        // Set when the session decided to move to other hosts: no new command is taken (they
+        // wait in the channel for the next connection), and the connection is left once
+        // everything sent on it is answered, so a planned move fails no request.
+        let mut draining = false;
         loop {
             if let Err(exit) = self.flush(stream) {
                 return exit;
@@ -194,13 +232,14 @@ impl Driver {
                     tokio::select! {
                         biased;
                         read = read_half.read_buf(reader.buffer_mut()) => Wake::Read(read),
-                        command = self.commands.recv(), if commands_open => Wake::Command(command),
+                        command = self.commands.recv(), if commands_open && !draining => Wake::Command(command),
                         ready = write_half.as_ref().writable(), if want_write => match ready {
                             Ok(()) => Wake::Writable,
                             Err(e) => Wake::Failed(format!("socket error: {e}")),
                         },
                         () = &mut sleep => Wake::Timer,
                         host = self.connector.read_write_found() => Wake::ReadWriteFound(host),
+                        changed = self.hosts.changed(), if self.hosts_open => Wake::Hosts(changed.is_ok()),
                     }
                 }
                 #[cfg(any(feature = "tls", test))]
@@ -217,9 +256,10 @@ impl Driver {
                             Ok(n) => Wake::Read(Ok(n)),
                             Err(e) => Wake::Failed(format!("connection failed: {e}")),
                         },
-                        command = self.commands.recv(), if commands_open => Wake::Command(command),
+                        command = self.commands.recv(), if commands_open && !draining => Wake::Command(command),
                         () = &mut sleep => Wake::Timer,
                         host = self.connector.read_write_found() => Wake::ReadWriteFound(host),
+                        changed = self.hosts.changed(), if self.hosts_open => Wake::Hosts(changed.is_ok()),
                     }
                 }
             };
@@ -258,9 +298,20 @@ impl Driver {
                         "read-write server {host} found; leaving the read-only server"
                     )))
                 }
+                Wake::Hosts(changed) => {
+                    if let Rebalance::MoveTo(_) = self.take_hosts(changed) {
+                        draining = true;
+                    }
+                    Ok(())
+                }
             };
             if let Err(exit) = step {
                 return exit;
+            }
+            if draining && self.core.is_idle() {
+                return Exit::Reconnect(
+                    "the host list changed: moving to even out the load".into(),
+                );
             }
         }
     }

@@ -10,6 +10,7 @@ pub(crate) mod connector;
 pub(crate) mod core;
 pub(crate) mod driver;
 pub(crate) mod reader;
+pub(crate) mod rebalance;
 pub(crate) mod rw_probe;
 pub(crate) mod sasl;
 pub(crate) mod shared;
@@ -17,7 +18,7 @@ pub(crate) mod transport;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 pub(crate) use config::SessionConfig;
@@ -25,13 +26,28 @@ pub use connect::SessionEnd;
 pub(crate) use shared::Shared;
 
 use super::command::Command;
+use super::connect_string::HostPort;
+
+/// The handles' ends of a new session task.
+pub(crate) struct Spawned {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub shared: Arc<Shared>,
+    /// The host list: a new value replaces the session's hosts (see
+    /// [`Connector::update_hosts`](connector::Connector::update_hosts)).
+    pub hosts: watch::Sender<Vec<HostPort>>,
+}
 
 /// Starts a session task on the current tokio runtime.
-pub(crate) fn spawn(config: SessionConfig) -> (mpsc::UnboundedSender<Command>, Arc<Shared>) {
+pub(crate) fn spawn(config: SessionConfig) -> Spawned {
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (hosts_tx, hosts_rx) = watch::channel(config.hosts.clone());
     let shared = Arc::new(Shared::new());
     let span = tracing::info_span!("zk_session", session_id = tracing::field::Empty);
-    let driver = driver::Driver::new(&config, commands_rx, shared.clone());
+    let driver = driver::Driver::new(&config, commands_rx, hosts_rx, shared.clone());
     tokio::spawn(driver.run().instrument(span));
-    (commands_tx, shared)
+    Spawned {
+        commands: commands_tx,
+        shared,
+        hosts: hosts_tx,
+    }
 }

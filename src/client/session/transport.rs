@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 
 use super::connect::AttemptError;
 use crate::client::connect_string::HostPort;
+use crate::client::resolver::SharedResolver;
 #[cfg(feature = "tls")]
 use crate::client::tls::{TlsSetup, is_tls_error};
 use crate::error::Cause;
@@ -48,10 +49,12 @@ impl std::fmt::Debug for Transport {
     }
 }
 
-/// How a session reaches its servers: plain TCP, or TLS with these settings (or, in unit
-/// tests, an in-memory network).
+/// How a session reaches its servers: the resolver that turns names into addresses (asked
+/// on every attempt), then plain TCP, or TLS with these settings (or, in unit tests, an
+/// in-memory network).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Security {
+    pub resolver: SharedResolver,
     #[cfg(feature = "tls")]
     pub tls: Option<TlsSetup>,
     #[cfg(test)]
@@ -63,6 +66,7 @@ impl Security {
     /// Dials over `net` only (no TLS): the transport a driver test plays the server on.
     pub(crate) fn in_memory(net: MemoryNet) -> Security {
         Security {
+            resolver: SharedResolver::default(),
             #[cfg(feature = "tls")]
             tls: None,
             memory: Some(net),

@@ -311,6 +311,14 @@ impl SessionCore {
         }
     }
 
+    /// True when no request or auth packet sent on the live connection waits for its reply
+    /// (and when no connection is up).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_none_or(|l| l.pending.is_empty() && l.pending_auth.is_empty())
+    }
+
     /// When [`on_timer`](Self::on_timer) must run next: the read timeout, the ping, or a
     /// re-attach probe's deadline, while connected.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {

@@ -52,8 +52,8 @@ fn start_with(
         reconnect_delay,
         ..SessionConfig::for_tests(1, T)
     };
-    let (commands, shared) = crate::client::session::spawn(config);
-    (shared, commands, accept)
+    let spawned = crate::client::session::spawn(config);
+    (spawned.shared, spawned.commands, accept)
 }
 
 /// The server's side of one connection.
