@@ -33,6 +33,8 @@ pub struct ClientBuilder {
     max_backoff: Duration,
     #[cfg(feature = "tls")]
     tls: Option<super::tls::TlsConfig>,
+    #[cfg(feature = "sim")]
+    dialer: Option<super::session::transport::SharedDialer>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -68,6 +70,8 @@ impl ClientBuilder {
             max_backoff: Duration::from_secs(1),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "sim")]
+            dialer: None,
         }
     }
 
@@ -189,13 +193,37 @@ impl ClientBuilder {
         self
     }
 
-    /// Plain TCP, or TLS when configured.
+    /// Opens every connection with `dialer` instead of TCP (cargo feature `sim`): how a
+    /// simulation runs the client over its own network. TLS settings are then ignored.
+    #[cfg(feature = "sim")]
+    pub fn dialer(mut self, dialer: impl super::Dialer) -> Self {
+        self.dialer = Some(super::session::transport::SharedDialer(
+            std::sync::Arc::new(dialer),
+        ));
+        self
+    }
+
+    /// The dialer set with [`dialer`](Self::dialer), for a builder made from other settings.
+    #[cfg(feature = "sim")]
+    pub(crate) fn shared_dialer(
+        mut self,
+        dialer: Option<super::session::transport::SharedDialer>,
+    ) -> Self {
+        self.dialer = dialer;
+        self
+    }
+
+    /// Plain TCP, TLS when configured, or the dialer.
     fn security(&self) -> Result<Security> {
-        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        #[cfg_attr(not(any(feature = "tls", feature = "sim")), allow(unused_mut))]
         let mut security = Security::default();
         #[cfg(feature = "tls")]
         {
             security.tls = self.tls.as_ref().map(super::TlsConfig::build).transpose()?;
+        }
+        #[cfg(feature = "sim")]
+        {
+            security.dialer = self.dialer.clone();
         }
         Ok(security)
     }

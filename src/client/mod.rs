@@ -11,7 +11,7 @@ mod handle;
 mod ops;
 pub mod path;
 mod sasl;
-mod session;
+pub(crate) mod session;
 mod state;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -23,6 +23,8 @@ pub use handle::{Client, close_session};
 pub use ops::{CreateOptions, MultiReadOp, Op, Reconfig};
 pub use sasl::SaslConfig;
 pub use session::SessionEnd;
+#[cfg(feature = "sim")]
+pub use session::transport::{DialFuture, DialedStream, Dialer};
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;

@@ -330,19 +330,24 @@ impl WardenConfig {
 #[derive(Debug, Clone)]
 pub struct WardenBuilder {
     config: WardenConfig,
+    /// Not a setting of the file: code plugs it in.
+    #[cfg(feature = "sim")]
+    dialer: Option<crate::client::session::transport::SharedDialer>,
 }
 
 impl WardenBuilder {
     /// Defaults for everything but the servers.
     pub fn new(connect: impl Into<String>) -> Self {
-        WardenBuilder {
-            config: WardenConfig::new(connect),
-        }
+        WardenBuilder::from_config(WardenConfig::new(connect))
     }
 
     /// Starts from an existing configuration.
     pub fn from_config(config: WardenConfig) -> Self {
-        WardenBuilder { config }
+        WardenBuilder {
+            config,
+            #[cfg(feature = "sim")]
+            dialer: None,
+        }
     }
 
     /// Replaces the servers, for example those of a config file read for another
@@ -422,6 +427,16 @@ impl WardenBuilder {
         self
     }
 
+    /// Opens every connection with `dialer` instead of TCP (cargo feature `sim`; see
+    /// [`ClientBuilder::dialer`](crate::ClientBuilder::dialer)).
+    #[cfg(feature = "sim")]
+    pub fn dialer(mut self, dialer: impl crate::client::Dialer) -> Self {
+        self.dialer = Some(crate::client::session::transport::SharedDialer(
+            std::sync::Arc::new(dialer),
+        ));
+        self
+    }
+
     /// The configuration, validated.
     ///
     /// # Errors
@@ -436,7 +451,13 @@ impl WardenBuilder {
     /// # Errors
     /// As [`Warden::start`](super::Warden::start).
     pub async fn start(self) -> Result<super::Warden> {
-        super::Warden::start(self.build()?).await
+        #[cfg(feature = "sim")]
+        let dialer = self.dialer.clone();
+        let config = self.build()?;
+        #[cfg(feature = "sim")]
+        return super::Warden::start_with(config, dialer).await;
+        #[cfg(not(feature = "sim"))]
+        super::Warden::start(config).await
     }
 }
 

@@ -53,6 +53,9 @@ pub(crate) struct Inner {
     /// TLS settings loaded from `config.tls` at start.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::client::TlsConfig>,
+    /// Opens connections instead of TCP (cargo feature `sim`).
+    #[cfg(feature = "sim")]
+    pub dialer: Option<crate::client::session::transport::SharedDialer>,
 }
 
 impl Inner {
@@ -83,6 +86,10 @@ impl Inner {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.clone());
+        }
+        #[cfg(feature = "sim")]
+        {
+            builder = builder.shared_dialer(self.dialer.clone());
         }
         builder
     }
@@ -185,6 +192,17 @@ impl Warden {
     /// server answered within the connection timeout; [`Error::AuthFailed`] for refused
     /// credentials.
     pub async fn start(config: WardenConfig) -> Result<Warden> {
+        #[cfg(feature = "sim")]
+        return Warden::start_with(config, None).await;
+        #[cfg(not(feature = "sim"))]
+        Warden::start_with(config).await
+    }
+
+    /// [`start`](Self::start), with the dialer of a [`WardenBuilder`] (feature `sim`).
+    pub(crate) async fn start_with(
+        config: WardenConfig,
+        #[cfg(feature = "sim")] dialer: Option<crate::client::session::transport::SharedDialer>,
+    ) -> Result<Warden> {
         config.validate()?;
         #[cfg(feature = "tls")]
         let tls = config
@@ -220,6 +238,8 @@ impl Warden {
             watch_support: Default::default(),
             #[cfg(feature = "tls")]
             tls,
+            #[cfg(feature = "sim")]
+            dialer,
         });
         if let Some(namespace) = inner.config.namespace.clone() {
             ensure_namespace(&inner, &namespace).await?;

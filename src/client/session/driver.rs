@@ -23,7 +23,7 @@ use super::core::{Exit, Handshaken, SessionCore};
 use super::reader::FrameReader;
 use super::shared::Shared;
 use super::transport::Transport;
-#[cfg(any(feature = "tls", test))]
+#[cfg(any(feature = "tls", feature = "sim", test))]
 use super::transport::buffered_io;
 use crate::client::command::Command;
 use crate::client::connect_string::HostPort;
@@ -109,8 +109,11 @@ impl Driver {
                 let attempt = self.connector.attempt(host, self.core.offer());
                 let attempt = tokio::time::timeout(budget, attempt);
                 tokio::pin!(attempt);
+                // Biased (as every select of the session): a simulation replays a seed only
+                // if nothing is left to tokio's random branch order.
                 let outcome = loop {
                     tokio::select! {
+                        biased;
                         outcome = &mut attempt => break outcome,
                         command = self.commands.recv() => self.hold(command)?,
                     }
@@ -130,6 +133,7 @@ impl Driver {
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
+                    biased;
                     () = &mut sleep => break,
                     command = self.commands.recv() => self.hold(command)?,
                 }
@@ -164,8 +168,8 @@ impl Driver {
                 return exit;
             }
             reader.reserve_chunk();
-            // Set only by the buffered transports (TLS; a test's pipe).
-            #[cfg_attr(not(any(feature = "tls", test)), allow(unused_mut))]
+            // Set only by the buffered transports (TLS; a dialed stream).
+            #[cfg_attr(not(any(feature = "tls", feature = "sim", test)), allow(unused_mut))]
             let mut wrote = false;
             let wake = match &mut *stream {
                 Transport::Plain(tcp) => {
@@ -187,7 +191,7 @@ impl Driver {
                         host = self.connector.read_write_found() => Wake::ReadWriteFound(host),
                     }
                 }
-                #[cfg(any(feature = "tls", test))]
+                #[cfg(any(feature = "tls", feature = "sim", test))]
                 buffered => {
                     let io = buffered_io(
                         buffered,
