@@ -15,6 +15,7 @@ use zkwarden::proto::{
 };
 
 use super::tree::{CreateArgs, Tree, Trigger};
+use super::watches::Mode;
 use super::{Applied, Model, reply_frame};
 
 /// What the connection does after a request.
@@ -184,11 +185,7 @@ impl Model {
                 let req = PathWatchRequest::read(&mut r).map_err(bad)?;
                 let stat = self.tree.get(req.path).map(|n| n.stat);
                 if req.watch {
-                    let watches = self.watches(conn);
-                    match stat {
-                        Some(_) => watches.data.insert(req.path.to_string()),
-                        None => watches.exist.insert(req.path.to_string()),
-                    };
+                    self.watches(conn).add(req.path, true, Mode::Standard);
                 }
                 body(StatResponse {
                     stat: stat.ok_or(ErrorCode::NoNode)?,
@@ -202,7 +199,7 @@ impl Model {
                     stat: node.stat,
                 };
                 if req.watch {
-                    self.watches(conn).data.insert(req.path.to_string());
+                    self.watches(conn).add(req.path, true, Mode::Standard);
                 }
                 body(reply)
             }
@@ -212,7 +209,7 @@ impl Model {
                 let children: Vec<String> = node.children.iter().cloned().collect();
                 let stat = node.stat;
                 if req.watch {
-                    self.watches(conn).child.insert(req.path.to_string());
+                    self.watches(conn).add(req.path, false, Mode::Standard);
                 }
                 if op == OpCode::GetChildren {
                     body(GetChildrenResponse { children })
@@ -261,12 +258,10 @@ impl Model {
             }
             OpCode::AddWatch => {
                 let req = AddWatchRequest::read(&mut r).map_err(bad)?;
-                let watches = self.watches(conn);
                 match req.mode {
-                    0 => watches.persistent.insert(req.path.to_string()),
-                    1 => watches.recursive.insert(req.path.to_string()),
+                    0 | 1 => self.watches(conn).add_persistent(req.path, req.mode == 1),
                     _ => return Err(ErrorCode::BadArguments),
-                };
+                }
                 empty()
             }
             OpCode::SetWatches2 if xid == XID_SET_WATCHES => {
@@ -365,7 +360,9 @@ impl Model {
         for (i, op) in ops.iter().enumerate() {
             let outcome = match op {
                 MultiOpRecord::Create(..) | MultiOpRecord::CreateTtl(_) => {
+                    // ZooKeeper answers a create2 inside a multi as a plain create (no stat).
                     let code = match op {
+                        MultiOpRecord::Create(OpCode::Create2, _) => OpCode::Create,
                         MultiOpRecord::Create(code, _) => *code,
                         _ => OpCode::CreateTtl,
                     };

@@ -7,12 +7,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use zkwarden::proto::{Acl, CreateMode, ErrorCode, EventType, Stat};
 
-/// `ephemeralOwner` of a container node.
-const CONTAINER_OWNER: i64 = i64::MIN;
-/// High byte of `ephemeralOwner` marking a TTL node (the low bytes hold the TTL in ms).
-const TTL_MARK: i64 = 0xFF << 56;
-/// Largest TTL the server takes (the bits below the mark).
+/// Largest TTL the server takes.
 const MAX_TTL: i64 = (1 << 40) - 1;
+
+/// A node the server deletes by itself. (ZooKeeper marks them in `ephemeralOwner`, but
+/// shows clients 0 there, so the model keeps the kind apart from the stat.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extended {
+    /// Deleted once it has had children and has none.
+    Container,
+    /// Deleted when unchanged and childless for this many ms.
+    Ttl(i64),
+}
 
 /// One znode.
 #[derive(Debug, Clone)]
@@ -25,12 +31,18 @@ pub struct Node {
     pub stat: Stat,
     /// Child names.
     pub children: BTreeSet<String>,
+    /// Container or TTL.
+    pub extended: Option<Extended>,
+    /// Children ever created: what ZooKeeper keeps as `cversion` and numbers sequential
+    /// children with. Clients see `2 * creates - children` (creates and deletes).
+    creates: i32,
 }
 
 impl Node {
-    fn ttl(&self) -> Option<i64> {
-        let owner = self.stat.ephemeral_owner;
-        (owner != CONTAINER_OWNER && owner & TTL_MARK == TTL_MARK).then_some(owner & MAX_TTL)
+    /// The child count and the `cversion` clients see, after a child came or went.
+    fn children_changed(&mut self) {
+        self.stat.num_children = self.children.len() as i32;
+        self.stat.cversion = 2 * self.creates - self.stat.num_children;
     }
 
     /// Whether the node dies with session `owner`'s end.
@@ -82,6 +94,8 @@ fn empty_node(stat: Stat) -> Node {
         acl: vec![],
         stat,
         children: BTreeSet::new(),
+        extended: None,
+        creates: 0,
     }
 }
 
@@ -154,27 +168,22 @@ impl Tree {
         }
         let (parent_path, _) = split(args.path);
         let parent = self.nodes.get(parent_path).ok_or(ErrorCode::NoNode)?;
-        if parent.stat.ephemeral_owner != 0
-            && parent.stat.ephemeral_owner != CONTAINER_OWNER
-            && parent.ttl().is_none()
-        {
+        if parent.stat.ephemeral_owner != 0 {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let path = if args.mode.is_sequential() {
-            format!("{}{:010}", args.path, parent.stat.cversion)
+            format!("{}{:010}", args.path, parent.creates)
         } else {
             args.path.to_string()
         };
         if self.nodes.contains_key(&path) {
             return Err(ErrorCode::NodeExists);
         }
-        let owner = match args.mode {
-            CreateMode::Ephemeral | CreateMode::EphemeralSequential => session,
-            CreateMode::Container => CONTAINER_OWNER,
-            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl => {
-                TTL_MARK | args.ttl
-            }
-            _ => 0,
+        let owner = if args.mode.is_ephemeral() { session } else { 0 };
+        let extended = match args.mode {
+            CreateMode::Container => Some(Extended::Container),
+            m if m.is_ttl() => Some(Extended::Ttl(args.ttl)),
+            _ => None,
         };
         let stat = Stat {
             czxid: zxid,
@@ -192,13 +201,14 @@ impl Tree {
         let mut node = empty_node(stat);
         node.data = Bytes::copy_from_slice(args.data);
         node.acl = args.acl.clone();
+        node.extended = extended;
         let (_, name) = split(&path);
         let name = name.to_string();
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             parent.children.insert(name);
-            parent.stat.cversion += 1;
+            parent.creates += 1;
             parent.stat.pzxid = zxid;
-            parent.stat.num_children = parent.children.len() as i32;
+            parent.children_changed();
         }
         self.nodes.insert(path.clone(), node);
         triggers.push(Trigger {
@@ -240,9 +250,8 @@ impl Tree {
         let (parent_path, name) = split(path);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             parent.children.remove(name);
-            parent.stat.cversion += 1;
             parent.stat.pzxid = zxid;
-            parent.stat.num_children = parent.children.len() as i32;
+            parent.children_changed();
         }
         triggers.push(Trigger {
             path: path.to_string(),
@@ -329,9 +338,10 @@ impl Tree {
         self.nodes
             .iter()
             .filter(|(_, n)| n.children.is_empty())
-            .filter(|(_, n)| match n.ttl() {
-                Some(ttl) => now_ms - n.stat.mtime > ttl,
-                None => n.stat.ephemeral_owner == CONTAINER_OWNER && n.stat.cversion > 0,
+            .filter(|(_, n)| match n.extended {
+                Some(Extended::Ttl(ttl)) => now_ms - n.stat.mtime > ttl,
+                Some(Extended::Container) => n.stat.cversion > 0,
+                None => false,
             })
             .map(|(p, _)| p.clone())
             .collect()
@@ -374,6 +384,12 @@ mod tests {
         assert_eq!(seq, "/a/s-0000000001");
         let stat = tree.get("/a").unwrap().stat;
         assert_eq!((stat.cversion, stat.num_children, stat.pzxid), (2, 2, 3));
+        // A delete counts in the cversion clients see, not in sequence numbers (as in
+        // ZooKeeper 3.8, which keeps creates and shows `2 * creates - children`).
+        tree.delete("/a/x", -1, 4, &mut vec![]).unwrap();
+        assert_eq!(tree.get("/a").unwrap().stat.cversion, 3);
+        let seq = create(&mut tree, "/a/s-", CreateMode::PersistentSequential).unwrap();
+        assert_eq!(seq, "/a/s-0000000002");
     }
 
     #[test]

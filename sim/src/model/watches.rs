@@ -1,94 +1,112 @@
-//! The watches one connection holds, as a ZooKeeper server keeps them: one-shot data, exist
-//! and child watches, persistent and persistent-recursive watches. They belong to the
+//! The watches one connection holds, kept as a ZooKeeper 3.8 server keeps them: two tables
+//! (data and child), each with one mode per path: standard (one-shot), persistent or
+//! persistent-recursive. The last registration on a path sets its mode (3.8 lets modes on
+//! one path override each other, ZOOKEEPER-4466); `exists` watches live in the data table;
+//! `addWatch` goes in both; a recursive watch never hears of child lists. Watches belong to the
 //! connection: when it closes they are gone, and the client sets them again with
 //! `setWatches2` on its next connection.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use zkwarden::proto::{EventType, SetWatches2};
 
 use super::tree::{Tree, Trigger, split};
 
+/// How a watch on a path fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Once, then it is gone.
+    Standard,
+    /// Every change of the path.
+    Persistent,
+    /// Every change of the path and of the nodes below (no child lists).
+    Recursive,
+}
+
 /// The watches of one connection.
 #[derive(Debug, Default, Clone)]
 pub struct Watches {
-    /// Data watches (`getData`, `exists` on an existing node).
-    pub data: BTreeSet<String>,
-    /// Exist watches (`exists` on a missing node).
-    pub exist: BTreeSet<String>,
-    /// Child watches (`getChildren`).
-    pub child: BTreeSet<String>,
-    /// Persistent watches.
-    pub persistent: BTreeSet<String>,
-    /// Persistent recursive watches.
-    pub recursive: BTreeSet<String>,
+    /// `getData`, `exists`, `addWatch`.
+    pub data: BTreeMap<String, Mode>,
+    /// `getChildren`, persistent `addWatch`.
+    pub child: BTreeMap<String, Mode>,
+}
+
+/// Whether `trigger` fires a watch of `table`; a standard watch it fires is removed.
+fn fire_table(table: &mut BTreeMap<String, Mode>, trigger: &Trigger) -> bool {
+    let path = trigger.path.as_str();
+    let children = trigger.event == EventType::NodeChildrenChanged;
+    let mut hit = false;
+    match table.get(path).copied() {
+        Some(Mode::Standard) => {
+            hit = true;
+            table.remove(path);
+        }
+        Some(Mode::Persistent) => hit = true,
+        Some(Mode::Recursive) => hit = !children,
+        None => {}
+    }
+    let mut at = path;
+    while at != "/" && !children {
+        at = split(at).0;
+        hit |= table.get(at) == Some(&Mode::Recursive);
+    }
+    hit
 }
 
 impl Watches {
-    /// Whether `trigger` notifies this connection; one-shot watches it fires are removed.
-    /// A connection hears of one change once, whatever watches it has on the path.
+    /// Whether `trigger` notifies this connection. A connection hears of one change once,
+    /// whatever watches it has on the path.
     pub fn fire(&mut self, trigger: &Trigger) -> bool {
-        let path = trigger.path.as_str();
-        let mut hit = false;
         match trigger.event {
             EventType::NodeCreated | EventType::NodeDataChanged => {
-                hit |= self.data.remove(path);
-                hit |= self.exist.remove(path);
+                fire_table(&mut self.data, trigger)
             }
             EventType::NodeDeleted => {
-                hit |= self.data.remove(path);
-                hit |= self.exist.remove(path);
-                hit |= self.child.remove(path);
+                let data = fire_table(&mut self.data, trigger);
+                fire_table(&mut self.child, trigger) || data
             }
-            EventType::NodeChildrenChanged => {
-                hit |= self.child.remove(path);
-            }
-            _ => {}
+            EventType::NodeChildrenChanged => fire_table(&mut self.child, trigger),
+            _ => false,
         }
-        hit |= self.persistent.contains(path);
-        // Recursive watches hear of every node below them, but not of child lists.
-        if trigger.event != EventType::NodeChildrenChanged {
-            hit |= self.recursive_covers(path);
-        }
-        hit
     }
 
-    fn recursive_covers(&self, path: &str) -> bool {
-        let mut at = path;
-        loop {
-            if self.recursive.contains(at) {
-                return true;
-            }
-            if at == "/" {
-                return false;
-            }
-            at = split(at).0;
-        }
+    /// Registers a watch.
+    pub fn add(&mut self, path: &str, data: bool, mode: Mode) {
+        let table = if data {
+            &mut self.data
+        } else {
+            &mut self.child
+        };
+        table.insert(path.to_string(), mode);
+    }
+
+    /// `addWatch`: in both tables.
+    pub fn add_persistent(&mut self, path: &str, recursive: bool) {
+        let mode = if recursive {
+            Mode::Recursive
+        } else {
+            Mode::Persistent
+        };
+        self.add(path, true, mode);
+        self.add(path, false, mode);
     }
 
     /// Whether any watch of `kind` (a `removeWatches` / `checkWatches` type: 1 children,
-    /// 2 data, 3 any, 4 persistent, 5 recursive) is on `path`; with `remove`, removes them.
+    /// 2 data, 3 any) is on `path`; with `remove`, removes them.
     pub fn take(&mut self, path: &str, kind: i32, remove: bool) -> bool {
-        let mut sets: Vec<&mut BTreeSet<String>> = match kind {
+        let tables: Vec<&mut BTreeMap<String, Mode>> = match kind {
             1 => vec![&mut self.child],
-            2 => vec![&mut self.data, &mut self.exist],
-            3 => vec![
-                &mut self.child,
-                &mut self.data,
-                &mut self.exist,
-                &mut self.persistent,
-                &mut self.recursive,
-            ],
-            4 => vec![&mut self.persistent],
-            5 => vec![&mut self.recursive],
+            2 => vec![&mut self.data],
+            3 => vec![&mut self.data, &mut self.child],
             _ => vec![],
         };
         let mut found = false;
-        for set in &mut sets {
+        for table in tables {
             found |= if remove {
-                set.remove(path)
+                table.remove(path).is_some()
             } else {
-                set.contains(path)
+                table.contains_key(path)
             };
         }
         found
@@ -111,32 +129,28 @@ impl Watches {
             match tree.get(path) {
                 None => event(path, EventType::NodeDeleted),
                 Some(n) if n.stat.mzxid > rel => event(path, EventType::NodeDataChanged),
-                Some(_) => {
-                    self.data.insert(path.clone());
-                }
+                Some(_) => self.add(path, true, Mode::Standard),
             }
         }
         for path in &set.exist_watches {
             match tree.get(path) {
                 Some(_) => event(path, EventType::NodeCreated),
-                None => {
-                    self.exist.insert(path.clone());
-                }
+                None => self.add(path, true, Mode::Standard),
             }
         }
         for path in &set.child_watches {
             match tree.get(path) {
                 None => event(path, EventType::NodeDeleted),
                 Some(n) if n.stat.pzxid > rel => event(path, EventType::NodeChildrenChanged),
-                Some(_) => {
-                    self.child.insert(path.clone());
-                }
+                Some(_) => self.add(path, false, Mode::Standard),
             }
         }
-        self.persistent
-            .extend(set.persistent_watches.iter().cloned());
-        self.recursive
-            .extend(set.persistent_recursive_watches.iter().cloned());
+        for path in &set.persistent_watches {
+            self.add_persistent(path, false);
+        }
+        for path in &set.persistent_recursive_watches {
+            self.add_persistent(path, true);
+        }
         events
     }
 }
@@ -155,12 +169,25 @@ mod tests {
     #[test]
     fn one_shot_watches_fire_once_and_recursive_ones_skip_child_lists() {
         let mut w = Watches::default();
-        w.data.insert("/a".into());
-        w.recursive.insert("/r".into());
+        w.add("/a", true, Mode::Standard);
+        w.add_persistent("/r", true);
         assert!(w.fire(&trigger("/a", EventType::NodeDataChanged)));
         assert!(!w.fire(&trigger("/a", EventType::NodeDataChanged)));
         assert!(w.fire(&trigger("/r/x/y", EventType::NodeCreated)));
         assert!(!w.fire(&trigger("/r", EventType::NodeChildrenChanged)));
         assert!(w.fire(&trigger("/r", EventType::NodeDeleted)));
+    }
+
+    #[test]
+    fn the_last_mode_registered_on_a_path_wins_as_in_zookeeper_3_8() {
+        let mut w = Watches::default();
+        w.add_persistent("/b", true);
+        w.add_persistent("/b", false);
+        assert!(!w.fire(&trigger("/b/z", EventType::NodeCreated)));
+        assert!(w.fire(&trigger("/b", EventType::NodeChildrenChanged)));
+        // A one-shot read watch turns a persistent watch into a one-shot one.
+        w.add("/b", true, Mode::Standard);
+        assert!(w.fire(&trigger("/b", EventType::NodeDataChanged)));
+        assert!(!w.fire(&trigger("/b", EventType::NodeDataChanged)));
     }
 }
