@@ -174,6 +174,14 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
                 }
             };
             trace.log(format_args!("actor {id}: session {}", client.session_id()));
+            let alive = Arc::new(Mutex::new(Ok(())));
+            let monitor = tokio::spawn(liveness(
+                client.clone(),
+                session_timeout * 2 / 3,
+                id,
+                trace.clone(),
+                alive.clone(),
+            ));
             let mut actor = Actor {
                 id,
                 client,
@@ -198,7 +206,9 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
             if barrier.wait().await.is_leader() {
                 lock_plan(&plan).heal();
             }
+            monitor.abort();
             result?;
+            alive.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
             actor.settle().await?;
             Ok::<Stats, String>(actor.stats)
         }));
@@ -218,6 +228,54 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let writes = writes.lock().unwrap_or_else(|e| e.into_inner());
     check::writes(&writes, &model.applied)?;
     Ok(stats)
+}
+
+/// Slack on the client's read timeout: its timers fire at their deadlines on the paused
+/// clock; this only absorbs the instant a reply is being processed.
+const READ_SLACK: Duration = Duration::from_millis(50);
+
+/// The client must notice a silent server: while connected, it may go `read` (two thirds of
+/// the session timeout) without hearing from its server, and no longer. A breach is kept in
+/// `verdict` (the first one).
+async fn liveness(
+    client: Client,
+    read: Duration,
+    id: usize,
+    trace: Trace,
+    verdict: Arc<Mutex<Result<(), String>>>,
+) {
+    let mut status = client.state();
+    loop {
+        let connected = status.borrow_and_update().state.is_connected();
+        let heard = client.last_heard();
+        let due = match (connected, heard) {
+            (true, Some(heard)) => Some(heard + read + READ_SLACK),
+            _ => None,
+        };
+        let timer = async {
+            match due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            changed = status.changed() => if changed.is_err() { return },
+            () = timer => {
+                // Still connected, and nothing heard since: the read timeout did not fire.
+                if client.session_state().is_connected() && client.last_heard() == heard {
+                    let message = format!(
+                        "at {}: actor {id}: still connected {:?} after last hearing from the \
+                         server (read timeout {read:?})",
+                        trace.time(),
+                        read + READ_SLACK
+                    );
+                    *verdict.lock().unwrap_or_else(|e| e.into_inner()) = Err(message);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn lock_plan(plan: &Mutex<Plan>) -> std::sync::MutexGuard<'_, Plan> {
