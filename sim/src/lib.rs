@@ -53,6 +53,17 @@ const SIMULATED_LIMIT: Duration = Duration::from_secs(600);
 /// # Errors
 /// The [`Failure`] when an invariant broke.
 pub fn run_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
+    let (result, trace) = run_traced(seed, traced);
+    result.map_err(|message| Failure {
+        seed,
+        message,
+        trace,
+    })
+}
+
+/// Runs seed `seed`; returns the verdict (a violation's message) and the trace (empty unless
+/// `traced`). Two runs of one seed give the same trace, line for line.
+pub fn run_traced(seed: u64, traced: bool) -> (Result<Stats, String>, Vec<String>) {
     // The client's jitter and host order come from this thread's generator.
     fastrand::seed(seed);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -61,15 +72,9 @@ pub fn run_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => {
-            return Err(Failure {
-                seed,
-                message: format!("cannot build a runtime: {e}"),
-                trace: vec![],
-            });
-        }
+        Err(e) => return (Err(format!("cannot build a runtime: {e}")), vec![]),
     };
-    let (result, lines) = runtime.block_on(async {
+    runtime.block_on(async {
         let trace = Trace::new(traced);
         let result = tokio::time::timeout(SIMULATED_LIMIT, scenario::run(seed, trace.clone()))
             .await
@@ -80,11 +85,6 @@ pub fn run_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
                 ))
             });
         (result, trace.lines())
-    });
-    result.map_err(|message| Failure {
-        seed,
-        message,
-        trace: lines,
     })
 }
 

@@ -24,7 +24,7 @@ const NODES: [&str; 3] = ["/s/a", "/s/b", "/s/c"];
 const TICK: Duration = Duration::from_millis(200);
 
 /// Figures of one run.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     /// Calls made.
     pub calls: usize,
@@ -152,7 +152,11 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
 
     let actors = rng.usize(2..=3);
     let writes = Arc::new(Mutex::new(Vec::new()));
-    let barrier = Arc::new(tokio::sync::Barrier::new(actors));
+    // A barrier whose release order is fixed (tokio's Barrier wakes through a watch
+    // channel, whose wake order is random): each actor reports its steps done, then the
+    // network heals and the actors are released in id order.
+    let (done, mut all_done) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let mut releases = Vec::new();
     let mut handles = Vec::new();
     for id in 0..actors {
         let builder = Client::builder("10.0.0.1:2181")
@@ -161,15 +165,19 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
             .dialer(net.clone());
         let actor_seed = rng.u64(..);
         let (trace, writes) = (trace.clone(), writes.clone());
-        let (barrier, plan) = (barrier.clone(), plan.clone());
+        let done = done.clone();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        releases.push(release);
+        let barrier = async move {
+            let _ = done.send(id);
+            let _ = released.await;
+        };
         handles.push(tokio::spawn(async move {
             let client = match builder.connect().await {
                 Ok(client) => client,
                 Err(e) => {
                     trace.log(format_args!("actor {id}: could not connect: {e}"));
-                    if barrier.wait().await.is_leader() {
-                        lock_plan(&plan).heal();
-                    }
+                    barrier.await;
                     return Ok(Stats::default());
                 }
             };
@@ -203,15 +211,24 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
             }
             // Everyone waits for the others, then the network heals and each checks what
             // its watches must have seen.
-            if barrier.wait().await.is_leader() {
-                lock_plan(&plan).heal();
-            }
+            barrier.await;
             monitor.abort();
             result?;
             alive.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
             actor.settle().await?;
             Ok::<Stats, String>(actor.stats)
         }));
+    }
+    drop(done);
+    for _ in 0..actors {
+        if all_done.recv().await.is_none() {
+            break;
+        }
+    }
+    lock_plan(&plan).heal();
+    trace.log(format_args!("run: the network heals"));
+    for release in releases {
+        let _ = release.send(());
     }
     let mut stats = Stats::default();
     for handle in handles {

@@ -100,21 +100,7 @@ fn empty_node(stat: Stat) -> Node {
 }
 
 /// `(parent, name)` of an absolute path other than `/`.
-pub fn split(path: &str) -> (&str, &str) {
-    match path.rfind('/') {
-        Some(0) => ("/", &path[1..]),
-        Some(i) => (&path[..i], &path[i + 1..]),
-        None => ("/", path),
-    }
-}
-
-fn child_path(parent: &str, name: &str) -> String {
-    if parent == "/" {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
-}
+pub use zkwarden::client::path::split_parent as split;
 
 /// A create as the request asks for it.
 #[derive(Debug, Clone)]
@@ -345,11 +331,6 @@ impl Tree {
             })
             .map(|(p, _)| p.clone())
             .collect()
-    }
-
-    /// The full path of child `name` of `parent`.
-    pub fn child_path(parent: &str, name: &str) -> String {
-        child_path(parent, name)
     }
 }
 
