@@ -39,6 +39,8 @@ pub struct ClientBuilder {
     resolver: SharedResolver,
     #[cfg(feature = "tls")]
     tls: Option<super::tls::TlsConfig>,
+    #[cfg(feature = "sim")]
+    dialer: Option<super::session::transport::SharedDialer>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -77,6 +79,8 @@ impl ClientBuilder {
             resolver: SharedResolver::default(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "sim")]
+            dialer: None,
         }
     }
 
@@ -229,14 +233,36 @@ impl ClientBuilder {
         self
     }
 
-    /// Plain TCP, or TLS when configured.
+    /// Opens every connection with `dialer` instead of TCP (cargo feature `sim`): how a
+    /// simulation runs the client over its own network. TLS settings are then ignored.
+    #[cfg(feature = "sim")]
+    pub fn dialer(mut self, dialer: impl super::Dialer) -> Self {
+        self.dialer = Some(super::session::transport::SharedDialer(
+            std::sync::Arc::new(dialer),
+        ));
+        self
+    }
+
+    /// The dialer set with [`dialer`](Self::dialer), for a builder made from other settings.
+    #[cfg(feature = "sim")]
+    pub(crate) fn shared_dialer(
+        mut self,
+        dialer: Option<super::session::transport::SharedDialer>,
+    ) -> Self {
+        self.dialer = dialer;
+        self
+    }
+
+    /// Plain TCP, TLS when configured, or the dialer.
     fn security(&self) -> Result<Security> {
         Ok(Security {
             resolver: self.resolver.clone(),
             #[cfg(feature = "tls")]
             tls: self.tls.as_ref().map(super::TlsConfig::build).transpose()?,
-            #[cfg(test)]
-            memory: None,
+            #[cfg(feature = "sim")]
+            dialer: self.dialer.clone(),
+            #[cfg(all(test, not(feature = "sim")))]
+            dialer: None,
         })
     }
 

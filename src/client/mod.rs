@@ -13,7 +13,7 @@ mod ops;
 pub mod path;
 pub(crate) mod resolver;
 mod sasl;
-mod session;
+pub(crate) mod session;
 mod state;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -29,6 +29,8 @@ pub use ops::{CreateOptions, MultiReadOp, Op, Reconfig};
 pub use resolver::{ResolveFuture, Resolver, SystemResolver};
 pub use sasl::{GssapiConfig, SaslConfig};
 pub use session::SessionEnd;
+#[cfg(feature = "sim")]
+pub use session::transport::{DialFuture, DialedStream, Dialer};
 pub use state::{SessionId, SessionPassword, SessionState, SessionStatus};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;

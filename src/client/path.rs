@@ -2,6 +2,24 @@
 
 use crate::error::{Error, Result};
 
+/// `/a/b` → (`/a`, `b`); `/b` → (`/`, `b`); a sequential `/a/` → (`/a`, ``).
+pub fn split_parent(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) => ("/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("/", path),
+    }
+}
+
+/// The path of child `name` of `parent`.
+pub fn join(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
 /// Checks `path` against ZooKeeper's rules: absolute, no empty, `.` or `..` segments, no
 /// trailing slash (except the root, or a sequential create's prefix), no NUL and no characters
 /// the server refuses.
@@ -158,6 +176,15 @@ impl Chroot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parents_split() {
+        assert_eq!(split_parent("/a/b"), ("/a", "b"));
+        assert_eq!(split_parent("/b"), ("/", "b"));
+        assert_eq!(split_parent("/a/"), ("/a", ""));
+        assert_eq!(join("/", "x"), "/x");
+        assert_eq!(join("/a", "x"), "/a/x");
+    }
 
     #[test]
     fn accepts_ordinary_paths() {

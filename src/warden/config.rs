@@ -366,6 +366,9 @@ pub struct WardenBuilder {
 pub(crate) struct WardenExtras {
     /// Resolves host names for every session (the system's resolver when `None`).
     pub resolver: Option<SharedResolver>,
+    /// Opens every connection instead of TCP (feature `sim`).
+    #[cfg(feature = "sim")]
+    pub dialer: Option<crate::client::session::transport::SharedDialer>,
 }
 
 impl WardenBuilder {
@@ -475,6 +478,16 @@ impl WardenBuilder {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: TlsFiles) -> Self {
         self.config.tls = Some(tls);
+        self
+    }
+
+    /// Opens every connection with `dialer` instead of TCP (cargo feature `sim`; see
+    /// [`ClientBuilder::dialer`](crate::ClientBuilder::dialer)).
+    #[cfg(feature = "sim")]
+    pub fn dialer(mut self, dialer: impl crate::client::Dialer) -> Self {
+        self.extras.dialer = Some(crate::client::session::transport::SharedDialer(
+            std::sync::Arc::new(dialer),
+        ));
         self
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::handle::Warden;
 use super::janitor::Abandoned;
 use super::retry_loop::OpClass;
+use crate::client::path::{join, split_parent};
 use crate::client::{Client, CreateOptions};
 use crate::error::{Error, Result};
 use crate::proto::{Acl, CreateMode};
@@ -156,23 +157,6 @@ impl<'w> IntoFuture for CreateBuilder<'w> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.execute())
-    }
-}
-
-/// `/a/b` → (`/a`, `b`); `/b` → (`/`, `b`); a sequential `/a/` → (`/a`, ``).
-fn split_parent(path: &str) -> (&str, &str) {
-    match path.rfind('/') {
-        Some(0) => ("/", &path[1..]),
-        Some(i) => (&path[..i], &path[i + 1..]),
-        None => ("/", path),
-    }
-}
-
-fn join(parent: &str, name: &str) -> String {
-    if parent == "/" {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
     }
 }
 
@@ -343,14 +327,5 @@ mod tests {
         assert_eq!(id.matches('-').count(), 4);
         assert_eq!(&id[14..15], "4");
         assert_ne!(new_uuid(), id);
-    }
-
-    #[test]
-    fn parents_split() {
-        assert_eq!(split_parent("/a/b"), ("/a", "b"));
-        assert_eq!(split_parent("/b"), ("/", "b"));
-        assert_eq!(split_parent("/a/"), ("/a", ""));
-        assert_eq!(join("/", "x"), "/x");
-        assert_eq!(join("/a", "x"), "/a/x");
     }
 }

@@ -62,6 +62,9 @@ pub(crate) struct Inner {
     /// TLS settings loaded from `config.tls` at start.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::client::TlsConfig>,
+    /// Opens connections instead of TCP (cargo feature `sim`).
+    #[cfg(feature = "sim")]
+    pub dialer: Option<crate::client::session::transport::SharedDialer>,
 }
 
 impl Inner {
@@ -95,6 +98,10 @@ impl Inner {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.clone());
+        }
+        #[cfg(feature = "sim")]
+        {
+            builder = builder.shared_dialer(self.dialer.clone());
         }
         builder
     }
@@ -258,6 +265,8 @@ impl Warden {
             followed_hosts: Mutex::new(None),
             #[cfg(feature = "tls")]
             tls,
+            #[cfg(feature = "sim")]
+            dialer: extras.dialer,
         });
         if let Some(namespace) = inner.config.namespace.clone() {
             ensure_namespace(&inner, &namespace).await?;

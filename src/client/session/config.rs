@@ -89,13 +89,14 @@ impl Timers {
 
 #[cfg(test)]
 impl SessionConfig {
-    /// Settings for unit tests: `hosts` hosts named `zk0`, `zk1`..., session timeout
+    /// Settings for unit tests: `hosts` hosts `10.0.0.1`, `10.0.0.2`... (IP literals, so
+    /// that they resolve without DNS), session timeout
     /// `session_timeout`, a 15 s connect timeout and the defaults for the rest.
     pub(crate) fn for_tests(hosts: usize, session_timeout: Duration) -> SessionConfig {
         SessionConfig {
             hosts: (0..hosts)
                 .map(|i| HostPort {
-                    host: format!("zk{i}"),
+                    host: format!("10.0.0.{}", i + 1),
                     port: 2181,
                 })
                 .collect(),

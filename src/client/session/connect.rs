@@ -91,16 +91,12 @@ pub(crate) async fn attempt(
     Err(last)
 }
 
-/// The addresses `host` resolves to now, by the session's resolver (in unit tests over an
-/// in-memory network, loopback).
+/// The addresses `host` resolves to now, by the session's resolver. (A dialer, too, is
+/// handed resolved addresses: the transport does not change how names resolve.)
 pub(crate) async fn resolve(
     host: &HostPort,
     security: &Security,
 ) -> Result<Vec<SocketAddr>, Cause> {
-    #[cfg(test)]
-    if security.memory.is_some() {
-        return Ok(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
-    }
     security
         .resolver
         .resolve(host)

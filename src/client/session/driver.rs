@@ -24,7 +24,7 @@ use super::reader::FrameReader;
 use super::rebalance::Rebalance;
 use super::shared::Shared;
 use super::transport::Transport;
-#[cfg(any(feature = "tls", test))]
+#[cfg(any(feature = "tls", feature = "sim", test))]
 use super::transport::buffered_io;
 use crate::client::command::Command;
 use crate::client::connect_string::HostPort;
@@ -146,8 +146,11 @@ impl Driver {
                 let attempt = self.connector.attempt(host, self.core.offer());
                 let attempt = tokio::time::timeout(budget, attempt);
                 tokio::pin!(attempt);
+                // Biased (as every select of the session): a simulation replays a seed only
+                // if nothing is left to tokio's random branch order.
                 let outcome = loop {
                     tokio::select! {
+                        biased;
                         outcome = &mut attempt => break outcome,
                         command = self.commands.recv() => self.hold(command)?,
                     }
@@ -174,6 +177,7 @@ impl Driver {
         tokio::pin!(sleep);
         loop {
             tokio::select! {
+                biased;
                 () = &mut sleep => return Ok(()),
                 command = self.commands.recv() => self.hold(command)?,
                 changed = self.hosts.changed(), if self.hosts_open => {
@@ -218,8 +222,8 @@ impl Driver {
                 return exit;
             }
             reader.reserve_chunk();
-            // Set only by the buffered transports (TLS; a test's pipe).
-            #[cfg_attr(not(any(feature = "tls", test)), allow(unused_mut))]
+            // Set only by the buffered transports (TLS; a dialed stream).
+            #[cfg_attr(not(any(feature = "tls", feature = "sim", test)), allow(unused_mut))]
             let mut wrote = false;
             let wake = match &mut *stream {
                 Transport::Plain(tcp) => {
@@ -242,7 +246,7 @@ impl Driver {
                         changed = self.hosts.changed(), if self.hosts_open => Wake::Hosts(changed.is_ok()),
                     }
                 }
-                #[cfg(any(feature = "tls", test))]
+                #[cfg(any(feature = "tls", feature = "sim", test))]
                 buffered => {
                     let io = buffered_io(
                         buffered,

@@ -1,4 +1,5 @@
-//! The byte stream under a connection: plain TCP, or TLS over TCP (cargo feature `tls`).
+//! The byte stream under a connection: plain TCP, TLS over TCP (cargo feature `tls`), or a
+//! stream a [`Dialer`] returns (cargo feature `sim`, and unit tests).
 //!
 //! The plain arm is what the serving loop was tuned for: it writes with `try_write` (one
 //! write per batch of queued requests) and reads through `AsyncRead::read_buf`, so it costs
@@ -21,6 +22,43 @@ use crate::client::resolver::SharedResolver;
 use crate::client::tls::{TlsSetup, is_tls_error};
 use crate::error::Cause;
 
+/// A byte stream a [`Dialer`] hands the client: anything that reads and writes (an in-memory
+/// pipe of a simulation, a socket of another network stack).
+#[cfg(any(feature = "sim", test))]
+pub trait DialedStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+#[cfg(any(feature = "sim", test))]
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> DialedStream for T {}
+
+/// What [`Dialer::dial`] returns.
+#[cfg(any(feature = "sim", test))]
+pub type DialFuture = Pin<Box<dyn Future<Output = io::Result<Box<dyn DialedStream>>> + Send>>;
+
+/// Opens the byte stream to a server address in place of TCP (cargo feature `sim`): what a
+/// deterministic simulation plugs in to run the real client over its own network. Set it
+/// with [`ClientBuilder::dialer`](crate::ClientBuilder::dialer) or
+/// [`WardenBuilder::dialer`](crate::warden::WardenBuilder::dialer). Host names are
+/// resolved as usual first (an IP literal resolves to itself, without DNS); TLS is not
+/// layered on a dialed stream.
+#[cfg(any(feature = "sim", test))]
+pub trait Dialer: Send + Sync + 'static {
+    /// Opens a stream to `addr`. An error is a failed connection attempt (the next host is
+    /// tried), as a refused TCP connection is.
+    fn dial(&self, addr: SocketAddr) -> DialFuture;
+}
+
+/// A dialer shared by every connection of a session (and cloned into settings).
+#[cfg(any(feature = "sim", test))]
+#[derive(Clone)]
+pub(crate) struct SharedDialer(pub std::sync::Arc<dyn Dialer>);
+
+#[cfg(any(feature = "sim", test))]
+impl std::fmt::Debug for SharedDialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dialer")
+    }
+}
+
 /// TLS over TCP.
 #[cfg(feature = "tls")]
 pub(crate) type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
@@ -32,9 +70,9 @@ pub(crate) enum Transport {
     /// TLS over TCP (boxed: rustls's connection state is large).
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream>),
-    /// An in-memory pipe whose other end a test plays the server on.
-    #[cfg(test)]
-    Memory(tokio::io::DuplexStream),
+    /// A stream a [`Dialer`] opened.
+    #[cfg(any(feature = "sim", test))]
+    Dialed(Box<dyn DialedStream>),
 }
 
 impl std::fmt::Debug for Transport {
@@ -43,53 +81,33 @@ impl std::fmt::Debug for Transport {
             Transport::Plain(_) => f.write_str("Transport::Plain"),
             #[cfg(feature = "tls")]
             Transport::Tls(_) => f.write_str("Transport::Tls"),
-            #[cfg(test)]
-            Transport::Memory(_) => f.write_str("Transport::Memory"),
+            #[cfg(any(feature = "sim", test))]
+            Transport::Dialed(_) => f.write_str("Transport::Dialed"),
         }
     }
 }
 
 /// How a session reaches its servers: the resolver that turns names into addresses (asked
-/// on every attempt), then plain TCP, or TLS with these settings (or, in unit tests, an
-/// in-memory network).
+/// on every attempt), then plain TCP, TLS with these settings, or a [`Dialer`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Security {
     pub resolver: SharedResolver,
     #[cfg(feature = "tls")]
     pub tls: Option<TlsSetup>,
-    #[cfg(test)]
-    pub memory: Option<MemoryNet>,
+    #[cfg(any(feature = "sim", test))]
+    pub dialer: Option<SharedDialer>,
 }
 
 #[cfg(test)]
 impl Security {
-    /// Dials over `net` only (no TLS): the transport a driver test plays the server on.
-    pub(crate) fn in_memory(net: MemoryNet) -> Security {
+    /// Dials with `dialer` only (no TLS): the transport a driver test plays the server on.
+    pub(crate) fn dialing(dialer: impl Dialer) -> Security {
         Security {
             resolver: SharedResolver::default(),
             #[cfg(feature = "tls")]
             tls: None,
-            memory: Some(net),
+            dialer: Some(SharedDialer(std::sync::Arc::new(dialer))),
         }
-    }
-}
-
-/// A network of in-memory pipes for tests: every dial makes a pipe and hands its server end
-/// (with the host dialed) to the test; once the test drops its receiver, dials are refused.
-#[cfg(test)]
-#[derive(Debug, Clone)]
-pub(crate) struct MemoryNet {
-    pub accept: tokio::sync::mpsc::UnboundedSender<(HostPort, tokio::io::DuplexStream)>,
-}
-
-#[cfg(test)]
-impl MemoryNet {
-    fn dial(&self, host: &HostPort) -> io::Result<tokio::io::DuplexStream> {
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        self.accept
-            .send((host.clone(), server))
-            .map_err(|_| io::Error::from(io::ErrorKind::ConnectionRefused))?;
-        Ok(client)
     }
 }
 
@@ -100,8 +118,8 @@ impl Transport {
             Transport::Plain(stream) => Some(stream),
             #[cfg(feature = "tls")]
             Transport::Tls(_) => None,
-            #[cfg(test)]
-            Transport::Memory(_) => None,
+            #[cfg(any(feature = "sim", test))]
+            Transport::Dialed(_) => None,
         }
     }
 
@@ -112,11 +130,12 @@ impl Transport {
         host: &HostPort,
         security: &Security,
     ) -> Result<Transport, AttemptError> {
-        #[cfg(test)]
-        if let Some(net) = &security.memory {
-            return net
-                .dial(host)
-                .map(Transport::Memory)
+        #[cfg(any(feature = "sim", test))]
+        if let Some(SharedDialer(dialer)) = &security.dialer {
+            return dialer
+                .dial(addr)
+                .await
+                .map(Transport::Dialed)
                 .map_err(|e| cannot_connect(host, e));
         }
         let stream = TcpStream::connect(addr)
@@ -160,11 +179,11 @@ fn cannot_connect(host: &HostPort, e: io::Error) -> AttemptError {
     ))
 }
 
-/// Waits until a transport that buffers its writes (TLS; a test's pipe) has taken everything
+/// Waits until a transport that buffers its writes (TLS; a dialed stream) has taken everything
 /// in `wbuf` it can (flushing TLS records to the socket as it goes) and, at the same time,
 /// until a read into `rbuf` completes; returns that read. `wrote` is set whenever bytes are
 /// handed over. An error of either direction ends the wait.
-#[cfg(any(feature = "tls", test))]
+#[cfg(any(feature = "tls", feature = "sim", test))]
 pub(crate) fn buffered_io<'a>(
     transport: &'a mut Transport,
     wbuf: &'a mut bytes::BytesMut,
@@ -204,14 +223,14 @@ pub(crate) fn buffered_io<'a>(
 
 impl Transport {
     /// Whether the transport holds written bytes that only a flush sends on.
-    #[cfg(any(feature = "tls", test))]
+    #[cfg(any(feature = "tls", feature = "sim", test))]
     fn wants_flush(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
             #[cfg(feature = "tls")]
             Transport::Tls(s) => s.get_ref().1.wants_write(),
-            #[cfg(test)]
-            Transport::Memory(_) => false,
+            #[cfg(any(feature = "sim", test))]
+            Transport::Dialed(_) => false,
         }
     }
 }
@@ -226,8 +245,8 @@ impl AsyncRead for Transport {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            #[cfg(test)]
-            Transport::Memory(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(any(feature = "sim", test))]
+            Transport::Dialed(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -242,8 +261,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            #[cfg(test)]
-            Transport::Memory(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(any(feature = "sim", test))]
+            Transport::Dialed(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -252,8 +271,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            #[cfg(test)]
-            Transport::Memory(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(any(feature = "sim", test))]
+            Transport::Dialed(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -262,8 +281,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            #[cfg(test)]
-            Transport::Memory(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(any(feature = "sim", test))]
+            Transport::Dialed(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

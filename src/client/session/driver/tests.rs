@@ -10,11 +10,10 @@ use tokio::io::{AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::client::connect_string::HostPort;
 use crate::client::session::config::SessionConfig;
 use crate::client::session::reader::{FrameReader, ReadError};
 use crate::client::session::shared::Shared;
-use crate::client::session::transport::{MemoryNet, Security};
+use crate::client::session::transport::{DialFuture, Dialer, Security};
 use crate::client::state::SessionState;
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::opcode::XID_PING;
@@ -23,7 +22,24 @@ use crate::proto::request::encode_frame;
 
 const T: Duration = Duration::from_secs(6);
 
-type Accept = mpsc::UnboundedReceiver<(HostPort, DuplexStream)>;
+type Accept = mpsc::UnboundedReceiver<(std::net::SocketAddr, DuplexStream)>;
+
+/// A network of in-memory pipes: every dial makes a pipe and hands its server end (with the
+/// address dialed) to the test; once the test drops its receiver, dials are refused.
+struct MemoryNet {
+    accept: mpsc::UnboundedSender<(std::net::SocketAddr, DuplexStream)>,
+}
+
+impl Dialer for MemoryNet {
+    fn dial(&self, addr: std::net::SocketAddr) -> DialFuture {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let sent = self.accept.send((addr, server));
+        Box::pin(async move {
+            sent.map_err(|_| std::io::Error::from(std::io::ErrorKind::ConnectionRefused))?;
+            Ok(Box::new(client) as Box<dyn crate::client::session::transport::DialedStream>)
+        })
+    }
+}
 
 /// The pause before re-attaching after a lost connection (the default).
 const DELAY: Duration = crate::client::DEFAULT_RECONNECT_DELAY;
@@ -48,7 +64,7 @@ fn start_with(
 ) {
     let (accept_tx, accept) = mpsc::unbounded_channel();
     let config = SessionConfig {
-        security: Security::in_memory(MemoryNet { accept: accept_tx }),
+        security: Security::dialing(MemoryNet { accept: accept_tx }),
         reconnect_delay,
         ..SessionConfig::for_tests(1, T)
     };

@@ -1,0 +1,146 @@
+//! Deterministic simulation of zkwarden: the real [`zkwarden::Client`] runs over an
+//! in-memory network against a ZooKeeper model server that speaks the wire protocol, on a
+//! single-threaded tokio runtime whose clock is paused. Everything random is drawn from the
+//! seed (the fault plan, the actors' calls, and `fastrand`'s thread-local generator, which
+//! the client's jitter and host shuffling use), so a seed replays exactly.
+//!
+//! See docs/simulation.md for how it works, how to replay a seed and what the model leaves
+//! out.
+
+pub mod check;
+pub mod model;
+pub mod net;
+pub mod scenario;
+pub mod trace;
+
+use std::time::Duration;
+
+pub use scenario::Stats;
+use trace::Trace;
+
+/// A seed that broke an invariant.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The seed.
+    pub seed: u64,
+    /// What broke: the invariant, the simulated time and the actors.
+    pub message: String,
+    /// The run's trace (empty unless traced).
+    pub trace: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "seed {}: {}", self.seed, self.message)?;
+        writeln!(
+            f,
+            "replay: ZKSIM_SEED={} cargo test -p zkwarden-sim --test seeds replay -- --nocapture",
+            self.seed
+        )?;
+        for line in &self.trace {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How long one seed may run in simulated time before it counts as a hang.
+const SIMULATED_LIMIT: Duration = Duration::from_secs(600);
+
+/// Runs seed `seed` on a fresh paused-clock runtime on this thread; with `traced`, keeps the
+/// trace (of a failure).
+///
+/// # Errors
+/// The [`Failure`] when an invariant broke.
+pub fn run_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
+    let (result, trace) = run_traced(seed, traced);
+    result.map_err(|message| Failure {
+        seed,
+        message,
+        trace,
+    })
+}
+
+/// Runs seed `seed`; returns the verdict (a violation's message) and the trace (empty unless
+/// `traced`). Two runs of one seed give the same trace, line for line.
+pub fn run_traced(seed: u64, traced: bool) -> (Result<Stats, String>, Vec<String>) {
+    // The client's jitter and host order come from this thread's generator.
+    fastrand::seed(seed);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return (Err(format!("cannot build a runtime: {e}")), vec![]),
+    };
+    runtime.block_on(async {
+        let trace = Trace::new(traced);
+        let result = tokio::time::timeout(SIMULATED_LIMIT, scenario::run(seed, trace.clone()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "at {}: the run did not finish within {SIMULATED_LIMIT:?} of simulated time",
+                    trace.time()
+                ))
+            });
+        (result, trace.lines())
+    })
+}
+
+/// Runs seeds `first..first + count` on `threads` threads; returns the failures (each
+/// replayed with its trace) and the summed figures.
+pub fn sweep(first: u64, count: u64, threads: usize) -> (Vec<Failure>, Stats) {
+    let threads = threads.max(1) as u64;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                let mut stats = Stats::default();
+                let mut seed = first + t;
+                while seed < first + count {
+                    match run_seed(seed, false) {
+                        Ok(s) => {
+                            stats.calls += s.calls;
+                            stats.connection_losses += s.connection_losses;
+                            stats.expirations += s.expirations;
+                            stats.events += s.events;
+                        }
+                        // Replayed with the trace on: the seed decides everything.
+                        Err(_) => failures.push(
+                            run_seed(seed, true).err().unwrap_or(Failure {
+                                seed,
+                                message: "failed, then passed when replayed: the run is not \
+                                      deterministic"
+                                    .into(),
+                                trace: vec![],
+                            }),
+                        ),
+                    }
+                    seed += threads;
+                }
+                (failures, stats)
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let mut stats = Stats::default();
+    for handle in handles {
+        match handle.join() {
+            Ok((f, s)) => {
+                failures.extend(f);
+                stats.calls += s.calls;
+                stats.connection_losses += s.connection_losses;
+                stats.expirations += s.expirations;
+                stats.events += s.events;
+            }
+            Err(_) => failures.push(Failure {
+                seed: first,
+                message: "a sweep thread panicked".into(),
+                trace: vec![],
+            }),
+        }
+    }
+    failures.sort_by_key(|f| f.seed);
+    (failures, stats)
+}
