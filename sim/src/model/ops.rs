@@ -11,7 +11,8 @@ use zkwarden::proto::{
     ErrorResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
     GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, Id, Jute, MultiHeader, OpCode,
     PathRequest, PathWatchRequest, Reader, ReplyHeader, RequestHeader, SetAclRequest,
-    SetDataRequest, SetWatches2, Stat, StatResponse, SyncResponse, WatchesRequest, WhoAmIResponse,
+    SetDataRequest, SetWatches, SetWatches2, Stat, StatResponse, SyncResponse, WatchesRequest,
+    WhoAmIResponse,
 };
 
 use super::tree::{CreateArgs, Tree, Trigger};
@@ -264,8 +265,22 @@ impl Model {
                 }
                 empty()
             }
-            OpCode::SetWatches2 if xid == XID_SET_WATCHES => {
-                let req = SetWatches2::read(&mut r).map_err(bad)?;
+            OpCode::SetWatches | OpCode::SetWatches2 if xid == XID_SET_WATCHES => {
+                let req = if op == OpCode::SetWatches {
+                    // The older form (3.5), which the client sends when it has only one-shot
+                    // watches to restore: the same lists without the persistent ones.
+                    let old = SetWatches::read(&mut r).map_err(bad)?;
+                    SetWatches2 {
+                        relative_zxid: old.relative_zxid,
+                        data_watches: old.data_watches,
+                        exist_watches: old.exist_watches,
+                        child_watches: old.child_watches,
+                        persistent_watches: Vec::new(),
+                        persistent_recursive_watches: Vec::new(),
+                    }
+                } else {
+                    SetWatches2::read(&mut r).map_err(bad)?
+                };
                 let tree = std::mem::take(&mut self.tree);
                 let missed = self.watches(conn).restore(&tree, &req);
                 self.tree = tree;
