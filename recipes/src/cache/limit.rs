@@ -24,10 +24,11 @@ pub const DEFAULT_READS_IN_FLIGHT: usize = 2048;
 /// use zkwarden_recipes::cache::{ReadLimit, TreeCache};
 ///
 /// let limit = ReadLimit::new(1000);
-/// let caches = ["/a", "/b", "/c"]
-///     .iter()
-///     .map(|path| TreeCache::builder(&warden, path).read_limit(limit.clone()).start())
-///     .collect::<zkwarden::Result<Vec<_>>>()?;
+/// let mut caches = Vec::new();
+/// for path in ["/a", "/b", "/c"] {
+///     let builder = TreeCache::builder(&warden, path).read_limit(limit.clone());
+///     caches.push(builder.start().await?);
+/// }
 /// # Ok(())
 /// # }
 /// ```
