@@ -146,25 +146,60 @@ impl OpenCounter {
         OpenCounter { stop, thread }
     }
 
-    /// The most connection attempts within any [`WINDOW`], and the total.
-    fn finish(self) -> (u64, u64) {
+    /// The most connection attempts within any [`WINDOW`], when that window began (after
+    /// the counting started), the total, and the attempts in each [`WINDOW`] after the start
+    /// (where the storm is: the first rounds while the server is down, or later ones).
+    fn finish(self, restarted: Instant) -> Storm {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.thread.join().unwrap_or_default();
-        let mut busiest = 0;
+        let Some(&(first_at, first_count)) = samples.first() else {
+            return Storm::default();
+        };
+        let mut storm = Storm::default();
         let mut end = 0;
         for (i, &(start, at_start)) in samples.iter().enumerate() {
             end = end.max(i);
             while end + 1 < samples.len() && samples[end + 1].0 <= start + WINDOW {
                 end += 1;
             }
-            busiest = busiest.max(samples[end].1.saturating_sub(at_start));
+            let in_window = samples[end].1.saturating_sub(at_start);
+            if start >= restarted {
+                storm.busiest_after_restart = storm.busiest_after_restart.max(in_window);
+            }
+            if in_window > storm.busiest {
+                storm.busiest = in_window;
+                storm.busiest_at = start.duration_since(first_at);
+            }
         }
-        let total = match (samples.first(), samples.last()) {
-            (Some(first), Some(last)) => last.1.saturating_sub(first.1),
-            _ => 0,
-        };
-        (busiest, total)
+        for &(at, count) in &samples {
+            let slot = (at.duration_since(first_at).as_millis() / WINDOW.as_millis()) as usize;
+            storm
+                .per_window
+                .resize(storm.per_window.len().max(slot + 1), first_count);
+            storm.per_window[slot] = count;
+        }
+        // Cumulative counts at each window's last sample, to counts within each window.
+        let mut before = first_count;
+        for slot in &mut storm.per_window {
+            let at_end = (*slot).max(before);
+            *slot = at_end - before;
+            before = at_end;
+        }
+        storm.total = before - first_count;
+        storm
     }
+}
+
+/// Connection attempts from the kill until every session is back.
+#[derive(Default)]
+struct Storm {
+    busiest: u64,
+    busiest_at: Duration,
+    /// The busiest window that began once the server was serving again: the herd it meets
+    /// (the windows before are attempts on a closed port, which the kernel refuses).
+    busiest_after_restart: u64,
+    total: u64,
+    per_window: Vec<u64>,
 }
 
 /// A child process running one client's sessions.
@@ -208,6 +243,7 @@ struct Figures {
     back_after_restart_secs: f64,
     back_after_kill_secs: f64,
     attempts_busiest: u64,
+    attempts_busiest_after_restart: u64,
     attempts_total: u64,
     reconnects_busiest: f64,
     not_back: f64,
@@ -241,8 +277,16 @@ fn measure(client: &str, settings: &Settings) -> Result<Figures, String> {
     // "back N not_back M busiest_reconnects B"
     let back = read_line(&mut run.from)?;
     let all_back = Instant::now();
-    let (attempts_busiest, attempts_total) = counter.finish();
+    let storm = counter.finish(restarted);
     eprintln!("many_sessions: {client}: {back}");
+    eprintln!(
+        "many_sessions: {client}: busiest 100 ms of attempts {} from {:.2} s after the kill; \
+         restart took {:.2} s; attempts per 100 ms: {:?}",
+        storm.busiest,
+        storm.busiest_at.as_secs_f64(),
+        restarted.duration_since(killed).as_secs_f64(),
+        storm.per_window
+    );
     run.send("close")?;
     let closed = read_line(&mut run.from)?;
     eprintln!("many_sessions: {client}: {closed}");
@@ -253,8 +297,9 @@ fn measure(client: &str, settings: &Settings) -> Result<Figures, String> {
         rss_per_session_kib: field(&opened, "rss_kib_per_session")?,
         back_after_restart_secs: all_back.duration_since(restarted).as_secs_f64(),
         back_after_kill_secs: all_back.duration_since(killed).as_secs_f64(),
-        attempts_busiest,
-        attempts_total,
+        attempts_busiest: storm.busiest,
+        attempts_busiest_after_restart: storm.busiest_after_restart,
+        attempts_total: storm.total,
         reconnects_busiest: field(&back, "busiest_reconnects")?,
         not_back: field(&back, "not_back")?,
     })
@@ -282,13 +327,13 @@ fn parent() -> Result<(), String> {
     println!();
     println!(
         "| client | open all (s) | RSS/session (KiB) | all back after restart (s) | after kill (s) \
-         | busiest 100 ms of attempts | % of sessions | attempts in all | busiest 100 ms of \
-         reconnects | not back |"
+         | busiest 100 ms of attempts | % of sessions | after the restart | % of sessions \
+         | attempts in all | busiest 100 ms of reconnects | not back |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for f in rows {
         println!(
-            "| {} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {:.1}% | {} | {} | {} |",
+            "| {} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {:.1}% | {} | {:.1}% | {} | {} | {} |",
             f.client,
             f.open_secs,
             f.rss_per_session_kib,
@@ -296,6 +341,8 @@ fn parent() -> Result<(), String> {
             f.back_after_kill_secs,
             f.attempts_busiest,
             100.0 * f.attempts_busiest as f64 / n,
+            f.attempts_busiest_after_restart,
+            100.0 * f.attempts_busiest_after_restart as f64 / n,
             f.attempts_total,
             f.reconnects_busiest,
             f.not_back

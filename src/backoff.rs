@@ -15,7 +15,10 @@ use backoff::backoff::Backoff as _;
 /// [`reset`](Backoff::reset).
 ///
 /// With jitter (the default) each pause is drawn between half and all of the current step, so
-/// many clients that lost the same server do not all come back at the same instant.
+/// many clients that lost the same server do not all come back at the same instant. With
+/// [`patience`](Backoff::patience), the steps go on doubling past `max` once that many pauses
+/// were taken in a row: quick retries through a short outage, wide ones (which spread many
+/// clients thinly) through a long one.
 ///
 /// ```
 /// use std::time::Duration;
@@ -34,6 +37,13 @@ use backoff::backoff::Backoff as _;
 pub struct Backoff {
     steps: backoff::ExponentialBackoff,
     jitter: bool,
+    /// The cap of the first pauses.
+    max: Duration,
+    /// After this many pauses in a row, the cap becomes `later_max`.
+    patience: u32,
+    later_max: Duration,
+    /// Pauses taken since the last reset.
+    taken: u32,
 }
 
 impl Backoff {
@@ -53,7 +63,30 @@ impl Backoff {
         Backoff {
             steps,
             jitter: true,
+            max: max.max(min),
+            patience: u32::MAX,
+            later_max: max.max(min),
+            taken: 0,
         }
+    }
+
+    /// The same schedule whose steps, after `pauses` pauses in a row, go on doubling up to
+    /// `later_max` (not below the first cap).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zkwarden::Backoff;
+    ///
+    /// let ms = Duration::from_millis;
+    /// let mut pauses = Backoff::new(ms(100), ms(200)).patience(3, ms(700)).without_jitter();
+    /// let seen: Vec<_> = (0..6).map(|_| pauses.next_pause()).collect();
+    /// assert_eq!(seen, [ms(100), ms(200), ms(200), ms(400), ms(700), ms(700)]);
+    /// ```
+    #[must_use]
+    pub fn patience(mut self, pauses: u32, later_max: Duration) -> Backoff {
+        self.patience = pauses;
+        self.later_max = later_max.max(self.max);
+        self
     }
 
     /// The same schedule with every pause exactly its step: for loops whose timing a user or
@@ -66,12 +99,22 @@ impl Backoff {
 
     /// The pause to take now; the next one will be twice as long, up to the maximum.
     pub fn next_pause(&mut self) -> Duration {
+        if self.taken == self.patience && self.later_max > self.max {
+            self.steps.max_interval = self.later_max;
+            // A step held at the first cap goes on doubling from here.
+            if self.steps.current_interval >= self.max {
+                self.steps.current_interval = (self.max * 2).min(self.later_max);
+            }
+        }
+        self.taken = self.taken.saturating_add(1);
         let step = self.steps.next_backoff().unwrap_or(self.steps.max_interval);
         if self.jitter { jittered(step) } else { step }
     }
 
     /// Starts over from the shortest pause (after a success).
     pub fn reset(&mut self) {
+        self.taken = 0;
+        self.steps.max_interval = self.max;
         self.steps.reset();
     }
 }
@@ -107,6 +150,27 @@ mod tests {
                 "{pause:?} for step {step} ms"
             );
         }
+    }
+
+    #[test]
+    fn patience_raises_the_cap_until_a_reset() {
+        let mut b = Backoff::new(10 * MS, 20 * MS)
+            .patience(2, 100 * MS)
+            .without_jitter();
+        let seen: Vec<_> = (0..6).map(|_| b.next_pause()).collect();
+        assert_eq!(
+            seen,
+            [10 * MS, 20 * MS, 40 * MS, 80 * MS, 100 * MS, 100 * MS]
+        );
+        b.reset();
+        let seen: Vec<_> = (0..3).map(|_| b.next_pause()).collect();
+        assert_eq!(seen, [10 * MS, 20 * MS, 40 * MS]);
+        // A later cap below the first is the first.
+        let mut b = Backoff::new(10 * MS, 20 * MS)
+            .patience(1, MS)
+            .without_jitter();
+        let seen: Vec<_> = (0..3).map(|_| b.next_pause()).collect();
+        assert_eq!(seen, [10 * MS, 20 * MS, 20 * MS]);
     }
 
     #[test]

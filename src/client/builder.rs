@@ -21,6 +21,18 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default [`ClientBuilder::reconnect_delay`]: after a lost connection the client waits 50 to
 /// 100 ms before re-attaching.
 pub const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_millis(100);
+/// Default shortest pause after a failed round of connection attempts
+/// ([`ClientBuilder::reconnect_backoff`]).
+pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// Default cap of the pauses after the first failed rounds
+/// ([`ClientBuilder::reconnect_backoff`]).
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Default number of failed rounds in a row before the pause may grow past
+/// [`DEFAULT_MAX_BACKOFF`] ([`ClientBuilder::reconnect_backoff_patience`]).
+pub const DEFAULT_BACKOFF_PATIENCE: u32 = 4;
+/// Default cap of the pauses once the patience is spent
+/// ([`ClientBuilder::reconnect_backoff_patience`]).
+pub const DEFAULT_LATER_MAX_BACKOFF: Duration = Duration::from_secs(4);
 
 /// Settings for a [`Client`]. Build one with [`Client::builder`].
 #[derive(Clone)]
@@ -35,6 +47,8 @@ pub struct ClientBuilder {
     resume: Option<(SessionId, SessionPassword)>,
     min_backoff: Duration,
     max_backoff: Duration,
+    backoff_patience: u32,
+    later_max_backoff: Duration,
     reconnect_delay: Duration,
     resolver: SharedResolver,
     #[cfg(feature = "tls")]
@@ -73,8 +87,10 @@ impl ClientBuilder {
             auth: Credentials::new(),
             sasl: None,
             resume: None,
-            min_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(1),
+            min_backoff: DEFAULT_MIN_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            backoff_patience: DEFAULT_BACKOFF_PATIENCE,
+            later_max_backoff: DEFAULT_LATER_MAX_BACKOFF,
             reconnect_delay: DEFAULT_RECONNECT_DELAY,
             resolver: SharedResolver::default(),
             #[cfg(feature = "tls")]
@@ -186,11 +202,28 @@ impl ClientBuilder {
     }
 
     /// The pause after a full round of failed connection attempts: starts at `min`, doubles
-    /// up to `max`, with jitter. Pauses happen only between rounds, never before reporting a
-    /// lost connection.
+    /// up to `max`, drawn between half and all of the step (defaults
+    /// [`DEFAULT_MIN_BACKOFF`], 50 ms, and [`DEFAULT_MAX_BACKOFF`], 1 s). Pauses happen only
+    /// between rounds, never before reporting a lost connection. See
+    /// [`reconnect_backoff_patience`](Self::reconnect_backoff_patience) for longer outages.
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_backoff = min;
         self.max_backoff = max.max(min);
+        self
+    }
+
+    /// After `rounds` failed rounds in a row, the pause goes on doubling past the
+    /// [`reconnect_backoff`](Self::reconnect_backoff) maximum up to `later_max` (defaults
+    /// [`DEFAULT_BACKOFF_PATIENCE`], 4 rounds, and [`DEFAULT_LATER_MAX_BACKOFF`], 4 s; a
+    /// `later_max` at or below that maximum turns this off).
+    ///
+    /// A short outage is ridden out with quick retries; when a server stays down longer (a
+    /// restart: a JVM start takes seconds), the retries of the many clients that lost it at
+    /// once spread over a few seconds instead of arriving together when it comes back. The
+    /// pause never reaches past the moment the client gives the session up.
+    pub fn reconnect_backoff_patience(mut self, rounds: u32, later_max: Duration) -> Self {
+        self.backoff_patience = rounds;
+        self.later_max_backoff = later_max;
         self
     }
 
@@ -345,6 +378,8 @@ impl ClientBuilder {
             sasl: self.sasl,
             min_backoff: self.min_backoff,
             max_backoff: self.max_backoff,
+            backoff_patience: self.backoff_patience,
+            later_max_backoff: self.later_max_backoff,
             reconnect_delay: self.reconnect_delay,
             security,
         })

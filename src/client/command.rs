@@ -10,7 +10,12 @@ use crate::proto::{OpCode, WatcherType};
 /// What a session task is asked to do. `Debug` never shows credentials.
 pub(crate) enum Command {
     /// Send a request and route its reply.
-    Request(Request),
+    ///
+    /// Boxed: tokio's channel allocates its slots a block at a time, eagerly, so every
+    /// session pays for a block of the largest variant even when idle; a box keeps a slot at
+    /// the size of [`Command::Auth`] (one allocation per request, beside the body and the
+    /// reply channel it already has).
+    Request(Box<Request>),
     /// Authenticate this session (xid -4); the credentials are re-sent on every reconnect once
     /// the server has accepted them.
     Auth {

@@ -275,13 +275,13 @@ impl Client {
         );
         self.inner
             .commands
-            .send(Command::Request(Request {
+            .send(Command::Request(Box::new(Request {
                 op,
                 body,
                 reply,
                 on_reply,
                 span,
-            }))
+            })))
             .map_err(|_| self.terminal_error())?;
         Ok(rx)
     }

@@ -27,6 +27,10 @@ pub(crate) struct SessionConfig {
     /// Pause after a full failed round of hosts, doubled each round up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// After this many failed rounds in a row the pause goes on doubling up to
+    /// `later_max_backoff` (see [`Backoff::patience`](crate::Backoff::patience)).
+    pub backoff_patience: u32,
+    pub later_max_backoff: Duration,
     /// The pause before re-attaching after a connection that completed its handshake was
     /// lost: drawn between half and all of this (see [`Connector`](super::connector::Connector)).
     pub reconnect_delay: Duration,
@@ -108,8 +112,10 @@ impl SessionConfig {
             resume: None,
             auth: Credentials::new(),
             sasl: None,
-            min_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(1),
+            min_backoff: crate::client::DEFAULT_MIN_BACKOFF,
+            max_backoff: crate::client::DEFAULT_MAX_BACKOFF,
+            backoff_patience: crate::client::DEFAULT_BACKOFF_PATIENCE,
+            later_max_backoff: crate::client::DEFAULT_LATER_MAX_BACKOFF,
             reconnect_delay: crate::client::DEFAULT_RECONNECT_DELAY,
             security: Security::default(),
         }

@@ -60,7 +60,8 @@ impl Connector {
             session_timeout: config.session_timeout,
             read_only: config.read_only,
             max_frame_len: config.max_frame_len,
-            backoff: Backoff::new(config.min_backoff, config.max_backoff),
+            backoff: Backoff::new(config.min_backoff, config.max_backoff)
+                .patience(config.backoff_patience, config.later_max_backoff),
             loss_pause: {
                 // At least two thirds of the session's life stay for finding a server.
                 let delay = config.reconnect_delay.min(config.session_timeout / 3);

@@ -144,8 +144,9 @@ impl Driver {
                 let budget = self.core.attempt_budget(Instant::now(), order.len())?;
                 debug!(%host, ?budget, session_id = %self.core.session_id(), "connecting");
                 let attempt = self.connector.attempt(host, self.core.offer());
-                let attempt = tokio::time::timeout(budget, attempt);
-                tokio::pin!(attempt);
+                // Boxed: the attempt (resolve, dial, handshake, SASL) is the largest state
+                // of the task, and inline it would stay part of every idle session's task.
+                let mut attempt = Box::pin(tokio::time::timeout(budget, attempt));
                 // Biased (as every select of the session): a simulation replays a seed only
                 // if nothing is left to tokio's random branch order.
                 let outcome = loop {

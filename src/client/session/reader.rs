@@ -17,9 +17,11 @@ use crate::proto::{FrameCodec, FrameError};
 /// The most free buffer space one read is offered: enough for a few hundred replies, so a
 /// busy pipelined session reads many frames per syscall.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
-/// The free space a fresh connection's reads are offered. An idle session (most of them,
-/// in a process holding thousands) never needs more, and resident memory is paid per session.
-const FIRST_CHUNK: usize = 2 * 1024;
+/// The free space a fresh connection's reads are offered: room for a handshake reply and
+/// many pings or notifications. An idle session (most of them, in a process holding
+/// thousands) never needs more, and resident memory is paid per session; a busy one doubles
+/// it within a few reads.
+const FIRST_CHUNK: usize = 512;
 
 /// Why no frame could be read.
 #[derive(Debug)]

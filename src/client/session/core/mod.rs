@@ -118,7 +118,7 @@ pub(crate) struct Offer {
 
 /// Something waiting for a connection.
 enum Held {
-    Request(Request),
+    Request(Box<Request>),
     Auth {
         scheme: String,
         auth: Vec<u8>,
@@ -285,7 +285,7 @@ impl SessionCore {
     fn write_held(&mut self) {
         while let Some(held) = self.held.pop_front() {
             match held {
-                Held::Request(request) => self.write_request(request),
+                Held::Request(request) => self.write_request(*request),
                 Held::Auth {
                     scheme,
                     auth,
@@ -371,7 +371,7 @@ impl SessionCore {
                 if request.op == OpCode::CloseSession {
                     self.closing.get_or_insert(None);
                 }
-                self.write_request(request);
+                self.write_request(*request);
             }
             Some(Command::Auth {
                 scheme,
@@ -402,23 +402,30 @@ impl SessionCore {
     }
 
     fn write_request(&mut self, request: Request) {
+        let Request {
+            op,
+            body,
+            reply,
+            on_reply,
+            span,
+        } = request;
         let xid = self.next_xid();
         // The body was checked against the limit when it was queued.
         let _ = encode_request(
             &mut self.out,
             xid,
-            request.op,
-            &EncodedBody(&request.body),
+            op,
+            &EncodedBody(&body),
             self.settings.max_frame_len,
         );
-        request.span.record("xid", xid);
-        trace!(parent: &request.span, xid, op = request.op.name(), "request written");
+        span.record("xid", xid);
+        trace!(parent: &span, xid, op = op.name(), "request written");
         self.push_pending(Pending {
             xid,
-            op: request.op,
-            reply: Some(request.reply),
-            on_reply: request.on_reply,
-            span: request.span,
+            op,
+            reply: Some(reply),
+            on_reply,
+            span,
         });
     }
 

@@ -177,13 +177,13 @@ fn request(
     let record = PathWatchRequest { path, watch: false };
     let body = encode_body(&record, 0, 1 << 20).unwrap();
     let (reply, rx) = oneshot::channel();
-    let command = Command::Request(Request {
+    let command = Command::Request(Box::new(Request {
         op,
         body,
         reply,
         on_reply,
         span: tracing::Span::none(),
-    });
+    }));
     (command, rx)
 }
 
