@@ -4,11 +4,11 @@
 //!
 //! The connector owns the host list and its order (shuffled every round, the host whose
 //! connection just died last, a host found read-write first, the hosts a
-//! [rebalance](super::rebalance) chose first after the list changed), the way to a server (the
-//! transport: TCP, TLS, or one a test provides; names are resolved on every attempt), the
+//! [rebalance](super::rebalance) chose first after the list changed), the way to a server
+//! (the transport: TCP, TLS, or a dialer; names are resolved on every attempt), the
 //! handshake and SASL ([`connect::attempt`]), the pause before re-attaching after a lost
-//! connection and the pause between failed rounds (both [`Backoff`]), and the probe that looks for a read-write server while the session sits
-//! on a read-only one ([`Seeker`]). It decides nothing about the session: how long an
+//! connection and the pause between failed rounds (both [`Backoff`]), and the probe that
+//! looks for a read-write server while the session sits on a read-only one ([`Seeker`]). It decides nothing about the session: how long an
 //! attempt may take, when to give up and what the failure means belong to the
 //! [core](super::core); the [driver](super::driver) runs the attempts.
 

@@ -78,12 +78,8 @@ impl Driver {
         }
     }
 
-    /// Takes a new host list, if one came. Returns what the session should do about it.
-    fn take_hosts(&mut self, changed: bool) -> Rebalance {
-        if !changed {
-            self.hosts_open = false;
-            return Rebalance::Stay;
-        }
+    /// Takes the new host list. Returns what the session should do about it.
+    fn take_hosts(&mut self) -> Rebalance {
         let hosts = self.hosts.borrow_and_update().clone();
         let decision = self.connector.update_hosts(hosts);
         debug!(hosts = ?self.connector.hosts(), ?decision, "host list replaced");
@@ -137,7 +133,7 @@ impl Driver {
         loop {
             if self.hosts.has_changed().unwrap_or(false) {
                 // Not connected: nothing to move, the round below uses the new list.
-                self.take_hosts(true);
+                self.take_hosts();
             }
             let order = self.connector.round();
             for host in &order {
@@ -183,7 +179,7 @@ impl Driver {
                 command = self.commands.recv() => self.hold(command)?,
                 changed = self.hosts.changed(), if self.hosts_open => {
                     if changed.is_ok() {
-                        self.take_hosts(true);
+                        self.take_hosts();
                         return Ok(());
                     }
                     self.hosts_open = false;
@@ -303,8 +299,12 @@ impl Driver {
                         "read-write server {host} found; leaving the read-only server"
                     )))
                 }
-                Wake::Hosts(changed) => {
-                    if let Rebalance::MoveTo(_) = self.take_hosts(changed) {
+                Wake::Hosts(false) => {
+                    self.hosts_open = false;
+                    Ok(())
+                }
+                Wake::Hosts(true) => {
+                    if let Rebalance::MoveTo(_) = self.take_hosts() {
                         draining = true;
                     }
                     Ok(())

@@ -7,10 +7,9 @@
 //!   requests waiting for replies (replies come back in request order), the pending auth
 //!   packets, the watch registry, the last zxid seen, the credentials replayed after every
 //!   reconnect, SetWatches / SetWatches2 and their chunking, the requests held while
-//!   disconnected, the close,
-//!   and every timer as a value (ping after T/3 without sending, read timeout after 2T/3
-//!   without hearing, client-side expiry at T since a server last answered, the time each
-//!   connection attempt may take). It publishes the session's state to the handles
+//!   disconnected, the close, and every timer as a value (ping after T/3 without sending,
+//!   read timeout after 2T/3 without hearing, client-side expiry at T since a server last
+//!   answered, the time each connection attempt may take). It publishes the session's state to the handles
 //!   ([`Shared`]) and answers them (oneshot and mpsc senders are not I/O).
 //! - **The [connector](super::connector)** owns the host list (order, the failed host last,
 //!   a found read-write host first), the transport, the handshake, SASL, the read-only probe
