@@ -210,6 +210,9 @@ pub(crate) async fn close_session(
 ) -> Result<SessionEnd, CloseError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_error = String::from("no host tried");
+    // 50 to 100 ms between rounds: the one jittered pause (`Backoff`), held flat.
+    let mut between_rounds =
+        crate::Backoff::new(Duration::from_millis(100), Duration::from_millis(100));
     let close = CloseRequest {
         session_id,
         password,
@@ -236,7 +239,7 @@ pub(crate) async fn close_session(
                 Err(_) => last_error = format!("{host}: no answer in time"),
             }
         }
-        let pause = Duration::from_millis(50 + fastrand::u64(0..50));
+        let pause = between_rounds.next_pause();
         if tokio::time::Instant::now() + pause >= deadline {
             return Err(CloseError::Failed(last_error));
         }
