@@ -5,8 +5,9 @@
 //!   process's resident set while it loads: every contender runs in a fresh process of its
 //!   own, measured from outside the same way), over interleaved passes;
 //! * **write → event**: the delay from a write to the cache's `Changed`, next to the client's
-//!   own one-shot data watch on the same server in the same run (the floor any cache built on
-//!   notifications can reach);
+//!   own one-shot data watch timed from the same write on the same clock (the floor any cache
+//!   built on notifications can reach), and a read's round trip (what a cache that reads the
+//!   node after its notification adds to that floor at the least);
 //! * **herd**: many caches on one warden resyncing after the same server restart, sharing one
 //!   [`ReadLimit`]: the time until all have resynced and the most reads in flight at once.
 //!
@@ -166,15 +167,15 @@ async fn create_all(client: &Client, paths: &[String]) -> BenchResult<()> {
     Ok(())
 }
 
-/// Waits for the cache's `Changed` event that shows `path` at modification zxid `mzxid` or
-/// later. Earlier events (such as those of the peer's writes to the same node) are skipped.
-async fn changed_to(events: &mut CacheEvents, path: &str, mzxid: i64) -> BenchResult<()> {
+/// Waits for the cache's `Changed` event that shows `path` holding `value`. Other events
+/// (of earlier writes, of other nodes) are skipped.
+async fn changed_to(events: &mut CacheEvents, path: &str, value: &[u8]) -> BenchResult<()> {
     loop {
         match tokio::time::timeout(PATIENCE, events.next()).await? {
             Some(CacheEvent::Changed {
                 path: changed,
                 node,
-            }) if changed == path && node.stat.mzxid >= mzxid => {
+            }) if changed == path && node.data == value => {
                 return Ok(());
             }
             Some(CacheEvent::Lagged { missed }) => {
@@ -485,16 +486,49 @@ fn load_passes(
     Ok(figures)
 }
 
-/// Write → event delays, in microseconds.
+/// Write → event delays of every round, in microseconds.
+#[derive(Default)]
 struct Delays {
-    cache: (u128, u128),
-    watch: (u128, u128),
-    /// A plain read's round trip on the cache's warden: what a cache adds to the watch's
-    /// delay at the least, since it reads the node after the notification.
-    read: (u128, u128),
+    /// Until the cache's `Changed`.
+    cache: Vec<Duration>,
+    /// Until the client's own one-shot data watch fired: the floor for anything built on
+    /// notifications.
+    watch: Vec<Duration>,
+    /// Until the writer had its reply.
+    write: Vec<Duration>,
+    /// A plain read's round trip on the cache's warden, right after: what a cache adds to
+    /// the watch's delay at the least, since it reads the node after the notification.
+    read: Vec<Duration>,
+    /// Per round, the cache's delay less the watch's (the two are paired: same write).
+    extra: Vec<Duration>,
 }
 
-/// Write → `Changed` next to a one-shot watch, and a read's round trip, in interleaved rounds.
+impl Delays {
+    fn extend(&mut self, pass: Delays) {
+        self.cache.extend(pass.cache);
+        self.watch.extend(pass.watch);
+        self.write.extend(pass.write);
+        self.read.extend(pass.read);
+        self.extra.extend(pass.extra);
+    }
+}
+
+/// The one-minute load average, as the kernel reports it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|line| line.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Write → `Changed` beside a one-shot watch, in passes of `settings.writes` rounds.
+///
+/// Each round makes one write and times both observers from it, on one clock: the one-shot
+/// watch is armed first (on a session of its own, so that its notification never shares a
+/// socket with the cache's), then the write is sent, and the watch, the cache's event and the
+/// write's reply are awaited together, each timed when it arrives. Neither observer waits
+/// for the writer's reply, as a reader in another process would not. A read's round trip on
+/// the cache's warden is timed after, in the same round.
 async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> BenchResult<Delays> {
     let writer = Client::builder(connect).connect().await?;
     let warden = Warden::builder(connect).start().await?;
@@ -502,39 +536,53 @@ async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> B
     tokio::time::timeout(PATIENCE, cache.initialized()).await??;
     // Subscribed after the load, so the initial `Created` events are not queued for it.
     let mut events = cache.events();
-    // The peer: the client's own one-shot data watch, set on a separate session so that its
-    // notifications never share a socket with the cache's.
     let watcher = Client::builder(connect).connect().await?;
-    let mut cache_delays = Vec::with_capacity(settings.writes);
-    let mut watch_delays = Vec::with_capacity(settings.writes);
-    let mut read_delays = Vec::with_capacity(settings.writes);
-    for round in 0..settings.writes {
-        let path = &paths[(round * 7919) % paths.len()];
-        let value = round.to_string();
+    let mut all = Delays::default();
+    for pass in 0..settings.passes {
+        let load = load_average();
+        let mut delays = Delays::default();
+        for round in 0..settings.writes {
+            let path = &paths[(round * 7919 + pass) % paths.len()];
+            let value = format!("{pass}-{round}");
 
-        let (_, _, fired) = watcher.get_data_and_watch(path).await?;
-        let sent = Instant::now();
-        writer.set_data(path, value.as_bytes(), None).await?;
-        tokio::time::timeout(PATIENCE, fired).await??;
-        watch_delays.push(sent.elapsed());
+            let (_, _, fired) = watcher.get_data_and_watch(path).await?;
+            let sent = Instant::now();
+            let watched = async {
+                tokio::time::timeout(PATIENCE, fired).await??;
+                BenchResult::Ok(sent.elapsed())
+            };
+            let cached = async {
+                changed_to(&mut events, path, value.as_bytes()).await?;
+                BenchResult::Ok(sent.elapsed())
+            };
+            let written = async {
+                writer.set_data(path, value.as_bytes(), None).await?;
+                BenchResult::Ok(sent.elapsed())
+            };
+            let (watch, cache, write) = tokio::try_join!(watched, cached, written)?;
+            delays.watch.push(watch);
+            delays.cache.push(cache);
+            delays.write.push(write);
+            delays.extra.push(cache.saturating_sub(watch));
 
-        let sent = Instant::now();
-        let written = writer.set_data(path, value.as_bytes(), None).await?;
-        changed_to(&mut events, path, written.mzxid).await?;
-        cache_delays.push(sent.elapsed());
-
-        let sent = Instant::now();
-        warden.get_data(path).await?;
-        read_delays.push(sent.elapsed());
+            let started = Instant::now();
+            warden.get_data(path).await?;
+            delays.read.push(started.elapsed());
+        }
+        let (cache, _) = percentiles(&mut delays.cache);
+        let (watch, _) = percentiles(&mut delays.watch);
+        let (read, _) = percentiles(&mut delays.read);
+        eprintln!(
+            "delay pass {pass} (load average {load} -> {}): cache {cache} us, watch {watch} us, \
+             ratio {:.2}, read {read} us",
+            load_average(),
+            cache as f64 / watch.max(1) as f64
+        );
+        all.extend(delays);
     }
-    let delays = Delays {
-        cache: percentiles(&mut cache_delays),
-        watch: percentiles(&mut watch_delays),
-        read: percentiles(&mut read_delays),
-    };
     drop(cache);
     warden.close().await?;
-    Ok(delays)
+    Ok(all)
 }
 
 /// The herd: `caches` caches of `cache_nodes` nodes each on one warden, sharing one read
@@ -602,10 +650,13 @@ async fn herd(settings: &Settings, server: &mut ZkServer) -> BenchResult<(u128, 
 async fn run(settings: Settings) -> BenchResult<()> {
     // Sessions of 30 s: under the peers' unbounded loads a client can go seconds without an
     // answer to its ping, and the testing default (at most 4 s) would cut it off mid-load.
-    let mut server = tokio::task::spawn_blocking(|| {
+    // The server's heap grows with the tree: 1 GB holds 100,000 nodes with room to spare, a
+    // million need about 3.
+    let heap_mb = (settings.nodes / 1_000 * 3).max(1_024);
+    let mut server = tokio::task::spawn_blocking(move || {
         ZkServer::builder()
             .max_session_timeout(Duration::from_secs(30))
-            .jvm_arg("-Xmx1g")
+            .jvm_arg(&format!("-Xmx{heap_mb}m"))
             .start()
     })
     .await??;
@@ -644,9 +695,12 @@ async fn run(settings: Settings) -> BenchResult<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     let mut loads = loads?;
 
-    let delays = event_delays(&settings, &connect, &paths).await?;
-    let ((cache_median, cache_p99), (watch_median, watch_p99)) = (delays.cache, delays.watch);
-    let (read_median, read_p99) = delays.read;
+    let mut delays = event_delays(&settings, &connect, &paths).await?;
+    let (cache_median, cache_p99) = percentiles(&mut delays.cache);
+    let (watch_median, watch_p99) = percentiles(&mut delays.watch);
+    let (write_median, write_p99) = percentiles(&mut delays.write);
+    let (read_median, read_p99) = percentiles(&mut delays.read);
+    let (extra_median, extra_p99) = percentiles(&mut delays.extra);
     writer.close().await?;
     let (herd_ms, herd_total_ms, herd_peak) = herd(&settings, &mut server).await?;
 
@@ -686,9 +740,12 @@ async fn run(settings: Settings) -> BenchResult<()> {
     }
     println!(
         "write -> cache event: median {cache_median} us (p99 {cache_p99}); one-shot watch \
-         median {watch_median} us (p99 {watch_p99}); ratio {:.2}; a read's round trip \
-         median {read_median} us (p99 {read_p99})",
-        cache_median as f64 / watch_median.max(1) as f64
+         median {watch_median} us (p99 {watch_p99}); ratio {:.2}; the cache later than the \
+         watch by a median {extra_median} us (p99 {extra_p99}) for the same write; the \
+         write's reply median {write_median} us (p99 {write_p99}); a read's round trip \
+         median {read_median} us (p99 {read_p99}); {} writes",
+        cache_median as f64 / watch_median.max(1) as f64,
+        settings.writes * settings.passes
     );
     println!(
         "herd: {} caches x {} nodes resynced {herd_ms} ms after the server served again \
@@ -709,6 +766,8 @@ async fn run(settings: Settings) -> BenchResult<()> {
         "{{\"nodes\":{},\"passes\":{},\"build_ms\":{},{},\"writes\":{},\
          \"cache_event_us\":{{\"median\":{cache_median},\"p99\":{cache_p99}}},\
          \"oneshot_watch_us\":{{\"median\":{watch_median},\"p99\":{watch_p99}}},\
+         \"cache_minus_watch_us\":{{\"median\":{extra_median},\"p99\":{extra_p99}}},\
+         \"write_us\":{{\"median\":{write_median},\"p99\":{write_p99}}},\
          \"read_us\":{{\"median\":{read_median},\"p99\":{read_p99}}},\
          \"herd\":{{\"caches\":{},\"nodes_each\":{},\"converge_ms\":{herd_ms},\
          \"from_restart_ms\":{herd_total_ms},\"peak_in_flight\":{herd_peak},\"limit\":{}}}}}",
@@ -716,7 +775,7 @@ async fn run(settings: Settings) -> BenchResult<()> {
         settings.passes,
         build_time.as_millis(),
         load_json.join(","),
-        settings.writes,
+        settings.writes * settings.passes,
         settings.caches,
         settings.cache_nodes,
         settings.herd_limit,
