@@ -30,6 +30,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zkwarden::testing::ZkServer;
+use zkwarden::warden::TreeEvent;
 use zkwarden::{Client, CreateMode, Warden};
 use zkwarden_recipes::cache::{CacheEvent, CacheEvents, ReadLimit, TreeCache};
 
@@ -46,6 +47,9 @@ const HERD_ROOT: &str = "/cache-herd";
 
 /// Bytes of data in every node (a small config value).
 const DATA_LEN: usize = 32;
+
+/// Writes in a burst (each to a node of its own, all sent at once).
+const BURST: usize = 1_000;
 
 /// Requests kept in flight while the tree is built.
 const CREATE_WINDOW: usize = 512;
@@ -67,6 +71,8 @@ struct Settings {
     cache_nodes: usize,
     herd_limit: usize,
     peers: bool,
+    /// Also time a bare tree watch (on a warden of its own) in every round.
+    decompose: bool,
 }
 
 impl Settings {
@@ -83,6 +89,7 @@ impl Settings {
             cache_nodes: 1_000,
             herd_limit: 1_024,
             peers: true,
+            decompose: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -94,6 +101,7 @@ impl Settings {
                 "--cache-nodes" => settings.cache_nodes = next_number(&mut args, "--cache-nodes")?,
                 "--herd-limit" => settings.herd_limit = next_number(&mut args, "--herd-limit")?,
                 "--no-peers" => settings.peers = false,
+                "--decompose" => settings.decompose = true,
                 // `cargo bench` passes `--bench`; anything else is a mistake.
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other}").into()),
@@ -501,6 +509,12 @@ struct Delays {
     read: Vec<Duration>,
     /// Per round, the cache's delay less the watch's (the two are paired: same write).
     extra: Vec<Duration>,
+    /// Per pass: from a burst of writes to distinct nodes, sent all at once, until the cache
+    /// showed every one of them, and until the writer had every reply.
+    burst: Vec<(Duration, Duration)>,
+    /// With `--decompose`: until a bare tree watch (`Warden::watch_tree_unlisted`, what the
+    /// cache follows) on a warden of its own reported the change.
+    tree: Vec<Duration>,
 }
 
 impl Delays {
@@ -510,6 +524,8 @@ impl Delays {
         self.write.extend(pass.write);
         self.read.extend(pass.read);
         self.extra.extend(pass.extra);
+        self.tree.extend(pass.tree);
+        self.burst.extend(pass.burst);
     }
 }
 
@@ -537,6 +553,16 @@ async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> B
     // Subscribed after the load, so the initial `Created` events are not queued for it.
     let mut events = cache.events();
     let watcher = Client::builder(connect).connect().await?;
+    let tree_warden = Warden::builder(connect).start().await?;
+    let mut tree = if settings.decompose {
+        let mut tree = tree_warden.watch_tree_unlisted(ROOT);
+        match tokio::time::timeout(PATIENCE, tree.next()).await? {
+            Some(TreeEvent::Resync { .. }) => Some(tree),
+            other => return Err(format!("the tree watch began with {other:?}").into()),
+        }
+    } else {
+        None
+    };
     let mut all = Delays::default();
     for pass in 0..settings.passes {
         let load = load_average();
@@ -559,7 +585,23 @@ async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> B
                 writer.set_data(path, value.as_bytes(), None).await?;
                 BenchResult::Ok(sent.elapsed())
             };
-            let (watch, cache, write) = tokio::try_join!(watched, cached, written)?;
+            let treed = async {
+                let Some(tree) = tree.as_mut() else {
+                    return BenchResult::Ok(None);
+                };
+                loop {
+                    match tokio::time::timeout(PATIENCE, tree.next()).await? {
+                        Some(TreeEvent::Changed { path: changed }) if changed == *path => {
+                            return Ok(Some(sent.elapsed()));
+                        }
+                        Some(_) => {}
+                        None => return Err("the tree watch ended".into()),
+                    }
+                }
+            };
+            let (watch, cache, write, treed) =
+                tokio::try_join!(watched, cached, written, treed)?;
+            delays.tree.extend(treed);
             delays.watch.push(watch);
             delays.cache.push(cache);
             delays.write.push(write);
@@ -569,9 +611,16 @@ async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> B
             warden.get_data(path).await?;
             delays.read.push(started.elapsed());
         }
+        delays
+            .burst
+            .push(burst(&writer, &mut events, paths, pass).await?);
         let (cache, _) = percentiles(&mut delays.cache);
         let (watch, _) = percentiles(&mut delays.watch);
         let (read, _) = percentiles(&mut delays.read);
+        if !delays.tree.is_empty() {
+            let (tree, _) = percentiles(&mut delays.tree);
+            eprintln!("delay pass {pass}: bare tree watch {tree} us");
+        }
         eprintln!(
             "delay pass {pass} (load average {load} -> {}): cache {cache} us, watch {watch} us, \
              ratio {:.2}, read {read} us",
@@ -581,8 +630,55 @@ async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> B
         all.extend(delays);
     }
     drop(cache);
+    drop(tree);
     warden.close().await?;
+    tree_warden.close().await?;
     Ok(all)
+}
+
+/// Writes to [`BURST`] distinct nodes of `paths`, all sent at once, and returns the time
+/// until the cache showed every write and until the writer had every reply.
+async fn burst(
+    writer: &Client,
+    events: &mut CacheEvents,
+    paths: &[String],
+    pass: usize,
+) -> BenchResult<(Duration, Duration)> {
+    let value = format!("burst-{pass}");
+    let mut waiting: std::collections::HashSet<&str> = paths
+        .iter()
+        .rev()
+        .take(BURST)
+        .map(String::as_str)
+        .collect();
+    let sent = Instant::now();
+    let writes: Vec<_> = waiting
+        .iter()
+        .map(|path| writer.set_data(path, value.as_bytes(), None))
+        .collect();
+    let written = async {
+        for write in writes {
+            write.await?;
+        }
+        BenchResult::Ok(sent.elapsed())
+    };
+    let cached = async {
+        while !waiting.is_empty() {
+            match tokio::time::timeout(PATIENCE, events.next()).await? {
+                Some(CacheEvent::Changed { path, node }) if node.data == value.as_bytes() => {
+                    waiting.remove(path.as_str());
+                }
+                Some(CacheEvent::Lagged { missed }) => {
+                    return Err(format!("the cache subscriber lagged by {missed} events").into());
+                }
+                Some(_) => {}
+                None => return Err("the cache's event stream ended".into()),
+            }
+        }
+        BenchResult::Ok(sent.elapsed())
+    };
+    let (cached, written) = tokio::try_join!(cached, written)?;
+    Ok((cached, written))
 }
 
 /// The herd: `caches` caches of `cache_nodes` nodes each on one warden, sharing one read
@@ -701,6 +797,16 @@ async fn run(settings: Settings) -> BenchResult<()> {
     let (write_median, write_p99) = percentiles(&mut delays.write);
     let (read_median, read_p99) = percentiles(&mut delays.read);
     let (extra_median, extra_p99) = percentiles(&mut delays.extra);
+    let mut burst_cache: Vec<Duration> = delays.burst.iter().map(|b| b.0).collect();
+    let mut burst_write: Vec<Duration> = delays.burst.iter().map(|b| b.1).collect();
+    let (burst_cache, _) = percentiles(&mut burst_cache);
+    let (burst_write, _) = percentiles(&mut burst_write);
+    let burst_cache = burst_cache / 1_000;
+    let burst_write = burst_write / 1_000;
+    if !delays.tree.is_empty() {
+        let (tree_median, tree_p99) = percentiles(&mut delays.tree);
+        println!("write -> bare tree watch: median {tree_median} us (p99 {tree_p99})");
+    }
     writer.close().await?;
     let (herd_ms, herd_total_ms, herd_peak) = herd(&settings, &mut server).await?;
 
@@ -748,6 +854,10 @@ async fn run(settings: Settings) -> BenchResult<()> {
         settings.writes * settings.passes
     );
     println!(
+        "burst of {BURST} writes to distinct nodes sent at once: the cache showed all in a \
+         median {burst_cache} ms, the writer had all replies in {burst_write} ms"
+    );
+    println!(
         "herd: {} caches x {} nodes resynced {herd_ms} ms after the server served again \
          ({herd_total_ms} ms after the restart began); peak reads in flight {herd_peak} \
          (limit {})",
@@ -768,6 +878,7 @@ async fn run(settings: Settings) -> BenchResult<()> {
          \"oneshot_watch_us\":{{\"median\":{watch_median},\"p99\":{watch_p99}}},\
          \"cache_minus_watch_us\":{{\"median\":{extra_median},\"p99\":{extra_p99}}},\
          \"write_us\":{{\"median\":{write_median},\"p99\":{write_p99}}},\
+         \"burst\":{{\"writes\":{BURST},\"cache_ms\":{burst_cache},\"write_ms\":{burst_write}}},\
          \"read_us\":{{\"median\":{read_median},\"p99\":{read_p99}}},\
          \"herd\":{{\"caches\":{},\"nodes_each\":{},\"converge_ms\":{herd_ms},\
          \"from_restart_ms\":{herd_total_ms},\"peak_in_flight\":{herd_peak},\"limit\":{}}}}}",
