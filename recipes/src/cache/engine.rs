@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -35,6 +36,19 @@ use crate::leader::naming::join;
 /// many nodes, small enough that a reply (about 110 bytes a node of 32-byte values) stays
 /// well inside one read of the socket.
 const BATCH: usize = 128;
+
+/// The most changed nodes gathered into one refresh (see [`Engine::gather`]).
+const GATHER: usize = 1_024;
+
+/// How gathering the changes that wait behind one ended.
+enum Gathered {
+    /// Nothing more waits (or the batch is full).
+    All,
+    /// An event of another kind, to handle after the reads.
+    Held(TreeEvent),
+    /// The tree watch ended.
+    Ended,
+}
 
 /// The first pause before reading again nodes whose read failed, doubled after each
 /// failure up to [`RETRY_MAX`] (jittered, so the caches of many clients that lost one server
@@ -176,23 +190,76 @@ impl Engine {
     /// was dropped).
     pub(super) async fn run(mut self, mut watch: TreeWatch) {
         let root = watch.path().to_owned();
+        // An event taken from the watch while gathering changes, handled next.
+        let mut held = None;
         loop {
             report_size(&root, self.shared.lock().len());
-            tokio::select! {
-                event = watch.next() => {
-                    let Some(event) = event else {
-                        debug!("tree watch ended; cache stops");
-                        return;
-                    };
-                    self.handle(event).await;
+            let event = match held.take() {
+                Some(event) => event,
+                None => tokio::select! {
+                    event = watch.next() => {
+                        let Some(event) = event else {
+                            debug!("tree watch ended; cache stops");
+                            return;
+                        };
+                        event
+                    }
+                    () = tokio::time::sleep_until(self.retry_at), if !self.pending.is_empty() => {
+                        let paths: Vec<String> = std::mem::take(&mut self.pending).into_iter().collect();
+                        debug!(count = paths.len(), "reading again nodes whose read failed");
+                        self.refresh(paths).await;
+                        continue;
+                    }
+                },
+            };
+            match event {
+                TreeEvent::Created { path } | TreeEvent::Changed { path } => {
+                    let (paths, next) = self.gather(&mut watch, path);
+                    tracing::trace!(count = paths.len(), "changed nodes to read");
+                    if !paths.is_empty() {
+                        self.refresh(paths).await;
+                    }
+                    match next {
+                        Gathered::All => {}
+                        Gathered::Held(event) => held = Some(event),
+                        Gathered::Ended => {
+                            debug!("tree watch ended; cache stops");
+                            return;
+                        }
+                    }
                 }
-                () = tokio::time::sleep_until(self.retry_at), if !self.pending.is_empty() => {
-                    let paths: Vec<String> = std::mem::take(&mut self.pending).into_iter().collect();
-                    debug!(count = paths.len(), "reading again nodes whose read failed");
-                    self.refresh(paths).await;
-                }
+                event => self.handle(event).await,
             }
         }
+    }
+
+    /// The nodes to read for a change of `path` and the changes already waiting behind it,
+    /// so that a burst of changes is read a batch to a request rather than one round trip
+    /// each. Gathering stops at the first event of another kind (a deletion or a resync,
+    /// handled after the reads, as it came after the changes), when nothing more waits, or
+    /// at [`GATHER`] nodes.
+    fn gather(&self, watch: &mut TreeWatch, path: String) -> (Vec<String>, Gathered) {
+        let mut paths = BTreeSet::new();
+        if self.filter.accepts(&path) {
+            paths.insert(path);
+        }
+        let next = loop {
+            if paths.len() >= GATHER {
+                break Gathered::All;
+            }
+            // Only what is already queued: never waits.
+            match watch.next().now_or_never() {
+                None => break Gathered::All,
+                Some(None) => break Gathered::Ended,
+                Some(Some(TreeEvent::Created { path } | TreeEvent::Changed { path })) => {
+                    if self.filter.accepts(&path) {
+                        paths.insert(path);
+                    }
+                }
+                Some(Some(event)) => break Gathered::Held(event),
+            }
+        };
+        (paths.into_iter().collect(), next)
     }
 
     async fn handle(&mut self, event: TreeEvent) {
@@ -206,7 +273,7 @@ impl Engine {
             TreeEvent::Resync { generation, .. } => self.resync(generation).await,
             TreeEvent::Created { path } | TreeEvent::Changed { path } => {
                 if self.filter.accepts(&path) {
-                    self.read_one(path).await;
+                    self.refresh(vec![path]).await;
                 }
             }
             TreeEvent::Deleted { path } => {
@@ -316,27 +383,6 @@ impl Engine {
             self.refresh(paths).await;
         }
         self.finish_resync(generation);
-    }
-
-    /// Reads the node at `path` and applies what it finds: the path of every change, kept
-    /// short since it is what a change waits for before its event.
-    async fn read_one(&mut self, path: String) {
-        let read = {
-            let _pass = self.limit.admit(1).await;
-            self.warden.get_data(&path).await
-        };
-        let read = classify(&path, read);
-        tracing::trace!(%path, read = read.describe(), "read");
-        let mut nodes = self.shared.lock();
-        match read {
-            Read::Found(data, stat) => self.found(&mut nodes, &path, &data, stat),
-            Read::Missing => remove(&mut nodes, &self.events, &path),
-            Read::Failed => {
-                drop(nodes);
-                self.pending.insert(path);
-                self.retry_at = Instant::now() + self.retry_pause.next_pause();
-            }
-        }
     }
 
     /// Puts a node just read into `nodes` (its data copied into the store, or dropped
