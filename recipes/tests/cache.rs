@@ -443,3 +443,71 @@ async fn caches_sharing_a_read_limit_stay_within_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_burst_of_changes_is_read_within_the_limit_and_shown_whole() {
+    let server = start_server().await;
+    let writer = warden(&server.connect_string()).await;
+    let w = warden(&server.connect_string()).await;
+    let root = unique_path("cache-burst");
+    writer.create(&root, b"").await.expect("root");
+    let leaves: Vec<String> = (0..300).map(|leaf| format!("{root}/n{leaf}")).collect();
+    for leaf in &leaves {
+        writer.create(leaf, b"old").await.expect("leaf");
+    }
+    let limit = ReadLimit::new(4);
+    let cache = TreeCache::builder(&w, &root)
+        .read_limit(limit.clone())
+        .start()
+        .await
+        .expect("start");
+    within("initialized", cache.initialized())
+        .await
+        .expect("init");
+    let mut events = cache.events();
+    limit.reset_peak();
+
+    // Every write sent before the first answer comes, so that the cache's notifications
+    // queue up behind each other; a deletion and a creation in the middle of them.
+    let client = zkwarden::Client::builder(&server.connect_string())
+        .connect()
+        .await
+        .expect("client");
+    let created = format!("{root}/new");
+    let mut writes = Vec::new();
+    for (i, leaf) in leaves.iter().enumerate() {
+        writes.push(client.set_data(leaf, b"new", None));
+        if i == 150 {
+            let deleted = client.delete(&leaves[0], None);
+            let made = client.create(&created, b"new", zkwarden::CreateMode::Persistent);
+            deleted.await.expect("delete");
+            made.await.expect("create");
+        }
+    }
+    for write in writes {
+        write.await.expect("write");
+    }
+
+    let mut changed: std::collections::HashSet<String> = leaves[1..].iter().cloned().collect();
+    let mut deleted = false;
+    let mut made = false;
+    events_until(&mut events, "every change of the burst", |e| {
+        match e {
+            CacheEvent::Changed { path, node } if &node.data[..] == b"new" => {
+                changed.remove(path);
+            }
+            CacheEvent::Deleted { path, .. } if *path == leaves[0] => deleted = true,
+            CacheEvent::Created { path, .. } if *path == created => made = true,
+            _ => {}
+        }
+        changed.is_empty() && deleted && made
+    })
+    .await;
+    assert!(limit.peak() <= 4, "peak {} over the limit", limit.peak());
+    assert_eq!(limit.in_flight(), 0);
+    assert_eq!(
+        truth_of(&cache.snapshot()),
+        server_tree(&writer, &root).await
+    );
+    client.close().await.expect("close");
+}
