@@ -599,8 +599,7 @@ async fn event_delays(settings: &Settings, connect: &str, paths: &[String]) -> B
                     }
                 }
             };
-            let (watch, cache, write, treed) =
-                tokio::try_join!(watched, cached, written, treed)?;
+            let (watch, cache, write, treed) = tokio::try_join!(watched, cached, written, treed)?;
             delays.tree.extend(treed);
             delays.watch.push(watch);
             delays.cache.push(cache);
@@ -645,12 +644,8 @@ async fn burst(
     pass: usize,
 ) -> BenchResult<(Duration, Duration)> {
     let value = format!("burst-{pass}");
-    let mut waiting: std::collections::HashSet<&str> = paths
-        .iter()
-        .rev()
-        .take(BURST)
-        .map(String::as_str)
-        .collect();
+    let mut waiting: std::collections::HashSet<&str> =
+        paths.iter().rev().take(BURST).map(String::as_str).collect();
     let sent = Instant::now();
     let writes: Vec<_> = waiting
         .iter()
@@ -752,7 +747,7 @@ async fn run(settings: Settings) -> BenchResult<()> {
     let mut server = tokio::task::spawn_blocking(move || {
         ZkServer::builder()
             .max_session_timeout(Duration::from_secs(30))
-            .jvm_arg(&format!("-Xmx{heap_mb}m"))
+            .jvm_arg(format!("-Xmx{heap_mb}m"))
             .start()
     })
     .await??;

@@ -469,7 +469,7 @@ async fn a_burst_of_changes_is_read_within_the_limit_and_shown_whole() {
 
     // Every write sent before the first answer comes, so that the cache's notifications
     // queue up behind each other; a deletion and a creation in the middle of them.
-    let client = zkwarden::Client::builder(&server.connect_string())
+    let client = zkwarden::Client::builder(server.connect_string())
         .connect()
         .await
         .expect("client");

@@ -11,9 +11,11 @@
 //! Loading and resyncing read the tree many nodes to a request (`multiRead`, data and stat
 //! together; children are listed only for nodes that have some), with a bounded number of
 //! reads in flight: [`DEFAULT_READS_IN_FLIGHT`] per cache, or one [`ReadLimit`] shared by
-//! several caches so that all of a warden's caches resyncing at once stay within it. Each
-//! node costs its path, its stat and its data; small values share blocks of memory rather
-//! than taking an allocation each.
+//! several caches so that all of a warden's caches resyncing at once stay within it. Changes
+//! whose notifications arrive together (a burst of writes) are read together the same way,
+//! rather than one round trip each, so a burst shows in the cache about as soon as its
+//! writer has its replies. Each node costs its path, its stat and its data; small values
+//! share blocks of memory rather than taking an allocation each.
 //!
 //! # Tree cache
 //!
