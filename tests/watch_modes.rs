@@ -1,0 +1,349 @@
+//! Watches of different modes on one path of one session, against a real ZooKeeper 3.8.
+//!
+//! A 3.8 server keeps one mode per path, connection and table (data, child), and the last
+//! registration sets it (ZOOKEEPER-4466): a one-shot read watch turns a persistent watch
+//! one-shot, a persistent watch added after a recursive one ends the recursive events, and so
+//! on. The client must never let that cost a watcher an event; each test below is one such
+//! combination, and each lost events before the client guarded against it.
+//!
+//! One client (`watcher`) holds the watches; a second (`writer`) makes the changes.
+#![cfg(feature = "testing")]
+
+mod common;
+
+use common::*;
+use zkwarden::testing::{FaultProxy, ZkServer};
+use zkwarden::{
+    AddWatchMode, Client, CreateMode, EventType, OneshotWatcher, PersistentWatcher, SessionState,
+    WatchedEvent, WatcherType,
+};
+
+async fn setup() -> (ZkServer, Client, Client) {
+    let server = start_server().await;
+    let watcher = connect(&server.connect_string()).await;
+    let writer = connect(&server.connect_string()).await;
+    (server, watcher, writer)
+}
+
+async fn node(client: &Client, path: &str) -> String {
+    client
+        .create(path, b"", CreateMode::Persistent)
+        .await
+        .unwrap_or_else(|e| panic!("create {path}: {e:?}"))
+}
+
+async fn fired(watch: OneshotWatcher, what: &str) -> WatchedEvent {
+    within(what, watch)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: watch failed with {e:?}"))
+}
+
+/// The next `n` events of a stream, as (type, path) pairs; fails the test if one is missing.
+async fn next_events(
+    stream: &mut PersistentWatcher,
+    n: usize,
+    what: &str,
+) -> Vec<(EventType, String)> {
+    let mut events = Vec::with_capacity(n);
+    for i in 0..n {
+        let event = within(&format!("{what} (event {i})"), stream.next())
+            .await
+            .unwrap_or_else(|| panic!("{what}: the stream ended"));
+        events.push((event.event_type, event.path));
+    }
+    events
+}
+
+fn ev(event_type: EventType, path: &str) -> (EventType, String) {
+    (event_type, path.to_owned())
+}
+
+#[tokio::test]
+async fn a_get_data_watch_does_not_make_a_persistent_watch_one_shot() {
+    let (_server, watcher, writer) = setup().await;
+    let path = node(&writer, &unique_path("p-getdata")).await;
+    let mut persistent = watcher
+        .add_watch(&path, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let (_, _, oneshot) = watcher.get_data_and_watch(&path).await.unwrap();
+    let (_, exists) = watcher.exists_and_watch(&path).await.unwrap();
+
+    writer.set_data(&path, b"1", None).await.unwrap();
+    writer.set_data(&path, b"2", None).await.unwrap();
+    assert_eq!(
+        next_events(&mut persistent, 2, "persistent watch").await,
+        vec![
+            ev(EventType::NodeDataChanged, &path),
+            ev(EventType::NodeDataChanged, &path)
+        ]
+    );
+    for (watch, what) in [(oneshot, "get_data watch"), (exists, "exists watch")] {
+        let event = fired(watch, what).await;
+        assert_eq!(event.event_type, EventType::NodeDataChanged, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_get_children_watch_does_not_make_a_persistent_watch_one_shot() {
+    let (_server, watcher, writer) = setup().await;
+    let path = node(&writer, &unique_path("p-children")).await;
+    let mut persistent = watcher
+        .add_watch(&path, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let (_, oneshot) = watcher.get_children_and_watch(&path).await.unwrap();
+
+    node(&writer, &format!("{path}/a")).await;
+    node(&writer, &format!("{path}/b")).await;
+    assert_eq!(
+        next_events(&mut persistent, 2, "persistent watch").await,
+        vec![
+            ev(EventType::NodeChildrenChanged, &path),
+            ev(EventType::NodeChildrenChanged, &path)
+        ]
+    );
+    let event = fired(oneshot, "child watch").await;
+    assert_eq!(event.event_type, EventType::NodeChildrenChanged);
+}
+
+#[tokio::test]
+async fn a_get_data_watch_does_not_end_a_recursive_watch() {
+    let (_server, watcher, writer) = setup().await;
+    let root = node(&writer, &unique_path("r-getdata")).await;
+    let mut recursive = watcher
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let (_, _, oneshot) = watcher.get_data_and_watch(&root).await.unwrap();
+
+    let kid = node(&writer, &format!("{root}/kid")).await;
+    writer.set_data(&root, b"1", None).await.unwrap();
+    writer.set_data(&kid, b"1", None).await.unwrap();
+    assert_eq!(
+        next_events(&mut recursive, 3, "recursive watch").await,
+        vec![
+            ev(EventType::NodeCreated, &kid),
+            ev(EventType::NodeDataChanged, &root),
+            ev(EventType::NodeDataChanged, &kid)
+        ]
+    );
+    let event = fired(oneshot, "get_data watch").await;
+    assert_eq!(
+        (event.event_type, event.path),
+        ev(EventType::NodeDataChanged, &root)
+    );
+}
+
+#[tokio::test]
+async fn a_persistent_watch_does_not_end_a_recursive_one_on_the_same_path() {
+    let (_server, watcher, writer) = setup().await;
+    let root = node(&writer, &unique_path("r-then-p")).await;
+    let mut recursive = watcher
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let mut persistent = watcher
+        .add_watch(&root, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+
+    let kid = node(&writer, &format!("{root}/kid")).await;
+    writer.set_data(&kid, b"1", None).await.unwrap();
+    writer.delete(&kid, None).await.unwrap();
+    assert_eq!(
+        next_events(&mut recursive, 3, "recursive watch").await,
+        vec![
+            ev(EventType::NodeCreated, &kid),
+            ev(EventType::NodeDataChanged, &kid),
+            ev(EventType::NodeDeleted, &kid)
+        ]
+    );
+    assert_eq!(
+        next_events(&mut persistent, 2, "persistent watch").await,
+        vec![
+            ev(EventType::NodeChildrenChanged, &root),
+            ev(EventType::NodeChildrenChanged, &root)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_recursive_watch_does_not_end_child_events_of_a_persistent_one() {
+    let (_server, watcher, writer) = setup().await;
+    let root = node(&writer, &unique_path("p-then-r")).await;
+    let mut persistent = watcher
+        .add_watch(&root, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let mut recursive = watcher
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+
+    let kid = node(&writer, &format!("{root}/kid")).await;
+    writer.set_data(&root, b"1", None).await.unwrap();
+    writer.delete(&kid, None).await.unwrap();
+    assert_eq!(
+        next_events(&mut persistent, 3, "persistent watch").await,
+        vec![
+            ev(EventType::NodeChildrenChanged, &root),
+            ev(EventType::NodeDataChanged, &root),
+            ev(EventType::NodeChildrenChanged, &root)
+        ]
+    );
+    assert_eq!(
+        next_events(&mut recursive, 3, "recursive watch").await,
+        vec![
+            ev(EventType::NodeCreated, &kid),
+            ev(EventType::NodeDataChanged, &root),
+            ev(EventType::NodeDeleted, &kid)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_recursive_watch_does_not_swallow_a_child_watch_set_before_it() {
+    let (_server, watcher, writer) = setup().await;
+    let root = node(&writer, &unique_path("c-then-r")).await;
+    let (_, oneshot) = watcher.get_children_and_watch(&root).await.unwrap();
+    let mut recursive = watcher
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+
+    let kid = node(&writer, &format!("{root}/kid")).await;
+    let event = fired(oneshot, "child watch").await;
+    assert_eq!(
+        (event.event_type, event.path),
+        ev(EventType::NodeChildrenChanged, &root)
+    );
+    assert_eq!(
+        next_events(&mut recursive, 1, "recursive watch").await,
+        vec![ev(EventType::NodeCreated, &kid)]
+    );
+}
+
+#[tokio::test]
+async fn removing_data_watches_keeps_a_persistent_watch_whole() {
+    let (_server, watcher, writer) = setup().await;
+    let path = node(&writer, &unique_path("remove-under-p")).await;
+    let mut persistent = watcher
+        .add_watch(&path, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let (_, _, oneshot) = watcher.get_data_and_watch(&path).await.unwrap();
+
+    watcher
+        .remove_watches(&path, WatcherType::Data)
+        .await
+        .unwrap();
+    let event = fired(oneshot, "removed get_data watch").await;
+    assert_eq!(event.event_type, EventType::DataWatchRemoved);
+
+    writer.set_data(&path, b"1", None).await.unwrap();
+    node(&writer, &format!("{path}/kid")).await;
+    assert_eq!(
+        next_events(&mut persistent, 2, "persistent watch").await,
+        vec![
+            ev(EventType::NodeDataChanged, &path),
+            ev(EventType::NodeChildrenChanged, &path)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn one_shots_outlive_the_persistent_watch_that_served_them() {
+    let (_server, watcher, writer) = setup().await;
+    let path = node(&writer, &unique_path("outlive")).await;
+    let persistent = watcher
+        .add_watch(&path, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let (_, _, data) = watcher.get_data_and_watch(&path).await.unwrap();
+    let (_, child) = watcher.get_children_and_watch(&path).await.unwrap();
+    drop(persistent);
+    // Any request after the drop is ordered after the removal it causes.
+    watcher
+        .check_watches(&path, WatcherType::Data)
+        .await
+        .unwrap();
+    watcher
+        .check_watches(&path, WatcherType::Children)
+        .await
+        .unwrap();
+
+    writer.set_data(&path, b"1", None).await.unwrap();
+    node(&writer, &format!("{path}/kid")).await;
+    let event = fired(data, "get_data watch").await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    let event = fired(child, "child watch").await;
+    assert_eq!(event.event_type, EventType::NodeChildrenChanged);
+    // They were one-shots on the server again: nothing is left.
+    assert_eq!(
+        watcher.check_watches(&path, WatcherType::Any).await,
+        Err(zkwarden::Error::NoWatcher)
+    );
+}
+
+#[tokio::test]
+async fn a_persistent_watch_outlives_the_recursive_watch_on_its_path() {
+    let (_server, watcher, writer) = setup().await;
+    let root = node(&writer, &unique_path("p-outlives-r")).await;
+    let mut persistent = watcher
+        .add_watch(&root, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let recursive = watcher
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    drop(recursive);
+
+    node(&writer, &format!("{root}/a")).await;
+    node(&writer, &format!("{root}/b")).await;
+    assert_eq!(
+        next_events(&mut persistent, 2, "persistent watch").await,
+        vec![
+            ev(EventType::NodeChildrenChanged, &root),
+            ev(EventType::NodeChildrenChanged, &root)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_restores_the_persistent_watch_not_the_one_shot_mode() {
+    let server = start_server().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let watcher = connect(&proxy.connect_string()).await;
+    let writer = connect(&server.connect_string()).await;
+    let path = node(&writer, &unique_path("restore")).await;
+    let mut persistent = watcher
+        .add_watch(&path, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let (_, _, data) = watcher.get_data_and_watch(&path).await.unwrap();
+
+    let mut states = watcher.state();
+    proxy.reset_all();
+    within(
+        "reconnect after the proxy reset",
+        states.wait_for(|s| s.connections >= 2 && s.state == SessionState::Connected),
+    )
+    .await
+    .unwrap();
+
+    writer.set_data(&path, b"1", None).await.unwrap();
+    writer.set_data(&path, b"2", None).await.unwrap();
+    node(&writer, &format!("{path}/kid")).await;
+    assert_eq!(
+        next_events(&mut persistent, 3, "persistent watch after reconnect").await,
+        vec![
+            ev(EventType::NodeDataChanged, &path),
+            ev(EventType::NodeDataChanged, &path),
+            ev(EventType::NodeChildrenChanged, &path)
+        ]
+    );
+    let event = fired(data, "get_data watch after reconnect").await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+}
