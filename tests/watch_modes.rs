@@ -11,57 +11,15 @@
 
 mod common;
 
+use common::watching::*;
 use common::*;
-use zkwarden::testing::{FaultProxy, ZkServer};
-use zkwarden::{
-    AddWatchMode, Client, CreateMode, EventType, OneshotWatcher, PersistentWatcher, SessionState,
-    WatchedEvent, WatcherType,
-};
-
-async fn setup() -> (ZkServer, Client, Client) {
-    let server = start_server().await;
-    let watcher = connect(&server.connect_string()).await;
-    let writer = connect(&server.connect_string()).await;
-    (server, watcher, writer)
-}
-
-async fn node(client: &Client, path: &str) -> String {
-    client
-        .create(path, b"", CreateMode::Persistent)
-        .await
-        .unwrap_or_else(|e| panic!("create {path}: {e:?}"))
-}
-
-async fn fired(watch: OneshotWatcher, what: &str) -> WatchedEvent {
-    within(what, watch)
-        .await
-        .unwrap_or_else(|e| panic!("{what}: watch failed with {e:?}"))
-}
-
-/// The next `n` events of a stream, as (type, path) pairs; fails the test if one is missing.
-async fn next_events(
-    stream: &mut PersistentWatcher,
-    n: usize,
-    what: &str,
-) -> Vec<(EventType, String)> {
-    let mut events = Vec::with_capacity(n);
-    for i in 0..n {
-        let event = within(&format!("{what} (event {i})"), stream.next())
-            .await
-            .unwrap_or_else(|| panic!("{what}: the stream ended"));
-        events.push((event.event_type, event.path));
-    }
-    events
-}
-
-fn ev(event_type: EventType, path: &str) -> (EventType, String) {
-    (event_type, path.to_owned())
-}
+use zkwarden::testing::FaultProxy;
+use zkwarden::{AddWatchMode, EventType, WatcherType};
 
 #[tokio::test]
 async fn a_get_data_watch_does_not_make_a_persistent_watch_one_shot() {
     let (_server, watcher, writer) = setup().await;
-    let path = node(&writer, &unique_path("p-getdata")).await;
+    let path = node(&writer, &unique_path("p-getdata"), b"").await;
     let mut persistent = watcher
         .add_watch(&path, AddWatchMode::Persistent)
         .await
@@ -87,15 +45,15 @@ async fn a_get_data_watch_does_not_make_a_persistent_watch_one_shot() {
 #[tokio::test]
 async fn a_get_children_watch_does_not_make_a_persistent_watch_one_shot() {
     let (_server, watcher, writer) = setup().await;
-    let path = node(&writer, &unique_path("p-children")).await;
+    let path = node(&writer, &unique_path("p-children"), b"").await;
     let mut persistent = watcher
         .add_watch(&path, AddWatchMode::Persistent)
         .await
         .unwrap();
     let (_, oneshot) = watcher.get_children_and_watch(&path).await.unwrap();
 
-    node(&writer, &format!("{path}/a")).await;
-    node(&writer, &format!("{path}/b")).await;
+    node(&writer, &format!("{path}/a"), b"").await;
+    node(&writer, &format!("{path}/b"), b"").await;
     assert_eq!(
         next_events(&mut persistent, 2, "persistent watch").await,
         vec![
@@ -110,14 +68,14 @@ async fn a_get_children_watch_does_not_make_a_persistent_watch_one_shot() {
 #[tokio::test]
 async fn a_get_data_watch_does_not_end_a_recursive_watch() {
     let (_server, watcher, writer) = setup().await;
-    let root = node(&writer, &unique_path("r-getdata")).await;
+    let root = node(&writer, &unique_path("r-getdata"), b"").await;
     let mut recursive = watcher
         .add_watch(&root, AddWatchMode::PersistentRecursive)
         .await
         .unwrap();
     let (_, _, oneshot) = watcher.get_data_and_watch(&root).await.unwrap();
 
-    let kid = node(&writer, &format!("{root}/kid")).await;
+    let kid = node(&writer, &format!("{root}/kid"), b"").await;
     writer.set_data(&root, b"1", None).await.unwrap();
     writer.set_data(&kid, b"1", None).await.unwrap();
     assert_eq!(
@@ -138,7 +96,7 @@ async fn a_get_data_watch_does_not_end_a_recursive_watch() {
 #[tokio::test]
 async fn a_persistent_watch_does_not_end_a_recursive_one_on_the_same_path() {
     let (_server, watcher, writer) = setup().await;
-    let root = node(&writer, &unique_path("r-then-p")).await;
+    let root = node(&writer, &unique_path("r-then-p"), b"").await;
     let mut recursive = watcher
         .add_watch(&root, AddWatchMode::PersistentRecursive)
         .await
@@ -148,7 +106,7 @@ async fn a_persistent_watch_does_not_end_a_recursive_one_on_the_same_path() {
         .await
         .unwrap();
 
-    let kid = node(&writer, &format!("{root}/kid")).await;
+    let kid = node(&writer, &format!("{root}/kid"), b"").await;
     writer.set_data(&kid, b"1", None).await.unwrap();
     writer.delete(&kid, None).await.unwrap();
     assert_eq!(
@@ -171,7 +129,7 @@ async fn a_persistent_watch_does_not_end_a_recursive_one_on_the_same_path() {
 #[tokio::test]
 async fn a_recursive_watch_does_not_end_child_events_of_a_persistent_one() {
     let (_server, watcher, writer) = setup().await;
-    let root = node(&writer, &unique_path("p-then-r")).await;
+    let root = node(&writer, &unique_path("p-then-r"), b"").await;
     let mut persistent = watcher
         .add_watch(&root, AddWatchMode::Persistent)
         .await
@@ -181,7 +139,7 @@ async fn a_recursive_watch_does_not_end_child_events_of_a_persistent_one() {
         .await
         .unwrap();
 
-    let kid = node(&writer, &format!("{root}/kid")).await;
+    let kid = node(&writer, &format!("{root}/kid"), b"").await;
     writer.set_data(&root, b"1", None).await.unwrap();
     writer.delete(&kid, None).await.unwrap();
     assert_eq!(
@@ -205,14 +163,14 @@ async fn a_recursive_watch_does_not_end_child_events_of_a_persistent_one() {
 #[tokio::test]
 async fn a_recursive_watch_does_not_swallow_a_child_watch_set_before_it() {
     let (_server, watcher, writer) = setup().await;
-    let root = node(&writer, &unique_path("c-then-r")).await;
+    let root = node(&writer, &unique_path("c-then-r"), b"").await;
     let (_, oneshot) = watcher.get_children_and_watch(&root).await.unwrap();
     let mut recursive = watcher
         .add_watch(&root, AddWatchMode::PersistentRecursive)
         .await
         .unwrap();
 
-    let kid = node(&writer, &format!("{root}/kid")).await;
+    let kid = node(&writer, &format!("{root}/kid"), b"").await;
     let event = fired(oneshot, "child watch").await;
     assert_eq!(
         (event.event_type, event.path),
@@ -227,7 +185,7 @@ async fn a_recursive_watch_does_not_swallow_a_child_watch_set_before_it() {
 #[tokio::test]
 async fn removing_data_watches_keeps_a_persistent_watch_whole() {
     let (_server, watcher, writer) = setup().await;
-    let path = node(&writer, &unique_path("remove-under-p")).await;
+    let path = node(&writer, &unique_path("remove-under-p"), b"").await;
     let mut persistent = watcher
         .add_watch(&path, AddWatchMode::Persistent)
         .await
@@ -242,7 +200,7 @@ async fn removing_data_watches_keeps_a_persistent_watch_whole() {
     assert_eq!(event.event_type, EventType::DataWatchRemoved);
 
     writer.set_data(&path, b"1", None).await.unwrap();
-    node(&writer, &format!("{path}/kid")).await;
+    node(&writer, &format!("{path}/kid"), b"").await;
     assert_eq!(
         next_events(&mut persistent, 2, "persistent watch").await,
         vec![
@@ -255,7 +213,7 @@ async fn removing_data_watches_keeps_a_persistent_watch_whole() {
 #[tokio::test]
 async fn one_shots_outlive_the_persistent_watch_that_served_them() {
     let (_server, watcher, writer) = setup().await;
-    let path = node(&writer, &unique_path("outlive")).await;
+    let path = node(&writer, &unique_path("outlive"), b"").await;
     let persistent = watcher
         .add_watch(&path, AddWatchMode::Persistent)
         .await
@@ -274,7 +232,7 @@ async fn one_shots_outlive_the_persistent_watch_that_served_them() {
         .unwrap();
 
     writer.set_data(&path, b"1", None).await.unwrap();
-    node(&writer, &format!("{path}/kid")).await;
+    node(&writer, &format!("{path}/kid"), b"").await;
     let event = fired(data, "get_data watch").await;
     assert_eq!(event.event_type, EventType::NodeDataChanged);
     let event = fired(child, "child watch").await;
@@ -289,7 +247,7 @@ async fn one_shots_outlive_the_persistent_watch_that_served_them() {
 #[tokio::test]
 async fn a_persistent_watch_outlives_the_recursive_watch_on_its_path() {
     let (_server, watcher, writer) = setup().await;
-    let root = node(&writer, &unique_path("p-outlives-r")).await;
+    let root = node(&writer, &unique_path("p-outlives-r"), b"").await;
     let mut persistent = watcher
         .add_watch(&root, AddWatchMode::Persistent)
         .await
@@ -300,8 +258,8 @@ async fn a_persistent_watch_outlives_the_recursive_watch_on_its_path() {
         .unwrap();
     drop(recursive);
 
-    node(&writer, &format!("{root}/a")).await;
-    node(&writer, &format!("{root}/b")).await;
+    node(&writer, &format!("{root}/a"), b"").await;
+    node(&writer, &format!("{root}/b"), b"").await;
     assert_eq!(
         next_events(&mut persistent, 2, "persistent watch").await,
         vec![
@@ -317,25 +275,18 @@ async fn a_reconnect_restores_the_persistent_watch_not_the_one_shot_mode() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let watcher = connect(&proxy.connect_string()).await;
     let writer = connect(&server.connect_string()).await;
-    let path = node(&writer, &unique_path("restore")).await;
+    let path = node(&writer, &unique_path("restore"), b"").await;
     let mut persistent = watcher
         .add_watch(&path, AddWatchMode::Persistent)
         .await
         .unwrap();
     let (_, _, data) = watcher.get_data_and_watch(&path).await.unwrap();
 
-    let mut states = watcher.state();
-    proxy.reset_all();
-    within(
-        "reconnect after the proxy reset",
-        states.wait_for(|s| s.connections >= 2 && s.state == SessionState::Connected),
-    )
-    .await
-    .unwrap();
+    reset_and_await_reconnect(&proxy, &watcher).await;
 
     writer.set_data(&path, b"1", None).await.unwrap();
     writer.set_data(&path, b"2", None).await.unwrap();
-    node(&writer, &format!("{path}/kid")).await;
+    node(&writer, &format!("{path}/kid"), b"").await;
     assert_eq!(
         next_events(&mut persistent, 3, "persistent watch after reconnect").await,
         vec![

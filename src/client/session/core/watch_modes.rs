@@ -1,5 +1,5 @@
 //! Keeping this session's server-side watch entries at what its watchers need, path by path
-//! (the rules are in [`ServerWatches`]): watching requests are reshaped as they are written,
+//! (the rules are in [`ServerWatches`](crate::client::server_watches::ServerWatches)): watching requests are reshaped as they are written,
 //! entries step down in place when a watcher goes, and child-list changes a recursive entry
 //! reports only as a child's creation or deletion are told to the child-list watchers.
 
