@@ -1294,6 +1294,41 @@ fn an_add_watch_under_a_recursive_entry_is_rewritten_recursive() {
 }
 
 #[test]
+fn a_one_shot_sent_under_a_failed_add_watch_is_armed_after_all() {
+    let mut h = Harness::connected();
+    let (sink, _stream) = mpsc::unbounded_channel();
+    let (command, _added) = request(
+        OpCode::AddWatch,
+        "/p",
+        OnReply::RegisterWatch {
+            id: 5,
+            server_path: "/p".into(),
+            on_ok: WatchKind::Persistent,
+            on_no_node: None,
+            sink: WatchSink::Stream(sink),
+        },
+    );
+    h.core.command(Some(command)).unwrap();
+    let (_reply, _data) = watching_read(&mut h, OpCode::GetData, 6, WatchKind::Data, "/p");
+    let frames = h.written();
+    let read: PathWatchRequest<'_> = decode_exact(&frames[1].1).unwrap();
+    assert!(!read.watch, "covered by the addWatch in flight");
+    // A server before 3.6 refuses addWatch: the one-shot is armed on the server after all.
+    h.feed(reply(
+        frames[0].0.xid,
+        5,
+        ErrorCode::Unimplemented.code(),
+        &Nothing,
+    ))
+    .unwrap();
+    let armed = h.written();
+    assert_eq!(armed.len(), 1);
+    assert_eq!(armed[0].0.op, OpCode::Exists.code());
+    let record: PathWatchRequest<'_> = decode_exact(&armed[0].1).unwrap();
+    assert!(record.watch);
+}
+
+#[test]
 fn after_a_reconnect_the_restored_persistent_watch_still_covers_its_path() {
     let mut h = Harness::connected();
     let _stream = h.registered_stream(5, WatchKind::Persistent, "/p");

@@ -106,12 +106,24 @@ impl SessionCore {
 
     /// An `addWatch` on `server_path` failed (a server before 3.6): the entry there is what
     /// the other watchers need.
+    ///
+    /// One-shot reads written after it went without their watch flag; if nothing covers the
+    /// path now, they are armed on the server (late, but better than never).
     pub(super) fn add_watch_failed(&mut self, server_path: &str) {
         let mut need = self.watches.needs(server_path);
         if let Some(link) = &self.link {
             need.merge(link.needs_in_flight(server_path));
         }
         self.server_watches.add_watch_failed(server_path, need);
+        if self.server_watches.covers(server_path) || self.link.is_none() {
+            return;
+        }
+        if need.data {
+            self.write_fix(server_path, Fix::ArmData);
+        }
+        if need.child {
+            self.write_fix(server_path, Fix::ArmChild);
+        }
     }
 
     /// Writes one request of a step-down; returns its xid (`None` if it could not be
