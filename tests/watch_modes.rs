@@ -3,8 +3,9 @@
 //! A 3.8 server keeps one mode per path, connection and table (data, child), and the last
 //! registration sets it (ZOOKEEPER-4466): a one-shot read watch turns a persistent watch
 //! one-shot, a persistent watch added after a recursive one ends the recursive events, and so
-//! on. The client must never let that cost a watcher an event; each test below is one such
-//! combination, and each lost events before the client guarded against it.
+//! on. The client must never let that cost a watcher an event. Each test below is one such
+//! combination; most lost events before the client guarded against it (docs/watches.md), the
+//! rest check the client-side one-shots and derived child-list events the guard relies on.
 //!
 //! One client (`watcher`) holds the watches; a second (`writer`) makes the changes.
 #![cfg(feature = "testing")]
@@ -297,4 +298,55 @@ async fn a_reconnect_restores_the_persistent_watch_not_the_one_shot_mode() {
     );
     let event = fired(data, "get_data watch after reconnect").await;
     assert_eq!(event.event_type, EventType::NodeDataChanged);
+}
+
+#[tokio::test]
+async fn a_child_watch_set_under_a_recursive_watch_fires_on_a_new_child() {
+    let (_server, watcher, writer) = setup().await;
+    let root = node(&writer, &unique_path("r-then-c"), b"").await;
+    let mut recursive = watcher
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let (_, oneshot) = watcher.get_children_and_watch(&root).await.unwrap();
+
+    let kid = node(&writer, &format!("{root}/kid"), b"").await;
+    writer.set_data(&kid, b"1", None).await.unwrap();
+    let event = fired(oneshot, "child watch").await;
+    assert_eq!(
+        (event.event_type, event.path),
+        ev(EventType::NodeChildrenChanged, &root)
+    );
+    // The recursive watch still has its subtree and no child-list event.
+    assert_eq!(
+        next_events(&mut recursive, 2, "recursive watch").await,
+        vec![
+            ev(EventType::NodeCreated, &kid),
+            ev(EventType::NodeDataChanged, &kid)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_exists_watch_on_a_missing_node_under_a_persistent_watch_fires_on_create() {
+    let (_server, watcher, writer) = setup().await;
+    let path = unique_path("p-exists-missing");
+    let mut persistent = watcher
+        .add_watch(&path, AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let (stat, exists) = watcher.exists_and_watch(&path).await.unwrap();
+    assert!(stat.is_none());
+
+    node(&writer, &path, b"").await;
+    writer.set_data(&path, b"1", None).await.unwrap();
+    let event = fired(exists, "exists watch").await;
+    assert_eq!(event.event_type, EventType::NodeCreated);
+    assert_eq!(
+        next_events(&mut persistent, 2, "persistent watch").await,
+        vec![
+            ev(EventType::NodeCreated, &path),
+            ev(EventType::NodeDataChanged, &path)
+        ]
+    );
 }
