@@ -149,7 +149,7 @@ impl ServerWatches {
         self.set(xid, path, None);
     }
 
-    /// An `addWatch` written with `xid` failed: the entry is what the watchers (`needs`) had
+    /// An `addWatch` on `path` failed: the entry is what the other watchers (`needs`) had
     /// before (servers before 3.6 refuse `addWatch`; a lost connection resets everything).
     pub(crate) fn add_watch_failed(&mut self, path: &str, needs: Needs) {
         match needs.cover() {
