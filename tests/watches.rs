@@ -10,68 +10,17 @@ mod common;
 
 use std::time::Duration;
 
+use common::watching::*;
 use common::*;
 use futures_util::FutureExt;
 use zkwarden::testing::ZkServer;
 use zkwarden::{
-    AddWatchMode, Client, CreateMode, Error, EventType, OneshotWatcher, PersistentWatcher,
-    SessionState, WatchedEvent, WatcherType,
+    AddWatchMode, Client, Error, EventType, PersistentWatcher, SessionState, WatcherType,
 };
 
 /// How long a stream must stay silent for "no further event" checks. Only used where there is
 /// no later event to order against.
 const QUIET: Duration = Duration::from_millis(300);
-
-/// A server, the client that watches, and the client that changes things.
-async fn setup() -> (ZkServer, Client, Client) {
-    let server = start_server().await;
-    let watcher = connect(&server.connect_string()).await;
-    let writer = connect(&server.connect_string()).await;
-    (server, watcher, writer)
-}
-
-/// Creates a persistent node with `data` and returns its path.
-async fn node(client: &Client, path: &str, data: &[u8]) -> String {
-    client
-        .create(path, data, CreateMode::Persistent)
-        .await
-        .unwrap_or_else(|e| panic!("create {path}: {e:?}"))
-}
-
-/// Awaits a one-shot watch, failing the test if it errs or takes longer than [`PATIENCE`].
-async fn fired(watch: OneshotWatcher, what: &str) -> WatchedEvent {
-    within(what, watch)
-        .await
-        .unwrap_or_else(|e| panic!("{what}: watch failed with {e:?}"))
-}
-
-/// The next event of a persistent watch.
-async fn next_event(stream: &mut PersistentWatcher, what: &str) -> WatchedEvent {
-    within(what, stream.next())
-        .await
-        .unwrap_or_else(|| panic!("{what}: the stream ended"))
-}
-
-/// The next `n` events of a persistent watch, as (type, path) pairs. Also checks that their
-/// zxids never go backwards.
-async fn next_events(
-    stream: &mut PersistentWatcher,
-    n: usize,
-    what: &str,
-) -> Vec<(EventType, String)> {
-    let mut events = Vec::with_capacity(n);
-    let mut last_zxid = i64::MIN;
-    for i in 0..n {
-        let event = next_event(stream, &format!("{what} (event {i})")).await;
-        assert!(
-            event.zxid == -1 || event.zxid >= last_zxid,
-            "{what}: zxid went backwards at {event:?}"
-        );
-        last_zxid = last_zxid.max(event.zxid);
-        events.push((event.event_type, event.path));
-    }
-    events
-}
 
 /// Asserts that the stream delivers nothing for [`QUIET`].
 async fn assert_quiet(stream: &mut PersistentWatcher, what: &str) {
@@ -97,10 +46,6 @@ async fn wait_for_no_watcher(client: &Client, path: &str, kind: WatcherType) {
         },
     )
     .await
-}
-
-fn ev(event_type: EventType, path: &str) -> (EventType, String) {
-    (event_type, path.to_owned())
 }
 
 // ----- one-shot watches: right event, fires once ----------------------------------------

@@ -13,6 +13,7 @@ mod ops;
 pub mod path;
 pub(crate) mod resolver;
 mod sasl;
+mod server_watches;
 pub(crate) mod session;
 mod state;
 #[cfg(feature = "tls")]

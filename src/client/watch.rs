@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 use super::command::Command;
+use super::server_watches::{Cover, Needs};
 use crate::error::{Error, Result};
 use crate::proto::{AddWatchMode, EventType, WatcherType};
 
@@ -222,14 +223,9 @@ impl WatchRegistry {
             .push(Entry { id, sink });
     }
 
-    /// Removes watcher `id`. Returns the server-side watch to remove when no local watcher of
-    /// that kind is left on the path.
-    pub(crate) fn unregister(
-        &mut self,
-        id: u64,
-        kind: WatchKind,
-        server_path: &str,
-    ) -> Option<WatcherType> {
+    /// Removes watcher `id`; returns whether it was registered. What the server must then
+    /// change is decided by [`ServerWatches`](super::server_watches::ServerWatches).
+    pub(crate) fn unregister(&mut self, id: u64, kind: WatchKind, server_path: &str) -> bool {
         // An exists watch becomes a data or an exist watch depending on the reply; look in both.
         if kind == WatchKind::Data && !self.contains(WatchKind::Data, server_path, id) {
             return self.unregister_exact(id, WatchKind::Exist, server_path);
@@ -243,56 +239,53 @@ impl WatchRegistry {
             .is_some_and(|entries| entries.iter().any(|e| e.id == id))
     }
 
-    fn unregister_exact(
-        &mut self,
-        id: u64,
-        kind: WatchKind,
-        server_path: &str,
-    ) -> Option<WatcherType> {
+    fn unregister_exact(&mut self, id: u64, kind: WatchKind, server_path: &str) -> bool {
         let map = self.map(kind);
-        let entries = map.get_mut(server_path)?;
+        let Some(entries) = map.get_mut(server_path) else {
+            return false;
+        };
         let before = entries.len();
         entries.retain(|e| e.id != id);
-        if entries.len() == before {
-            return None;
+        let removed = entries.len() != before;
+        if entries.is_empty() {
+            map.remove(server_path);
         }
-        if !entries.is_empty() {
-            return None;
-        }
-        map.remove(server_path);
-        // The server keeps one watch entry per path and session for data watches of every
-        // mode (and one for child watches), so removing a one-shot's would also strip a
-        // persistent or recursive watch on the same path: leave it to fire unheard instead.
-        let persistent_here =
-            self.persistent.contains_key(server_path) || self.recursive.contains_key(server_path);
-        match kind {
-            WatchKind::Data | WatchKind::Exist | WatchKind::Child if persistent_here => None,
-            // One server-side data watch serves both data and exists watchers.
-            WatchKind::Data | WatchKind::Exist => {
-                let other = if kind == WatchKind::Data {
-                    &self.exist
-                } else {
-                    &self.data
-                };
-                (!other.contains_key(server_path)).then_some(WatcherType::Data)
-            }
-            WatchKind::Child => Some(WatcherType::Children),
-            WatchKind::Persistent => Some(WatcherType::Persistent),
-            WatchKind::Recursive => Some(WatcherType::PersistentRecursive),
-        }
+        removed
     }
 
-    /// Whether any local watcher of any kind is registered on exactly this path.
-    pub(crate) fn watches_path(&self, server_path: &str) -> bool {
-        [
-            &self.data,
-            &self.exist,
-            &self.child,
-            &self.persistent,
-            &self.recursive,
-        ]
-        .iter()
-        .any(|m| m.contains_key(server_path))
+    /// What the watchers registered on exactly this path need from the server.
+    pub(crate) fn needs(&self, server_path: &str) -> Needs {
+        let mut needs = Needs::default();
+        for (kind, map) in [
+            (WatchKind::Data, &self.data),
+            (WatchKind::Exist, &self.exist),
+            (WatchKind::Child, &self.child),
+            (WatchKind::Persistent, &self.persistent),
+            (WatchKind::Recursive, &self.recursive),
+        ] {
+            if map.contains_key(server_path) {
+                needs.add(kind);
+            }
+        }
+        needs
+    }
+
+    /// The persistent and recursive watches, as the modes a watch restore sets on the server.
+    pub(crate) fn covers(&self) -> impl Iterator<Item = (String, Cover)> + '_ {
+        let persistent = self
+            .persistent
+            .keys()
+            .map(|p| (p.clone(), Cover::Persistent));
+        let recursive = self.recursive.keys().map(|p| (p.clone(), Cover::Recursive));
+        persistent.chain(recursive)
+    }
+
+    /// Tells the child-list watchers of `server_path` (one-shot child watches and persistent
+    /// watches) of a child-list change the server did not report itself: it holds a recursive
+    /// entry there, which reports the child's creation or deletion instead.
+    pub(crate) fn dispatch_child_list(&mut self, server_path: &str, event: &WatchedEvent) {
+        self.fire_oneshots(WatchKind::Child, server_path, event);
+        fire_streams(&mut self.persistent, server_path, event);
     }
 
     /// Removes every local watcher of `kind` on a path, telling each it was removed.
@@ -508,10 +501,16 @@ mod tests {
         let (tx2, _rx2) = oneshot::channel();
         reg.register(WatchKind::Data, "/y".into(), 2, WatchSink::Oneshot(tx1));
         reg.register(WatchKind::Exist, "/y".into(), 3, WatchSink::Oneshot(tx2));
-        assert_eq!(reg.unregister(2, WatchKind::Data, "/y"), None);
+        assert!(reg.unregister(2, WatchKind::Data, "/y"));
         assert_eq!(
-            reg.unregister(3, WatchKind::Exist, "/y"),
-            Some(WatcherType::Data)
+            reg.needs("/y"),
+            Needs {
+                data: true,
+                ..Needs::default()
+            }
         );
+        assert!(reg.unregister(3, WatchKind::Exist, "/y"));
+        assert!(!reg.unregister(3, WatchKind::Exist, "/y"));
+        assert_eq!(reg.needs("/y"), Needs::default());
     }
 }

@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod pre36;
 pub mod scripted;
+pub mod watching;
 
 use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -208,4 +209,18 @@ pub async fn await_dropped_reply(proxy: &FaultProxy, before: u64, reply_len: u64
         }
     })
     .await;
+}
+
+/// Resets every connection through `proxy` and waits until `client` is connected again on a
+/// new one (with its session, or a new one).
+pub async fn reset_and_await_reconnect(proxy: &FaultProxy, client: &Client) {
+    let mut states = client.state();
+    let before = states.borrow().connections;
+    proxy.reset_all();
+    within(
+        "reconnect after the proxy reset",
+        states.wait_for(|s| s.connections > before && s.state == SessionState::Connected),
+    )
+    .await
+    .expect("the session task is gone");
 }

@@ -65,6 +65,11 @@ impl Client {
     /// locally: each local watcher is told with a `*WatchRemoved` event (one-shot watches
     /// resolve with it, persistent streams receive it).
     ///
+    /// Where a persistent or recursive watch of this session stands on `path`, the one-shot
+    /// watches there are kept client-side (see docs/watches.md): removing
+    /// [`WatcherType::Data`] or [`WatcherType::Children`] then removes them locally and
+    /// leaves the server's entry to the persistent watch.
+    ///
     /// Servers before 3.9 remove persistent watches only with [`WatcherType::Any`]; asked for
     /// [`WatcherType::Persistent`] or [`WatcherType::PersistentRecursive`] they refuse, and this
     /// returns `Unimplemented` with nothing removed. (Dropping the [`PersistentWatcher`] always

@@ -6,12 +6,12 @@ use tracing::{trace, warn};
 
 use super::{Exit, SessionCore};
 use crate::client::command::{OnReply, Reply};
-use crate::client::watch::WatchedEvent;
+use crate::client::watch::{WatchKind, WatchedEvent};
 use crate::error::Error;
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::opcode::{XID_AUTH, XID_NOTIFICATION, XID_PING, XID_SET_WATCHES};
 use crate::proto::records::{ReplyHeader, WatcherEvent};
-use crate::proto::{ErrorCode, EventType, KeeperState, OpCode};
+use crate::proto::{ErrorCode, EventType, KeeperState, OpCode, WatcherType};
 
 impl SessionCore {
     /// One frame from the server (without its length prefix).
@@ -80,6 +80,7 @@ impl SessionCore {
         }
         let code = ErrorCode::from_code(header.err);
         trace!(parent: &pending.span, xid, op = pending.op.name(), err = header.err, "reply");
+        self.server_watches.replied(xid, code == ErrorCode::Ok);
         match pending.on_reply {
             OnReply::Nothing => {}
             OnReply::RegisterWatch {
@@ -94,6 +95,9 @@ impl SessionCore {
                     ErrorCode::NoNode => on_no_node,
                     _ => None,
                 };
+                if kind.is_none() && matches!(on_ok, WatchKind::Persistent | WatchKind::Recursive) {
+                    self.add_watch_failed(&server_path);
+                }
                 if let Some(kind) = kind {
                     // A handle dropped before this reply sent its Unwatch too early to find
                     // anything; undo the registration now, on the server too.
@@ -112,6 +116,17 @@ impl SessionCore {
                 if code == ErrorCode::Ok {
                     self.watches
                         .remove_all(&server_path, watcher_type, &client_path);
+                    // Servers from 3.9 remove one persistent mode alone: bring the entry
+                    // down to what the watchers left need.
+                    match watcher_type {
+                        WatcherType::Persistent => {
+                            self.step_down(WatchKind::Persistent, &server_path);
+                        }
+                        WatcherType::PersistentRecursive => {
+                            self.step_down(WatchKind::Recursive, &server_path);
+                        }
+                        _ => {}
+                    }
                 }
             }
         }
@@ -206,6 +221,7 @@ impl SessionCore {
             zxid,
         };
         self.watches.dispatch(event_type, &event.path, &delivered);
+        self.derive_child_list_change(event_type, &event.path, zxid);
         Ok(())
     }
 }

@@ -8,9 +8,9 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::client::command::{OnReply, Reply};
-use crate::client::watch::WatchKind;
+use crate::client::server_watches::Needs;
 use crate::error::Error;
-use crate::proto::{OpCode, WatcherType};
+use crate::proto::OpCode;
 
 /// A request written to the server, waiting for its reply.
 pub(super) struct Pending {
@@ -73,22 +73,23 @@ impl Link {
         }
     }
 
-    /// Whether a watching request still waiting for its reply has (re)set a server watch on
-    /// `server_path` that removing `watcher_type` there would take away from its live
-    /// watcher. (The server keeps persistent watches in the same entries as one-shot ones.)
-    pub(super) fn watch_in_flight(&self, server_path: &str, watcher_type: WatcherType) -> bool {
-        self.pending.iter().any(|p| match &p.on_reply {
-            OnReply::RegisterWatch {
+    /// What the watching requests still waiting for their replies on `server_path` will
+    /// need from the server once registered (abandoned ones aside).
+    pub(super) fn needs_in_flight(&self, server_path: &str) -> Needs {
+        let mut needs = Needs::default();
+        for pending in &self.pending {
+            if let OnReply::RegisterWatch {
                 server_path: path,
                 on_ok,
                 sink,
                 ..
-            } if path == server_path && !sink.is_closed() => !matches!(
-                (watcher_type, on_ok),
-                (WatcherType::Data, WatchKind::Child)
-                    | (WatcherType::Children, WatchKind::Data | WatchKind::Exist)
-            ),
-            _ => false,
-        })
+            } = &pending.on_reply
+                && path == server_path
+                && !sink.is_closed()
+            {
+                needs.add(*on_ok);
+            }
+        }
+        needs
     }
 }

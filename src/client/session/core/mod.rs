@@ -39,6 +39,7 @@ mod probe;
 mod set_watches;
 #[cfg(test)]
 mod tests;
+mod watch_modes;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -59,13 +60,14 @@ use super::shared::Shared;
 use crate::client::Credentials;
 use crate::client::command::{Command, OnReply, Request};
 use crate::client::path::Chroot;
+use crate::client::server_watches::ServerWatches;
 use crate::client::state::{SessionId, SessionPassword, SessionState};
-use crate::client::watch::{WatchKind, WatchRegistry};
+use crate::client::watch::WatchRegistry;
 use crate::error::{Cause, Error};
+use crate::proto::OpCode;
 use crate::proto::opcode::{XID_AUTH, XID_PING};
-use crate::proto::records::{AuthPacket, Secret, WatchesRequest};
+use crate::proto::records::{AuthPacket, Secret};
 use crate::proto::request::{EncodedBody, NoBody, encode_request};
-use crate::proto::{OpCode, WatcherType};
 
 /// How an input ended the current connection.
 #[derive(Debug)]
@@ -141,6 +143,8 @@ pub(crate) struct SessionCore {
     seen_rw: bool,
     next_xid: i32,
     watches: WatchRegistry,
+    /// The persistent modes the server holds per watched path (see [`watch_modes`]).
+    server_watches: ServerWatches,
     /// Credentials the server accepted, re-sent after every reconnect.
     auth: Credentials,
     held: VecDeque<Held>,
@@ -183,6 +187,7 @@ impl SessionCore {
             seen_rw: config.resume.is_some(),
             next_xid: 1,
             watches: WatchRegistry::default(),
+            server_watches: ServerWatches::default(),
             auth: config.auth.clone(),
             held: VecDeque::new(),
             closing: None,
@@ -402,13 +407,14 @@ impl SessionCore {
 
     fn write_request(&mut self, request: Request) {
         let Request {
-            op,
-            body,
+            mut op,
+            mut body,
             reply,
             on_reply,
             span,
         } = request;
         let xid = self.next_xid();
+        self.shape_watch_request(xid, &mut op, &mut body, &on_reply);
         // The body was checked against the limit when it was queued.
         let _ = encode_request(
             &mut self.out,
@@ -454,55 +460,6 @@ impl SessionCore {
                 reply,
             });
         }
-    }
-
-    /// Forgets a dropped watcher and removes the server's watch once nothing of this session
-    /// needs it any more.
-    fn unwatch(&mut self, id: u64, kind: WatchKind, server_path: &str) {
-        let Some(mut watcher_type) = self.watches.unregister(id, kind, server_path) else {
-            return;
-        };
-        if matches!(
-            watcher_type,
-            WatcherType::Persistent | WatcherType::PersistentRecursive
-        ) {
-            // Servers before 3.9 remove persistent watches only as "any": do that when
-            // nothing else is watched on the path, else leave the server's watch in place
-            // (its events then find no local watcher).
-            if self.watches.watches_path(server_path) {
-                return;
-            }
-            watcher_type = WatcherType::Any;
-        }
-        let Some(link) = &self.link else {
-            return;
-        };
-        if link.watch_in_flight(server_path, watcher_type) {
-            return;
-        }
-        let record = WatchesRequest {
-            path: server_path,
-            kind: watcher_type.code(),
-        };
-        let xid = self.next_xid();
-        if encode_request(
-            &mut self.out,
-            xid,
-            OpCode::RemoveWatches,
-            &record,
-            self.settings.max_frame_len,
-        )
-        .is_err()
-        {
-            return;
-        }
-        self.push_pending(Pending {
-            xid,
-            op: OpCode::RemoveWatches,
-            reply: None,
-            on_reply: OnReply::Nothing,
-            span: tracing::Span::none(),
-        });
     }
 
     fn start_close(&mut self, reply: Option<oneshot::Sender<Result<(), Error>>>) {

@@ -32,11 +32,13 @@ impl SessionCore {
     /// Appends the packets restoring every watch, after dropping the persistent and recursive
     /// ones if the servers do not take SetWatches2.
     pub(super) fn restore_watches(&mut self) {
+        if self.set_watches2_refused && !self.watches.is_empty() {
+            self.remove_persistent_watches();
+        }
+        // The new connection holds exactly what this restore sets.
+        self.server_watches.reset(self.watches.covers());
         if self.watches.is_empty() {
             return;
-        }
-        if self.set_watches2_refused {
-            self.remove_persistent_watches();
         }
         let sent_v2 = write(
             &mut self.out,

@@ -21,11 +21,13 @@ use crate::error::Error;
 use crate::proto::jute::{Jute, Reader, decode_exact};
 use crate::proto::opcode::{XID_AUTH, XID_NOTIFICATION, XID_PING, XID_SET_WATCHES};
 use crate::proto::records::{
-    AuthPacket, PathWatchRequest, ReplyHeader, RequestHeader, SetWatches, SetWatches2,
-    WatcherEvent, WatchesRequest,
+    AddWatchRequest, AuthPacket, PathWatchRequest, ReplyHeader, RequestHeader, SetWatches,
+    SetWatches2, WatcherEvent, WatchesRequest,
 };
 use crate::proto::request::{RequestBody, encode_body};
-use crate::proto::{ErrorCode, EventType, FrameCodec, KeeperState, OpCode, WatcherType};
+use crate::proto::{
+    AddWatchMode, ErrorCode, EventType, FrameCodec, KeeperState, OpCode, WatcherType,
+};
 
 const T: Duration = Duration::from_secs(6);
 const MS: Duration = Duration::from_millis(1);
@@ -1116,20 +1118,239 @@ impl Harness {
     }
 }
 
+/// Sends a read of `op` on `path` with its watch flag set, registering a one-shot `kind`.
+fn watching_read(
+    h: &mut Harness,
+    op: OpCode,
+    id: u64,
+    kind: WatchKind,
+    path: &str,
+) -> (ReplyRx, EventRx) {
+    let (sink, events) = oneshot::channel();
+    let body = encode_body(&PathWatchRequest { path, watch: true }, 0, 1 << 20).unwrap();
+    let (reply, rx) = oneshot::channel();
+    let on_reply = OnReply::RegisterWatch {
+        id,
+        server_path: path.to_owned(),
+        on_ok: kind,
+        on_no_node: None,
+        sink: WatchSink::Oneshot(sink),
+    };
+    h.core
+        .command(Some(Command::Request(Box::new(Request {
+            op,
+            body,
+            reply,
+            on_reply,
+            span: tracing::Span::none(),
+        }))))
+        .unwrap();
+    (rx, events)
+}
+
+/// The watch flag of the one read the core just wrote.
+fn written_watch_flag(h: &mut Harness) -> (i32, bool) {
+    let frames = h.written();
+    assert_eq!(frames.len(), 1);
+    let record: PathWatchRequest<'_> = decode_exact(&frames[0].1).unwrap();
+    (frames[0].0.xid, record.watch)
+}
+
 #[test]
-fn a_persistent_watch_stays_on_the_server_while_another_watcher_needs_the_path() {
+fn a_one_shot_under_a_persistent_watch_is_kept_client_side_and_armed_when_it_goes() {
     let mut h = Harness::connected();
     let _stream = h.registered_stream(5, WatchKind::Persistent, "/p");
-    let _data = h.registered_watch(6, "/p");
-    // A data watcher is still on the path: the server's watch stays.
+    let (_reply, mut data) = watching_read(&mut h, OpCode::GetData, 6, WatchKind::Data, "/p");
+    // Covered: the read goes without its watch flag, which would make the server's entry
+    // one-shot (ZOOKEEPER-4466).
+    let (xid, watch) = written_watch_flag(&mut h);
+    assert!(!watch);
+    h.feed(reply(xid, 6, 0, &Nothing)).unwrap();
+    // The persistent watch's events fire it.
+    h.feed(notification(
+        7,
+        EventType::NodeDataChanged,
+        KeeperState::SyncConnected,
+        "/p",
+    ))
+    .unwrap();
+    assert!(data.try_recv().unwrap().is_ok());
+
+    // Another one-shot, then the persistent watch goes: the server's entries step down to a
+    // one-shot data entry in place (a watching exists) and no child entry.
+    let (_reply, _data) = watching_read(&mut h, OpCode::GetData, 8, WatchKind::Data, "/p");
+    let (xid, _) = written_watch_flag(&mut h);
+    h.feed(reply(xid, 8, 0, &Nothing)).unwrap();
     h.core
         .command(unwatch(5, WatchKind::Persistent, "/p"))
         .unwrap();
-    assert!(h.written().is_empty());
-    h.core.command(unwatch(6, WatchKind::Data, "/p")).unwrap();
+    let frames = h.written();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].0.op, OpCode::Exists.code());
+    let armed: PathWatchRequest<'_> = decode_exact(&frames[0].1).unwrap();
+    assert!(armed.watch);
+    assert_eq!(frames[1].0.op, OpCode::RemoveWatches.code());
+    let removed: WatchesRequest<'_> = decode_exact(&frames[1].1).unwrap();
+    assert_eq!(removed.kind, WatcherType::Children.code());
+    // Uncovered now: the one-shot's own removal goes to the server.
+    h.core.command(unwatch(8, WatchKind::Data, "/p")).unwrap();
     let frames = h.written();
     let record: WatchesRequest<'_> = decode_exact(&frames[0].1).unwrap();
     assert_eq!(record.kind, WatcherType::Data.code());
+}
+
+#[test]
+fn a_persistent_watch_under_a_recursive_one_is_sent_recursive_and_hears_child_lists() {
+    let mut h = Harness::connected();
+    let mut recursive = h.registered_stream(5, WatchKind::Recursive, "/p");
+    let mut persistent = h.registered_stream(6, WatchKind::Persistent, "/p");
+    // (registered_stream sends the harness's body; the core re-encodes the mode it sends.)
+    h.feed(notification(
+        7,
+        EventType::NodeCreated,
+        KeeperState::SyncConnected,
+        "/p/c",
+    ))
+    .unwrap();
+    assert_eq!(recursive.try_recv().unwrap().path, "/p/c");
+    let derived = persistent.try_recv().unwrap();
+    assert_eq!(derived.event_type, EventType::NodeChildrenChanged);
+    assert_eq!((derived.path.as_str(), derived.zxid), ("/p", 7));
+    // Not for grandchildren.
+    h.feed(notification(
+        8,
+        EventType::NodeDeleted,
+        KeeperState::SyncConnected,
+        "/p/c/d",
+    ))
+    .unwrap();
+    assert!(persistent.try_recv().is_err());
+
+    // The recursive watch goes: the entry steps down to persistent in place; events read
+    // before that reply still came from the recursive entry.
+    h.core
+        .command(unwatch(5, WatchKind::Recursive, "/p"))
+        .unwrap();
+    let frames = h.written();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].0.op, OpCode::AddWatch.code());
+    let added: AddWatchRequest<'_> = decode_exact(&frames[0].1).unwrap();
+    assert_eq!(added.mode, AddWatchMode::Persistent.code());
+    h.feed(notification(
+        9,
+        EventType::NodeDeleted,
+        KeeperState::SyncConnected,
+        "/p/c",
+    ))
+    .unwrap();
+    assert_eq!(
+        persistent.try_recv().unwrap().event_type,
+        EventType::NodeChildrenChanged
+    );
+    h.feed(reply(frames[0].0.xid, 9, 0, &Nothing)).unwrap();
+    h.feed(notification(
+        10,
+        EventType::NodeCreated,
+        KeeperState::SyncConnected,
+        "/p/e",
+    ))
+    .unwrap();
+    assert!(persistent.try_recv().is_err());
+}
+
+#[test]
+fn an_add_watch_under_a_recursive_entry_is_rewritten_recursive() {
+    let mut h = Harness::connected();
+    let _recursive = h.registered_stream(5, WatchKind::Recursive, "/p");
+    let (sink, _stream) = mpsc::unbounded_channel();
+    let body = encode_body(
+        &AddWatchRequest {
+            path: "/p",
+            mode: AddWatchMode::Persistent.code(),
+        },
+        0,
+        1 << 20,
+    )
+    .unwrap();
+    let (reply_tx, _rx) = oneshot::channel();
+    h.core
+        .command(Some(Command::Request(Box::new(Request {
+            op: OpCode::AddWatch,
+            body,
+            reply: reply_tx,
+            on_reply: OnReply::RegisterWatch {
+                id: 6,
+                server_path: "/p".into(),
+                on_ok: WatchKind::Persistent,
+                on_no_node: None,
+                sink: WatchSink::Stream(sink),
+            },
+            span: tracing::Span::none(),
+        }))))
+        .unwrap();
+    let frames = h.written();
+    let sent: AddWatchRequest<'_> = decode_exact(&frames[0].1).unwrap();
+    assert_eq!(sent.mode, AddWatchMode::PersistentRecursive.code());
+}
+
+#[test]
+fn a_one_shot_sent_under_a_failed_add_watch_is_armed_after_all() {
+    let mut h = Harness::connected();
+    let (sink, _stream) = mpsc::unbounded_channel();
+    let (command, _added) = request(
+        OpCode::AddWatch,
+        "/p",
+        OnReply::RegisterWatch {
+            id: 5,
+            server_path: "/p".into(),
+            on_ok: WatchKind::Persistent,
+            on_no_node: None,
+            sink: WatchSink::Stream(sink),
+        },
+    );
+    h.core.command(Some(command)).unwrap();
+    let (_reply, _data) = watching_read(&mut h, OpCode::GetData, 6, WatchKind::Data, "/p");
+    let frames = h.written();
+    let read: PathWatchRequest<'_> = decode_exact(&frames[1].1).unwrap();
+    assert!(!read.watch, "covered by the addWatch in flight");
+    // A server before 3.6 refuses addWatch: the one-shot is armed on the server after all.
+    h.feed(reply(
+        frames[0].0.xid,
+        5,
+        ErrorCode::Unimplemented.code(),
+        &Nothing,
+    ))
+    .unwrap();
+    let armed = h.written();
+    assert_eq!(armed.len(), 1);
+    assert_eq!(armed[0].0.op, OpCode::Exists.code());
+    let record: PathWatchRequest<'_> = decode_exact(&armed[0].1).unwrap();
+    assert!(record.watch);
+}
+
+#[test]
+fn after_a_reconnect_the_restored_persistent_watch_still_covers_its_path() {
+    let mut h = Harness::connected();
+    let _stream = h.registered_stream(5, WatchKind::Persistent, "/p");
+    let (_reply, _data) = watching_read(&mut h, OpCode::GetData, 6, WatchKind::Data, "/p");
+    let (xid, _) = written_watch_flag(&mut h);
+    h.feed(reply(xid, 6, 0, &Nothing)).unwrap();
+    h.core.connection_lost("test");
+    h.connect_at(h.at(MS));
+    let frames = h.written();
+    let restore = frames
+        .iter()
+        .find(|(header, _)| header.xid == XID_SET_WATCHES)
+        .expect("a watch restore");
+    // One-shots first, persistent last: the server's entry ends persistent.
+    let set: SetWatches2 = decode_exact(&restore.1).unwrap();
+    assert_eq!(set.data_watches, ["/p"]);
+    assert_eq!(set.persistent_watches, ["/p"]);
+    h.feed(reply(XID_SET_WATCHES, 6, 0, &Nothing)).unwrap();
+    let (_reply, _again) = watching_read(&mut h, OpCode::GetData, 7, WatchKind::Data, "/p");
+    let frames = h.written();
+    let last: PathWatchRequest<'_> = decode_exact(&frames.last().unwrap().1).unwrap();
+    assert!(!last.watch, "the restored persistent watch covers the path");
 }
 
 #[test]
