@@ -27,6 +27,8 @@
 #   RUNTIMES="current multi"   (tokio runtimes of the Rust clients)
 #   CLIENTS="zkwarden peer c curator raw"   raw: no library, a bare pipelined socket on
 #                      get_pipe/set_pipe only, the server's ceiling for one session
+#   RAW_BATCH=0        the raw client's most requests per write (0: everything allowed in one
+#                      write; 1: one request per write, as the C and Java clients write)
 #   ZK_FORCE_SYNC=no   yes to fsync the server's log on every write, as in production
 #   BENCH_TIMEOUT=600  seconds one zkbench run may take
 #   BASELINE=REV       also run zkwarden as built at git revision REV (built once, in release,
@@ -44,6 +46,7 @@ WORKLOADS=${WORKLOADS:-"connect get_seq get_pipe set_pipe create_seq watch_fanou
 RUNTIMES=${RUNTIMES:-"current multi"}
 CLIENTS=${CLIENTS:-"zkwarden peer c curator raw"}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
+RAW_BATCH=${RAW_BATCH:-0}
 export ZK_FORCE_SYNC=${ZK_FORCE_SYNC:-no}
 
 die() {
@@ -51,6 +54,7 @@ die() {
     exit 1
 }
 
+[[ "$RAW_BATCH" =~ ^[0-9]+$ ]] || die "RAW_BATCH must be a whole number, not '$RAW_BATCH'"
 [[ "$PASSES" =~ ^[1-9][0-9]*$ ]] || die "PASSES must be a positive whole number, not '$PASSES'"
 [[ "$BENCH_SCALE" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && awk -v s="$BENCH_SCALE" 'BEGIN { exit !(s > 0) }' ||
     die "BENCH_SCALE must be a positive number, not '$BENCH_SCALE'"
@@ -189,6 +193,18 @@ server_cpu() {
     fi
 }
 
+# Context switches the server's threads have made so far (voluntary + involuntary, summed
+# over the threads alive now): the server's hand-offs between its own threads, which is where
+# most of its CPU per op goes (see README, Performance).
+server_switches() {
+    if [[ -n "$SERVER_JVM" && -d "/proc/$SERVER_JVM/task" ]]; then
+        cat /proc/"$SERVER_JVM"/task/*/status 2>/dev/null |
+            awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+    else
+        echo ""
+    fi
+}
+
 # One zkbench run; its JSON line goes to the results file (when `record` is set).
 FAILURES=0
 run_one() {
@@ -197,15 +213,17 @@ run_one() {
     local cmd
     case "$client" in
         c) cmd=(timeout "$BENCH_TIMEOUT" "$C_BENCH" "${common[@]}") ;;
-        raw) cmd=("$ZKBENCH" "${common[@]}" --client raw --runtime "$runtime" --timeout "$BENCH_TIMEOUT") ;;
+        raw) cmd=("$ZKBENCH" "${common[@]}" --client raw --raw-batch "$RAW_BATCH" --runtime "$runtime" --timeout "$BENCH_TIMEOUT") ;;
         curator) cmd=(timeout "$BENCH_TIMEOUT" java -cp "$CURATOR_CP" ZkBench "${common[@]}") ;;
         baseline) cmd=("$BASELINE_BENCH" "${common[@]}" --client zkwarden --runtime "$runtime" --count-allocs --timeout "$BENCH_TIMEOUT") ;;
         *) cmd=("$ZKBENCH" "${common[@]}" --client "$client" --runtime "$runtime" --count-allocs --timeout "$BENCH_TIMEOUT") ;;
     esac
-    local cpu_before cpu_after
+    local cpu_before cpu_after cs_before cs_after
     cpu_before=$(server_cpu)
+    cs_before=$(server_switches)
     if line=$("${cmd[@]}" 2>>"$ERRORS"); then
         cpu_after=$(server_cpu)
+        cs_after=$(server_switches)
         # The server's CPU over the whole run (setup and warm-up included, a few % of it).
         line=$(python3 -c '
 import json, sys
@@ -214,7 +232,9 @@ if sys.argv[2] == "baseline":
     r["client"] = "baseline"
 if sys.argv[3] and sys.argv[4]:
     r["server_cpu_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 3)
-print(json.dumps(r))' "$line" "$client" "$cpu_before" "$cpu_after")
+if sys.argv[5] and sys.argv[6]:
+    r["server_switches"] = int(sys.argv[6]) - int(sys.argv[5])
+print(json.dumps(r))' "$line" "$client" "$cpu_before" "$cpu_after" "$cs_before" "$cs_after")
         if [[ "$record" == yes ]]; then
             echo "$line" >>"$RESULTS"
         fi
@@ -296,6 +316,7 @@ def metrics(row):
         "rss": row["max_rss_kb"],
         "allocs": row.get("allocs_per_op"),
         "server": row["server_cpu_s"] * 1e6 / ops if row.get("server_cpu_s") is not None else None,
+        "server_cs": row["server_switches"] / ops if row.get("server_switches") is not None else None,
     }
 
 groups = {}
@@ -367,6 +388,8 @@ client_table("Latency p50 / p99 µs:", lambda w, c, r:
              f"{fmt(cell_median(w, c, r, 'p50'))} / {fmt(cell_median(w, c, r, 'p99'))}")
 client_table("Server CPU µs/op (the ZooKeeper JVM's user + sys over the whole run / timed ops):",
              lambda w, c, r: fmt(cell_median(w, c, r, "server"), 1))
+client_table("Server context switches per op (all the JVM's threads, over the whole run / timed ops):",
+             lambda w, c, r: fmt(cell_median(w, c, r, "server_cs"), 2))
 print("Targets (issue 15): ops/s of each zkwarden runtime / the best peer's; zkwarden current's"
       " CPU/op / kezhuw current's:")
 print()

@@ -7,7 +7,7 @@ use std::time::Duration;
 pub(crate) const USAGE: &str = "\
 usage: zkbench --connect HOST:PORT --workload W --n N [--inflight K] [--size BYTES]
                [--client zkwarden|peer|raw] [--runtime current|multi] [--count-allocs]
-               [--timeout SECS]
+               [--timeout SECS] [--raw-batch K]
 
 workloads (each under a fresh root node, removed afterwards):
   connect       open a session, wait until connected, close it; N times
@@ -25,6 +25,9 @@ options:
   --runtime R      tokio runtime: current (default) or multi (2 workers)
   --count-allocs   add allocs_per_op and alloc_bytes_per_op to the report
   --timeout SECS   give up after this long (default 900)
+  --raw-batch K    raw client only: at most K requests per write (default 0: everything
+                   the in-flight limit allows in one write); K=1 writes each request on
+                   its own, as the C and Java clients do
 
 Prints one JSON line on stdout; errors go to stderr with a non-zero exit.";
 
@@ -108,6 +111,8 @@ pub(crate) struct Args {
     pub runtime: RuntimeKind,
     pub count_allocs: bool,
     pub timeout: Duration,
+    /// `--raw-batch`: the raw client's most requests per write (0: no cap).
+    pub raw_batch: usize,
 }
 
 /// Why the command line was refused (or that help was asked for).
@@ -171,6 +176,7 @@ impl Args {
         let mut runtime = RuntimeKind::Current;
         let mut count_allocs = false;
         let mut timeout_secs = 900u64;
+        let mut raw_batch = 0usize;
 
         let mut raw = raw.into_iter();
         while let Some(arg) = raw.next() {
@@ -238,6 +244,7 @@ impl Args {
                     )?
                 }
                 "--timeout" => timeout_secs = number("--timeout", &value()?, 1u64, 86_400)?,
+                "--raw-batch" => raw_batch = number("--raw-batch", &value()?, 0usize, 1_000_000)?,
                 other => return Err(bad(format!("unknown argument '{other}'"))),
             }
         }
@@ -252,6 +259,7 @@ impl Args {
             runtime,
             count_allocs,
             timeout: Duration::from_secs(timeout_secs),
+            raw_batch,
         })
     }
 }

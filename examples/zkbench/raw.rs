@@ -1,6 +1,7 @@
 //! `--client raw`: the upper bound of one session against the server, for `get_pipe` and
 //! `set_pipe` only. No client library: one request encoded once (only its xid changes), a
-//! writer task that sends everything the in-flight limit allows in one write, and a reader
+//! writer task that sends everything the in-flight limit allows in one write (or at most
+//! `--raw-batch` requests per write, to see what the server makes of each pattern), and a reader
 //! task that reads 64 KiB at a time and only counts the replies (it checks their error codes,
 //! nothing else). Whatever the server does per request, it does for this as for any client;
 //! what this spends is the least any client can. A client as fast as this one is limited by
@@ -159,7 +160,13 @@ pub(crate) async fn run(args: &Args) -> BenchResult<Sample> {
     .await?;
 
     let request = frame(2, op, &body(op, &node, &data));
-    let (stream, warm) = pipelined(stream, buf, &request, 200.min(args.n), args.inflight).await?;
+    let batch = if args.raw_batch == 0 {
+        usize::MAX
+    } else {
+        args.raw_batch
+    };
+    let (stream, warm) =
+        pipelined(stream, buf, &request, 200.min(args.n), args.inflight, batch).await?;
     drop(warm);
     let probe = Probe::start()?;
     let (mut stream, mut buf) = pipelined(
@@ -168,6 +175,7 @@ pub(crate) async fn run(args: &Args) -> BenchResult<Sample> {
         &request,
         args.n,
         args.inflight,
+        batch,
     )
     .await?;
     let sample = probe.stop(args.n as u64, None)?;
@@ -191,13 +199,15 @@ pub(crate) async fn run(args: &Args) -> BenchResult<Sample> {
 }
 
 /// Sends `n` copies of `request` (xids renumbered), at most `inflight` unanswered, and reads
-/// all the replies; returns the stream and read buffer for what follows.
+/// all the replies, writing at most `batch` requests per write; returns the stream and read
+/// buffer for what follows.
 async fn pipelined(
     stream: TcpStream,
     buf: BytesMut,
     request: &[u8],
     n: usize,
     inflight: usize,
+    batch: usize,
 ) -> BenchResult<(TcpStream, BytesMut)> {
     let (mut read_half, mut write_half) = stream.into_split();
     let completed = Arc::new(AtomicUsize::new(0));
@@ -243,7 +253,7 @@ async fn pipelined(
     let mut issued = 0;
     let mut xid = 2i32;
     while issued < n {
-        let allowed = (completed.load(Ordering::Acquire) + inflight).min(n) - issued;
+        let allowed = ((completed.load(Ordering::Acquire) + inflight).min(n) - issued).min(batch);
         if allowed == 0 {
             progress.notified().await;
             continue;
