@@ -98,6 +98,16 @@ impl Endpoint {
     }
 }
 
+/// What the reader does after a frame.
+enum Step {
+    /// Reads the next one.
+    Next,
+    /// Ends the connection now.
+    End,
+    /// Reads no more; the connection ends once the writer has sent what is queued.
+    Close,
+}
+
 /// Serves one connection to member 0 until it closes.
 pub async fn serve(model: Shared, stream: DuplexStream, faults: ConnFaults, trace: Trace) {
     serve_on(model, stream, Endpoint::default(), faults, trace).await;
@@ -146,63 +156,12 @@ pub async fn serve_on(
                 ));
                 break;
             }
-            let now = Instant::now();
-            let mut m = lock(&model);
-            if n == 0 {
-                let Ok(request) = decode_exact::<ConnectRequest>(&frame) else {
-                    break;
-                };
-                let Some(reply) = m.handshake(conn, &request, now) else {
-                    trace.log(format_args!(
-                        "server: conn {conn} handshake session {:#x} (seen zxid {:#x}) refused \
-                         by member {} at zxid {:#x}: closed",
-                        request.session_id,
-                        request.last_zxid_seen,
-                        endpoint.member,
-                        m.member_zxid(endpoint.member)
-                    ));
-                    break;
-                };
-                trace.log(format_args!(
-                    "server: conn {conn} handshake session {:#x} -> {:#x} timeout {} ms",
-                    request.session_id, reply.session_id, reply.timeout_ms
-                ));
-                let mut buf = bytes::BytesMut::new();
-                if encode_frame(&mut buf, &reply, 1 << 20).is_err() {
-                    break;
-                }
-                let _ = outbox.send(Out::Frame(buf.freeze()));
-                if reply.timeout_ms <= 0 {
-                    let _ = outbox.send(Out::Close);
-                }
-            } else {
-                let handled = m.request(conn, &frame, now);
-                if trace.on() {
-                    trace.log(format_args!(
-                        "server: conn {conn} request {n} {:?} (member zxid {}, committed {})",
-                        handled.op,
-                        m.member_zxid(endpoint.member),
-                        m.tree.zxid
-                    ));
-                }
-                if faults.lose_reply == Some(n) {
-                    trace.log(format_args!(
-                        "server: conn {conn} loses reply {n} after applying it"
-                    ));
-                    break;
-                }
-                match handled.reply {
-                    Some(reply) => {
-                        let _ = outbox.send(Out::Frame(reply));
-                    }
-                    None if handled.close => {
-                        trace.log(format_args!("server: conn {conn} closed unanswered"));
-                    }
-                    None => {}
-                }
-                if handled.close {
-                    let _ = outbox.send(Out::Close);
-                }
+            let step = handle(&model, conn, n, &frame, &endpoint, &faults, &outbox, &trace);
+            match step {
+                Step::Next => {}
+                Step::End => break,
+                // Nothing more is read; the writer sends what is queued, then closes.
+                Step::Close => std::future::pending::<()>().await,
             }
             n += 1;
         }
@@ -233,4 +192,83 @@ pub async fn serve_on(
     lock(&model).closed(conn);
     trace.log(format_args!("server: conn {conn} closed"));
     let _ = write.shutdown().await;
+}
+
+/// Hands request `n` of connection `conn` (0: the handshake) to the model and queues what
+/// it answers.
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    model: &Shared,
+    conn: u64,
+    n: usize,
+    frame: &bytes::Bytes,
+    endpoint: &Endpoint,
+    faults: &ConnFaults,
+    outbox: &mpsc::UnboundedSender<Out>,
+    trace: &Trace,
+) -> Step {
+    let now = Instant::now();
+    let mut m = lock(model);
+    if n == 0 {
+        let Ok(request) = decode_exact::<ConnectRequest>(frame) else {
+            return Step::End;
+        };
+        let Some(reply) = m.handshake(conn, &request, now) else {
+            trace.log(format_args!(
+                "server: conn {conn} handshake session {:#x} (seen zxid {:#x}) refused \
+                     by member {} at zxid {:#x}: closed",
+                request.session_id,
+                request.last_zxid_seen,
+                endpoint.member,
+                m.member_zxid(endpoint.member)
+            ));
+            return Step::End;
+        };
+        trace.log(format_args!(
+            "server: conn {conn} handshake session {:#x} -> {:#x} timeout {} ms",
+            request.session_id, reply.session_id, reply.timeout_ms
+        ));
+        let mut buf = bytes::BytesMut::new();
+        if encode_frame(&mut buf, &reply, 1 << 20).is_err() {
+            return Step::End;
+        }
+        let _ = outbox.send(Out::Frame(buf.freeze()));
+        if reply.timeout_ms <= 0 {
+            let _ = outbox.send(Out::Close);
+            return Step::Close;
+        }
+    } else {
+        let handled = m.request(conn, frame, now);
+        if trace.on() {
+            trace.log(format_args!(
+                "server: conn {conn} request {n} {:?} (member zxid {}, committed {})",
+                handled.op,
+                m.member_zxid(endpoint.member),
+                m.tree.zxid
+            ));
+        }
+        if faults.lose_reply == Some(n) {
+            trace.log(format_args!(
+                "server: conn {conn} loses reply {n} after applying it"
+            ));
+            return Step::End;
+        }
+        match handled.reply {
+            Some(reply) => {
+                let _ = outbox.send(Out::Frame(reply));
+            }
+            None if handled.moved => {
+                trace.log(format_args!(
+                    "server: conn {conn} session moved to another member: closed \
+                         unanswered"
+                ));
+            }
+            None => {}
+        }
+        if handled.close {
+            let _ = outbox.send(Out::Close);
+            return Step::Close;
+        }
+    }
+    Step::Next
 }

@@ -28,6 +28,9 @@ pub struct Handled {
     pub close: bool,
     /// The op, for traces.
     pub op: Option<OpCode>,
+    /// Refused because the session moved to another member (no reply, the connection
+    /// closes).
+    pub moved: bool,
 }
 
 /// Where a request is handled in an ensemble.
@@ -90,6 +93,7 @@ impl Model {
                 reply: None,
                 close: true,
                 op: None,
+                moved: false,
             };
         };
         let op = OpCode::from_code(header.op);
@@ -98,6 +102,7 @@ impl Model {
                 reply: None,
                 close: true,
                 op,
+                moved: false,
             };
         };
         let member = self.member_of(conn).unwrap_or(0);
@@ -105,6 +110,7 @@ impl Model {
             reply: None,
             close: true,
             op,
+            moved: false,
         };
         if !self.serving(member) {
             return gone;
@@ -119,7 +125,10 @@ impl Model {
                 self.next_zxid();
                 self.commit(now);
             }
-            return gone;
+            return Handled {
+                moved: true,
+                ..gone
+            };
         }
         let rest = frame.slice(r.position()..);
         let outcome = match op {
@@ -156,6 +165,7 @@ impl Model {
             )),
             close,
             op,
+            moved: false,
         }
     }
 
