@@ -317,7 +317,7 @@ impl EnsembleFaults {
         let mut faults = EnsembleFaults {
             lags: (0..members)
                 .map(|_| {
-                    if members > 1 && rng.u8(..10) < 3 {
+                    if members > 1 && rng.bool() {
                         Duration::from_millis(rng.u64(100..=t))
                     } else {
                         Duration::ZERO
