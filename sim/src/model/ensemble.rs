@@ -309,3 +309,135 @@ impl Model {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use tokio::sync::mpsc;
+    use zkwarden::proto::{
+        ConnectRequest, CreateMode, Jute, OpCode, Password, PathRequest, RequestHeader,
+    };
+
+    use super::*;
+    use crate::model::tree::CreateArgs;
+
+    const TICK: Duration = Duration::from_millis(200);
+
+    fn create(model: &mut Model, path: &str, now: Instant) {
+        model.tree.zxid += 1;
+        let zxid = model.tree.zxid;
+        let args = CreateArgs {
+            path,
+            data: b"",
+            acl: vec![],
+            mode: CreateMode::Persistent,
+            ttl: 0,
+        };
+        model
+            .tree
+            .create(&args, 0, zxid, 0, &mut Vec::new())
+            .expect("a create under /");
+        model.commit(now);
+    }
+
+    fn offer(session_id: i64, last_zxid_seen: i64) -> ConnectRequest {
+        ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen,
+            timeout_ms: 2_000,
+            session_id,
+            password: Password(Bytes::copy_from_slice(&super::super::password_of(
+                session_id,
+            ))),
+            read_only: false,
+        }
+    }
+
+    fn sync_frame() -> Bytes {
+        let mut buf = BytesMut::new();
+        RequestHeader {
+            xid: 1,
+            op: OpCode::Sync as i32,
+        }
+        .write(&mut buf);
+        PathRequest { path: "/" }.write(&mut buf);
+        buf.freeze()
+    }
+
+    fn closed(out: &mut mpsc::UnboundedReceiver<Out>) -> bool {
+        std::iter::from_fn(|| out.try_recv().ok()).any(|o| matches!(o, Out::Close))
+    }
+
+    #[test]
+    fn a_lagging_member_serves_what_it_applied_until_the_commit_is_due() {
+        let t0 = Instant::now();
+        let mut model = Model::with_members(TICK, t0, 3);
+        model.set_lag(1, Duration::from_secs(1));
+        create(&mut model, "/x", t0);
+        assert_eq!(model.member_zxid(0), model.tree.zxid);
+        assert!(model.member_zxid(1) < model.tree.zxid);
+        assert!(model.view(1).get("/x").is_none());
+        model.tick(t0 + Duration::from_millis(500));
+        assert!(model.view(1).get("/x").is_none());
+        model.tick(t0 + Duration::from_secs(1));
+        assert!(model.view(1).get("/x").is_some());
+        assert_eq!(model.member_zxid(1), model.tree.zxid);
+    }
+
+    #[test]
+    fn a_member_behind_the_client_closes_its_handshake_unanswered() {
+        let t0 = Instant::now();
+        let mut model = Model::with_members(TICK, t0, 3);
+        model.set_lag(1, Duration::from_secs(1));
+        create(&mut model, "/x", t0);
+        let seen = model.tree.zxid;
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let behind = model.open_on(1, tx.clone());
+        assert!(model.handshake(behind, &offer(0, seen), t0).is_none());
+        let caught_up = model.open_on(0, tx);
+        assert!(model.handshake(caught_up, &offer(0, seen), t0).is_some());
+    }
+
+    #[test]
+    fn a_stale_connection_is_dropped_unanswered_when_its_sync_reaches_the_quorum() {
+        let t0 = Instant::now();
+        let mut model = Model::with_members(TICK, t0, 3);
+        let (tx_a, mut rx_a) = mpsc::unbounded_channel();
+        let a = model.open_on(0, tx_a);
+        let session = model.handshake(a, &offer(0, 0), t0).expect("a session");
+        let (tx_b, _rx_b) = mpsc::unbounded_channel();
+        let b = model.open_on(1, tx_b);
+        let moved = model.handshake(b, &offer(session.session_id, 0), t0);
+        assert_eq!(moved.map(|r| r.session_id), Some(session.session_id));
+        // The old member does not know yet: the connection stays open...
+        assert!(!closed(&mut rx_a));
+        // ...until a request of it reaches the quorum.
+        let handled = model.request(a, &sync_frame(), t0);
+        assert!(handled.moved && handled.close && handled.reply.is_none());
+        let handled = model.request(b, &sync_frame(), t0);
+        assert!(!handled.moved && handled.reply.is_some());
+    }
+
+    #[test]
+    fn without_a_quorum_members_drop_their_clients_and_no_session_expires() {
+        let t0 = Instant::now();
+        let mut model = Model::with_members(TICK, t0, 3);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let conn = model.open_on(0, tx);
+        model.handshake(conn, &offer(0, 0), t0).expect("a session");
+        model.crash(1, t0);
+        assert!(model.has_quorum() && !closed(&mut rx));
+        model.crash(2, t0);
+        assert!(!model.has_quorum() && !model.serving(0));
+        assert!(closed(&mut rx));
+        let later = t0 + Duration::from_secs(60);
+        model.tick(later);
+        assert_eq!(model.sessions().len(), 1, "expired without a leader");
+        // Back with a quorum: the session's timeout starts afresh.
+        model.restart(1, later);
+        model.tick(later + Duration::from_secs(1));
+        assert_eq!(model.sessions().len(), 1);
+        model.tick(later + Duration::from_secs(3));
+        assert!(model.sessions().is_empty());
+    }
+}
