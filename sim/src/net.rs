@@ -287,6 +287,12 @@ pub enum MemberFault {
         /// For how long.
         pause: Duration,
     },
+    /// The leader is lost and a new one elected after `pause`: every member drops its
+    /// clients meanwhile.
+    Election {
+        /// For how long.
+        pause: Duration,
+    },
 }
 
 /// The ensemble's faults of one run, drawn from the seed.
@@ -370,6 +376,14 @@ impl EnsembleFaults {
                 until: from + Duration::from_millis(rng.u64(t..=t * 5 / 2)),
             });
         }
+        // A leader lost and re-elected (drawn last, so that the draws before stay as they
+        // were for every seed).
+        if members > 1 && rng.u8(..4) == 0 {
+            let at = Duration::from_millis(rng.u64(200..6_000));
+            let pause = Duration::from_millis(rng.u64(200..=t));
+            faults.events.push((at, MemberFault::Election { pause }));
+            faults.events.sort_by_key(|e| e.0);
+        }
         faults
     }
 
@@ -425,6 +439,12 @@ impl EnsembleFaults {
                     MemberFault::Stall { member, pause } => {
                         trace.log(format_args!("ensemble: member {member} stalls {pause:?}"));
                         m.stall(member, now + pause);
+                    }
+                    MemberFault::Election { pause } => {
+                        trace.log(format_args!(
+                            "ensemble: the leader is lost; a new one in {pause:?}"
+                        ));
+                        m.elect(now + pause);
                     }
                 }
             }

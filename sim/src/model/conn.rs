@@ -214,9 +214,14 @@ fn handle(
             return Step::End;
         };
         let Some(reply) = m.handshake(conn, &request, now) else {
+            let why = if m.serving(endpoint.member) {
+                "it is behind the client"
+            } else {
+                "it does not serve (down, without a quorum or electing)"
+            };
             trace.log(format_args!(
-                "server: conn {conn} handshake session {:#x} (seen zxid {:#x}) refused \
-                     by member {} at zxid {:#x}: closed",
+                "server: conn {conn} handshake session {:#x} (seen zxid {:#x}) refused by \
+                 member {} at zxid {:#x}, {why}: closed",
                 request.session_id,
                 request.last_zxid_seen,
                 endpoint.member,

@@ -109,8 +109,12 @@ impl Model {
         self.members.iter().map(|m| m.up).collect()
     }
 
-    /// The network heals: every crashed member restarts and stalls end.
+    /// The network heals: every crashed member restarts, stalls and an election end.
     pub fn restart_all(&mut self, now: Instant) {
+        if self.election.is_some() {
+            self.election = Some(now);
+            self.end_election(now);
+        }
         for m in 0..self.members.len() {
             self.members[m].stalled_until = None;
             if !self.members[m].up {
@@ -126,7 +130,26 @@ impl Model {
 
     /// Whether `member` takes clients: it is up and part of a quorum.
     pub fn serving(&self, member: usize) -> bool {
-        self.has_quorum() && self.members.get(member).is_some_and(|m| m.up)
+        self.has_quorum()
+            && self.election.is_none()
+            && self.members.get(member).is_some_and(|m| m.up)
+    }
+
+    /// The leader is lost: every member drops its clients and serves none until `until`,
+    /// when a new leader is elected and every session's timeout starts afresh.
+    pub fn elect(&mut self, until: Instant) {
+        self.election = Some(self.election.map_or(until, |u| u.max(until)));
+        self.drop_clients(None);
+    }
+
+    /// Ends an election due by `now`.
+    pub(super) fn end_election(&mut self, now: Instant) {
+        if self.election.is_some_and(|until| now >= until) {
+            self.election = None;
+            for s in self.sessions.values_mut() {
+                s.last_heard = now;
+            }
+        }
     }
 
     /// The zxid `member` has applied.
@@ -439,5 +462,23 @@ mod tests {
         assert_eq!(model.sessions().len(), 1);
         model.tick(later + Duration::from_secs(3));
         assert!(model.sessions().is_empty());
+    }
+
+    #[test]
+    fn an_election_drops_every_client_then_renews_the_sessions() {
+        let t0 = Instant::now();
+        let mut model = Model::with_members(TICK, t0, 3);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let conn = model.open_on(2, tx);
+        model.handshake(conn, &offer(0, 0), t0).expect("a session");
+        let done = t0 + Duration::from_secs(10);
+        model.elect(done);
+        assert!(closed(&mut rx) && !model.serving(2));
+        model.tick(done - Duration::from_millis(1));
+        assert_eq!(model.sessions().len(), 1, "expired during the election");
+        model.tick(done);
+        assert!(model.serving(2));
+        model.tick(done + Duration::from_secs(1));
+        assert_eq!(model.sessions().len(), 1, "not renewed by the new leader");
     }
 }

@@ -104,6 +104,8 @@ pub struct Model {
     log: Log,
     /// The latest time the model was told of.
     now: Instant,
+    /// A leader election under way, until then: no member serves, nothing commits.
+    election: Option<Instant>,
 }
 
 /// Encodes a reply frame: `header`, then whatever `body` writes.
@@ -135,6 +137,7 @@ impl Model {
             members: ensemble::members(1),
             log: Log::new(),
             now,
+            election: None,
         }
     }
 
@@ -321,7 +324,8 @@ impl Model {
     /// members apply what is due.
     pub fn tick(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        let due: Vec<i64> = if self.has_quorum() {
+        self.end_election(now);
+        let due: Vec<i64> = if self.has_quorum() && self.election.is_none() {
             self.sessions
                 .iter()
                 .filter(|(_, s)| now.duration_since(s.last_heard) > s.timeout)
