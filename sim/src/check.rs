@@ -99,6 +99,41 @@ pub fn call_order(actor: usize, at: &str, completed: &[usize]) -> Result<(), Str
     }
 }
 
+/// A read of `path` shows it as of zxid `shown` (its `mzxid`, or with `children` its
+/// `pzxid`) after the reader had seen zxid `newest`: no change of the node (or of its child
+/// list) may lie between the two, or the read went back in time.
+pub fn fresh(
+    applied: &[Applied],
+    path: &str,
+    children: bool,
+    shown: i64,
+    newest: i64,
+) -> Result<(), String> {
+    let changes = |a: &&Applied| {
+        if children {
+            a.kind != "set"
+                && a.path
+                    .rsplit_once('/')
+                    .map(|(p, _)| if p.is_empty() { "/" } else { p })
+                    == Some(path)
+        } else {
+            a.path == path
+        }
+    };
+    match applied
+        .iter()
+        .filter(|a| a.zxid > shown && a.zxid <= newest)
+        .find(changes)
+    {
+        Some(a) => Err(format!(
+            "a read of {path} shows it as of zxid {shown:#x}, but the client had already seen \
+             zxid {newest:#x}, and {} {} at zxid {:#x} in between: the read went back in time",
+            a.kind, a.path, a.zxid
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +175,22 @@ mod tests {
         assert!(writes(std::slice::from_ref(&call), &[applied(b"t2")]).is_ok());
         assert!(writes(&[call], &[applied(b"t2"), applied(b"t2")]).is_err());
         assert!(call_order(0, "0s", &[2, 1]).is_err());
+    }
+
+    #[test]
+    fn a_read_older_than_what_was_seen_went_back_in_time() {
+        let log = [Applied {
+            zxid: 7,
+            session: 1,
+            kind: "set",
+            path: "/a".into(),
+            data: Bytes::new(),
+        }];
+        // Seen zxid 9, then /a as of zxid 5: the set at 7 is missing.
+        assert!(fresh(&log, "/a", false, 5, 9).is_err());
+        assert!(fresh(&log, "/a", false, 7, 9).is_ok());
+        assert!(fresh(&log, "/a", false, 5, 6).is_ok());
+        // A child list ignores data changes of its children.
+        assert!(fresh(&log, "/", true, 5, 9).is_ok());
     }
 }

@@ -15,7 +15,7 @@ use zkwarden::{Client, Error, OneshotWatcher, Op, SessionState};
 use crate::check::{self, WriteCall};
 use crate::model::Model;
 use crate::model::conn::{Shared, lock};
-use crate::net::{FaultRates, Plan, SimNet};
+use crate::net::{EnsembleFaults, FaultRates, Links, Plan, SimNet};
 use crate::trace::Trace;
 
 /// The paths the actors fight over.
@@ -65,11 +65,16 @@ impl WatchRec {
 /// moment its reply arrives.
 type Watches = Arc<Mutex<WatchList>>;
 
-/// The watches an actor follows, and how many have resolved.
+/// The watches an actor follows, and how many have resolved; and what its reads showed, to
+/// check that they never go back in time.
 #[derive(Debug, Default)]
 struct WatchList {
     open: Vec<WatchRec>,
     resolved: usize,
+    /// The newest zxid a read of this actor's showed (in any stat).
+    newest: i64,
+    /// The model, whose log tells whether a read shows a state older than `newest`.
+    model: Option<Shared>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +95,8 @@ struct Actor {
     writes: Arc<Mutex<Vec<WriteCall>>>,
     stats: Stats,
     next_tag: usize,
+    /// The network's windows (a pause of this actor's process among them).
+    links: Links,
 }
 
 /// A call's result, as the actor checks it; a read's check (made when its reply arrived)
@@ -112,7 +119,8 @@ struct CallInfo {
 pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let session_timeout = Duration::from_millis(rng.u64(6..=20) * TICK.as_millis() as u64);
-    let rates = if rng.bool() {
+    let rough = rng.bool();
+    let rates = if rough {
         FaultRates {
             refuse: 0.05,
             drop: 0.2,
@@ -129,9 +137,12 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
             latency: 0.3,
         }
     };
-    let model: Shared = Arc::new(Mutex::new(Model::new(TICK, Instant::now())));
+    let members = [1, 1, 3, 3, 3, 5][rng.usize(..6)];
+    let start = Instant::now();
+    let model: Shared = Arc::new(Mutex::new(Model::with_members(TICK, start, members)));
     seed_tree(&model);
     let plan = Arc::new(Mutex::new(Plan::new(rng.u64(..), rates, session_timeout)));
+    let links = lock_plan(&plan).links.clone();
     let net = SimNet {
         model: model.clone(),
         plan: plan.clone(),
@@ -151,6 +162,34 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     ));
 
     let actors = rng.usize(2..=3);
+    let mut ensemble_rng = fastrand::Rng::with_seed(rng.u64(..));
+    let ensemble = EnsembleFaults::draw(
+        &mut ensemble_rng,
+        members,
+        actors,
+        session_timeout,
+        start,
+        rough,
+    );
+    trace.log(format_args!(
+        "run: {members} member(s), lags {:?}, member faults {:?}, windows {:?}",
+        ensemble.lags,
+        ensemble.events,
+        ensemble
+            .windows
+            .iter()
+            .map(|w| format!(
+                "client {} member {:?} dir {:?} {:?}+{:?}",
+                w.client,
+                w.member,
+                w.dir,
+                w.from - start,
+                w.until - w.from
+            ))
+            .collect::<Vec<_>>()
+    ));
+    ensemble.install(&model, &links);
+    let player = tokio::spawn(ensemble.play(model.clone(), plan.clone(), start, trace.clone()));
     let writes = Arc::new(Mutex::new(Vec::new()));
     // A barrier whose release order is fixed (tokio's Barrier wakes through a watch
     // channel, whose wake order is random): each actor reports its steps done, then the
@@ -159,12 +198,13 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let mut releases = Vec::new();
     let mut handles = Vec::new();
     for id in 0..actors {
-        let builder = Client::builder("10.0.0.1:2181")
+        let builder = Client::builder(crate::net::connect_string(members, id))
             .session_timeout(session_timeout)
             .connect_timeout(session_timeout * 3)
             .dialer(net.clone());
         let actor_seed = rng.u64(..);
-        let (trace, writes) = (trace.clone(), writes.clone());
+        let (trace, writes, links) = (trace.clone(), writes.clone(), links.clone());
+        let model = model.clone();
         let done = done.clone();
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         releases.push(release);
@@ -196,10 +236,14 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
                 rng: fastrand::Rng::with_seed(actor_seed),
                 trace,
                 bound: session_timeout * 4 + Duration::from_secs(10),
-                watches: Watches::default(),
+                watches: Arc::new(Mutex::new(WatchList {
+                    model: Some(model),
+                    ..WatchList::default()
+                })),
                 writes,
                 stats: Stats::default(),
                 next_tag: 0,
+                links,
             };
             let steps = actor.rng.usize(4..12);
             let mut result = Ok(());
@@ -226,6 +270,8 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
         }
     }
     lock_plan(&plan).heal();
+    player.abort();
+    lock(&model).restart_all(Instant::now());
     trace.log(format_args!("run: the network heals"));
     for release in releases {
         let _ = release.send(());
@@ -312,6 +358,7 @@ fn seed_tree(model: &Shared) {
         ttl: 0,
     };
     let _ = m.tree.create(&args, 0, zxid, 0, &mut Vec::new());
+    m.commit(Instant::now());
 }
 
 /// Expires silent sessions every tick; once, at `forced`, expires a live session whatever
@@ -353,6 +400,15 @@ impl Actor {
 
     /// One batch of calls made back to back, then a pause.
     async fn step(&mut self) -> Result<(), String> {
+        // A paused process makes no calls: the actor waits out its pause.
+        while let Some(until) = self.links.paused_until(self.id, Instant::now()) {
+            self.trace.log(format_args!(
+                "actor {}: process paused until {:?} from now",
+                self.id,
+                until - Instant::now()
+            ));
+            tokio::time::sleep_until(until).await;
+        }
         if matches!(
             self.client.session_state(),
             SessionState::Expired | SessionState::Closed | SessionState::AuthFailed
@@ -628,7 +684,7 @@ fn seen(
     watcher: Option<OneshotWatcher>,
 ) -> Outcome {
     let mut list = lock_watches(watches);
-    let mut checked = Ok(());
+    let mut checked = fresh(&list, actor, path, what);
     for w in list.open.iter_mut().filter(|w| w.path == path) {
         let changed = match (w.kind, what) {
             (WatchKind::Data, Seen::Node(s)) => s.mzxid > w.seen,
@@ -637,7 +693,7 @@ fn seen(
             (WatchKind::Child, Seen::Children(s)) => s.pzxid > w.seen,
             _ => false,
         };
-        if changed && !w.resolved() {
+        if checked.is_ok() && changed && !w.resolved() {
             checked = Err(format!(
                 "actor {actor}: a read of {path} shows {what:?}, a change its {:?} watch (set \
                  at zxid {}) has not reported",
@@ -646,6 +702,10 @@ fn seen(
             break;
         }
     }
+    list.newest = list.newest.max(match what {
+        Seen::Node(s) | Seen::Children(s) => s.mzxid.max(s.pzxid).max(s.czxid),
+        Seen::Missing => 0,
+    });
     let before = list.open.len();
     list.open.retain_mut(|w| !w.resolved());
     list.resolved += before - list.open.len();
@@ -663,4 +723,22 @@ fn seen(
         });
     }
     Outcome::Read(None, checked)
+}
+
+/// A read never goes back in time: once an actor's reads showed zxid `newest`, its client
+/// has seen at least that zxid, and a member that serves it has applied at least that much
+/// (it refuses a client that has seen more), so no later read may show `path` older than
+/// a change at or before `newest`.
+fn fresh(list: &WatchList, actor: usize, path: &str, what: Seen) -> Result<(), String> {
+    let Some(model) = &list.model else {
+        return Ok(());
+    };
+    let (shown, children) = match what {
+        Seen::Node(s) => (s.mzxid, false),
+        Seen::Children(s) => (s.pzxid, true),
+        Seen::Missing => return Ok(()),
+    };
+    let model = lock(model);
+    check::fresh(&model.applied, path, children, shown, list.newest)
+        .map_err(|e| format!("actor {actor}: {e}"))
 }

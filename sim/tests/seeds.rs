@@ -1,6 +1,7 @@
 //! The seed sweep: every seed runs the real client against the model with faults drawn from
 //! it, and every invariant is checked. `ZKSIM_SEEDS` sets how many (default 2,000; a soak
-//! runs 100,000), `ZKSIM_FIRST` the first; `ZKSIM_SEED` replays one seed with its trace.
+//! runs 100,000), `ZKSIM_FIRST` the first; `ZKSIM_SEED` replays one seed with its trace
+//! (`ZKSIM_TRACE=1` prints it even when the seed passes).
 
 use std::time::Instant;
 
@@ -48,6 +49,12 @@ fn replay() {
     let Some(seed) = env_u64("ZKSIM_SEED") else {
         return;
     };
+    // `ZKSIM_TRACE=1` prints the trace of a seed that passes too.
+    if std::env::var_os("ZKSIM_TRACE").is_some() {
+        for line in zkwarden_sim::run_traced(seed, true).1 {
+            println!("{line}");
+        }
+    }
     match zkwarden_sim::run_seed(seed, true) {
         Ok(stats) => println!("seed {seed} passed: {stats:?}"),
         Err(failure) => panic!("{failure}"),

@@ -10,6 +10,7 @@
 //! close. What it leaves out is listed in docs/simulation.md.
 
 pub mod conn;
+pub mod ensemble;
 mod ops;
 pub mod tree;
 pub mod watches;
@@ -26,6 +27,7 @@ use zkwarden::proto::{
     WatcherEvent,
 };
 
+use self::ensemble::{Log, Member};
 use self::tree::{Tree, Trigger};
 use self::watches::Watches;
 
@@ -46,6 +48,9 @@ struct Session {
     last_heard: Instant,
     /// The connection serving it.
     conn: Option<u64>,
+    /// The member it is attached to (its owner, in ZooKeeper's terms): requests that go
+    /// through the quorum from a connection on another member fail with "session moved".
+    member: usize,
     /// `addAuth` identities.
     auth: Vec<Id>,
 }
@@ -54,6 +59,8 @@ struct Session {
 #[derive(Debug)]
 struct Conn {
     session: Option<i64>,
+    /// The member it is connected to.
+    member: usize,
     outbox: mpsc::UnboundedSender<Out>,
     watches: Watches,
 }
@@ -73,10 +80,10 @@ pub struct Applied {
     pub data: Bytes,
 }
 
-/// The server.
+/// The server: an ensemble of one member unless built [`Model::with_members`].
 #[derive(Debug)]
 pub struct Model {
-    /// The tree.
+    /// The committed tree (what the quorum agreed on; members may lag behind it).
     pub tree: Tree,
     sessions: BTreeMap<i64, Session>,
     conns: BTreeMap<u64, Conn>,
@@ -91,6 +98,14 @@ pub struct Model {
     pub extended_types: bool,
     /// Sessions ended, with when and why (for traces).
     pub ended: Vec<(i64, Instant, &'static str)>,
+    /// The members.
+    members: Vec<Member>,
+    /// The committed log the members apply.
+    log: Log,
+    /// The latest time the model was told of.
+    now: Instant,
+    /// A leader election under way, until then: no member serves, nothing commits.
+    election: Option<Instant>,
 }
 
 /// Encodes a reply frame: `header`, then whatever `body` writes.
@@ -119,6 +134,10 @@ impl Model {
             applied: Vec::new(),
             extended_types: true,
             ended: Vec::new(),
+            members: ensemble::members(1),
+            log: Log::new(),
+            now,
+            election: None,
         }
     }
 
@@ -126,19 +145,33 @@ impl Model {
         1_700_000_000_000 + (now - self.epoch).as_millis() as i64
     }
 
-    /// Registers a new connection whose frames go to `outbox`; returns its id.
+    /// Registers a new connection to member 0 whose frames go to `outbox`; returns its id.
     pub fn open(&mut self, outbox: mpsc::UnboundedSender<Out>) -> u64 {
+        self.open_on(0, outbox)
+    }
+
+    /// Registers a new connection to `member` whose frames go to `outbox`; returns its id.
+    pub fn open_on(&mut self, member: usize, outbox: mpsc::UnboundedSender<Out>) -> u64 {
+        // Direct edits of the tree before the first client (a scenario's initial nodes)
+        // are committed here, so that every member starts from them.
+        self.commit(self.now);
         let id = self.next_conn;
         self.next_conn += 1;
         self.conns.insert(
             id,
             Conn {
                 session: None,
+                member,
                 outbox,
                 watches: Watches::default(),
             },
         );
         id
+    }
+
+    /// The member `conn` is connected to.
+    pub fn member_of(&self, conn: u64) -> Option<usize> {
+        self.conns.get(&conn).map(|c| c.member)
     }
 
     /// The connection is gone: its watches go with it; its session stays (until it expires).
@@ -163,24 +196,31 @@ impl Model {
     }
 
     /// The handshake: a new session, or `request.session_id` taken over by `conn` (its old
-    /// connection is closed). An unknown session or a wrong password gets timeout 0.
+    /// connection is closed). An unknown session or a wrong password gets timeout 0; a
+    /// refusal without an answer (see [`Model::handshake`]) gets timeout 0 too.
     pub fn connect(
         &mut self,
         conn: u64,
         request: &ConnectRequest,
         now: Instant,
     ) -> ConnectResponse {
-        let refused = ConnectResponse {
-            protocol_version: 0,
-            timeout_ms: 0,
-            session_id: 0,
-            password: Password(Bytes::from_static(&[0; 16])),
-            read_only: false,
-        };
-        if request.last_zxid_seen > self.tree.zxid {
-            // The client has seen more than this server: ZooKeeper closes without answering;
-            // with one member this cannot happen unless the model lost a write.
-            return refused;
+        self.handshake(conn, request, now).unwrap_or_else(refused)
+    }
+
+    /// The handshake, as [`Model::connect`]; `None` when the member closes the connection
+    /// without answering: the client has seen a zxid newer than the member has applied
+    /// (ZooKeeper's "client must try another server"), or the member is not serving (down,
+    /// or without a quorum).
+    pub fn handshake(
+        &mut self,
+        conn: u64,
+        request: &ConnectRequest,
+        now: Instant,
+    ) -> Option<ConnectResponse> {
+        self.now = self.now.max(now);
+        let member = self.member_of(conn)?;
+        if !self.serving(member) || request.last_zxid_seen > self.member_zxid(member) {
+            return None;
         }
         let min = self.tick * 2;
         let max = self.tick * 20;
@@ -196,6 +236,7 @@ impl Model {
                     timeout,
                     last_heard: now,
                     conn: None,
+                    member,
                     auth: Vec::new(),
                 },
             );
@@ -203,30 +244,35 @@ impl Model {
         } else {
             match self.sessions.get(&request.session_id) {
                 Some(s) if request.password.0.as_ref() == s.password => request.session_id,
-                _ => return refused,
+                _ => return Some(refused()),
             }
         };
         let Some(session) = self.sessions.get_mut(&id) else {
-            return refused;
+            return Some(refused());
         };
         session.last_heard = now;
-        // The session moves: its old connection is closed, as ZooKeeper does.
+        session.member = member;
+        // The session moves. Its old connection on this member is closed, as ZooKeeper
+        // does; one on another member stays open, stale, until a request of it reaches the
+        // quorum (see `request`).
         if let Some(old) = session.conn.replace(conn) {
-            if let Some(c) = self.conns.remove(&old) {
-                let _ = c.outbox.send(Out::Close);
+            if self.conns.get(&old).is_some_and(|c| c.member == member) {
+                if let Some(c) = self.conns.remove(&old) {
+                    let _ = c.outbox.send(Out::Close);
+                }
             }
         }
         let timeout = session.timeout;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(id);
         }
-        ConnectResponse {
+        Some(ConnectResponse {
             protocol_version: 0,
             timeout_ms: timeout.as_millis() as i32,
             session_id: id,
             password: Password(Bytes::copy_from_slice(&password_of(id))),
             read_only: false,
-        }
+        })
     }
 
     /// Something arrived from `conn`'s session: it is alive.
@@ -242,9 +288,9 @@ impl Model {
     /// Ends `session`: its ephemerals are deleted in one transaction, watchers hear of it,
     /// its connection is closed. `why` goes to the trace.
     pub fn end_session(&mut self, session: i64, now: Instant, why: &'static str) {
-        let Some(s) = self.sessions.remove(&session) else {
+        if self.sessions.remove(&session).is_none() {
             return;
-        };
+        }
         self.ended.push((session, now, why));
         let ephemerals = self.tree.ephemerals_of(session);
         self.tree.zxid += 1;
@@ -262,23 +308,32 @@ impl Model {
             }
         }
         self.fire(&triggers);
-        if let Some(conn) = s.conn {
-            if let Some(c) = self.conns.get_mut(&conn) {
+        // Every member closes the session's connections (a stale one on another member too).
+        for c in self.conns.values_mut() {
+            if c.session == Some(session) {
                 c.session = None;
                 let _ = c.outbox.send(Out::Close);
             }
         }
+        self.commit(now);
     }
 
     /// Expires the sessions not heard from within their timeout, and deletes containers and
     /// TTL nodes that are due.
+    /// Without a quorum nothing expires (there is no leader to expire it). The lagging
+    /// members apply what is due.
     pub fn tick(&mut self, now: Instant) {
-        let due: Vec<i64> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| now.duration_since(s.last_heard) > s.timeout)
-            .map(|(id, _)| *id)
-            .collect();
+        self.now = self.now.max(now);
+        self.end_election(now);
+        let due: Vec<i64> = if self.has_quorum() && self.election.is_none() {
+            self.sessions
+                .iter()
+                .filter(|(_, s)| now.duration_since(s.last_heard) > s.timeout)
+                .map(|(id, _)| *id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         for id in due {
             self.end_session(id, now, "expired");
         }
@@ -291,17 +346,14 @@ impl Model {
                 self.fire(&triggers);
             }
         }
+        self.commit(now);
+        self.apply_due(now);
     }
 
-    /// Sends the watch events of `triggers` to the connections whose watches they fire.
+    /// Queues the watch events of `triggers` for the next commit: each member fires them
+    /// to its connections' watches when it applies that commit.
     fn fire(&mut self, triggers: &[Trigger]) {
-        for trigger in triggers {
-            for conn in self.conns.values_mut() {
-                if conn.session.is_some() && conn.watches.fire(trigger) {
-                    let _ = conn.outbox.send(Out::Frame(notification(trigger)));
-                }
-            }
-        }
+        self.log.pending.extend_from_slice(triggers);
     }
 }
 
@@ -322,6 +374,17 @@ pub fn notification(trigger: &Trigger) -> Bytes {
             .write(buf)
         },
     )
+}
+
+/// The answer to a handshake for a session the server does not know: timeout 0.
+fn refused() -> ConnectResponse {
+    ConnectResponse {
+        protocol_version: 0,
+        timeout_ms: 0,
+        session_id: 0,
+        password: Password(Bytes::from_static(&[0; 16])),
+        read_only: false,
+    }
 }
 
 /// A session's password: derived from its id, so that runs replay.

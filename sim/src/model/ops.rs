@@ -28,6 +28,36 @@ pub struct Handled {
     pub close: bool,
     /// The op, for traces.
     pub op: Option<OpCode>,
+    /// Refused because the session moved to another member (no reply, the connection
+    /// closes).
+    pub moved: bool,
+}
+
+/// Where a request is handled in an ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// By the member, from what it has applied (reads, watches, pings, auth).
+    Local,
+    /// Ordered by the quorum, then applied by the member before it answers.
+    Write,
+    /// A `sync`: the member catches up with the quorum.
+    Sync,
+}
+
+fn route(op: OpCode) -> Route {
+    match op {
+        OpCode::Create
+        | OpCode::Create2
+        | OpCode::CreateContainer
+        | OpCode::CreateTtl
+        | OpCode::Delete
+        | OpCode::SetData
+        | OpCode::SetAcl
+        | OpCode::Multi
+        | OpCode::CloseSession => Route::Write,
+        OpCode::Sync => Route::Sync,
+        _ => Route::Local,
+    }
 }
 
 /// A reply body, written after the header.
@@ -55,6 +85,7 @@ enum MultiResult {
 impl Model {
     /// Handles one request frame from `conn` at `now`.
     pub fn request(&mut self, conn: u64, frame: &Bytes, now: Instant) -> Handled {
+        self.now = self.now.max(now);
         self.heard(conn, now);
         let mut r = Reader::new(frame);
         let Ok(header) = RequestHeader::read(&mut r) else {
@@ -62,6 +93,7 @@ impl Model {
                 reply: None,
                 close: true,
                 op: None,
+                moved: false,
             };
         };
         let op = OpCode::from_code(header.op);
@@ -70,18 +102,58 @@ impl Model {
                 reply: None,
                 close: true,
                 op,
+                moved: false,
             };
         };
+        let member = self.member_of(conn).unwrap_or(0);
+        let gone = Handled {
+            reply: None,
+            close: true,
+            op,
+            moved: false,
+        };
+        if !self.serving(member) {
+            return gone;
+        }
+        let route = op.map_or(Route::Local, route);
+        let moved = self.sessions.get(&session).map(|s| s.member) != Some(member);
+        if moved && route != Route::Local && op != Some(OpCode::CloseSession) {
+            // The session is attached to another member now: the quorum refuses this
+            // request with "session moved" and the member drops the connection without an
+            // answer (ZooKeeper 3.8, ZOOKEEPER-710). A refused write still takes a zxid.
+            if route == Route::Write {
+                self.next_zxid();
+                self.commit(now);
+            }
+            return Handled {
+                moved: true,
+                ..gone
+            };
+        }
         let rest = frame.slice(r.position()..);
         let outcome = match op {
+            Some(op) if route == Route::Local && self.behind(member) => {
+                // A read on a member behind the quorum: served from what it has applied.
+                let view = self.view(member).clone();
+                let committed = std::mem::replace(&mut self.tree, view);
+                let outcome = self.dispatch(conn, session, header.xid, op, &rest, now);
+                self.tree = committed;
+                outcome
+            }
             Some(op) => self.dispatch(conn, session, header.xid, op, &rest, now),
             None => Err(ErrorCode::Unimplemented),
         };
+        if route != Route::Local {
+            // The member applies everything committed up to this request before answering
+            // it (a write it forwarded, or the catch-up a sync asks for).
+            self.commit(now);
+            self.catch_up(member);
+        }
         let (err, body, close) = match outcome {
             Ok((body, close)) => (0, body, close),
             Err(code) => (code.code(), empty(), false),
         };
-        let zxid = self.tree.zxid;
+        let zxid = self.member_zxid(member);
         Handled {
             reply: Some(reply_frame(
                 ReplyHeader {
@@ -93,6 +165,7 @@ impl Model {
             )),
             close,
             op,
+            moved: false,
         }
     }
 
