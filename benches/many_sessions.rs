@@ -18,7 +18,7 @@
 //! Clients: `zkwarden` (the defaults), `zkwarden-spread` (the settings docs/operations.md
 //! gives for spreading a full restart's attempts thinly: `reconnect_delay`
 //! `SPREAD_DELAY_MS`, default 6,000 ms, and round pauses from `SPREAD_BACKOFF_MS`, default
-//! 4,000 ms, held there), `kezhuw`. `OUTAGE_SECS` keeps the server down that long after the
+//! 6,000 ms, held there), `kezhuw`. `OUTAGE_SECS` keeps the server down that long after the
 //! kill (default 0: restarted at once, which takes a second or two).
 //!
 //! Each client runs in a child process of its own (this binary with `--child CLIENT`), so its
@@ -67,7 +67,7 @@ impl Settings {
             timeout: Duration::from_secs(number("SESSION_TIMEOUT_SECS", 30)),
             outage: Duration::from_secs(number("OUTAGE_SECS", 0)),
             spread_delay: Duration::from_millis(number("SPREAD_DELAY_MS", 6_000)),
-            spread_backoff: Duration::from_millis(number("SPREAD_BACKOFF_MS", 4_000)),
+            spread_backoff: Duration::from_millis(number("SPREAD_BACKOFF_MS", 6_000)),
         }
     }
 }
