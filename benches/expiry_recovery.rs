@@ -15,6 +15,9 @@
 //! cargo bench --bench expiry_recovery --features testing
 //! ZKWARDEN_EXPIRIES=40 ZKWARDEN_PASSES=3 ZKWARDEN_DELAYS_MS=0,50,100 \
 //!     cargo bench --bench expiry_recovery --features testing
+//! # a delay over 2 s needs a longer session (the delay is capped at a third of it):
+//! ZKWARDEN_SESSION_TIMEOUT_SECS=30 ZKWARDEN_DELAYS_MS=6000 ZKWARDEN_EXPIRIES=10 \
+//!     cargo bench --bench expiry_recovery --features testing
 //! ```
 //!
 //! It only prints; the suite's tests/expire_stress.rs asserts the behaviour. CI only builds
@@ -31,8 +34,9 @@ use zkwarden::Warden;
 use zkwarden::testing::{ZkServer, expire_session};
 use zkwarden::warden::{ConnectionState, TreeEvent};
 
-/// The session timeout the warden asks for (the suite's).
-const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+/// The session timeout the warden asks for unless `ZKWARDEN_SESSION_TIMEOUT_SECS` says
+/// otherwise (the suite's).
+const SESSION_TIMEOUT_SECS: u64 = 6;
 /// Bound on one expiry's recovery; past it the run fails.
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The recovery target of issue 15.
@@ -52,10 +56,20 @@ fn main() {
 }
 
 async fn run() {
-    let server = tokio::task::spawn_blocking(|| ZkServer::builder().start())
-        .await
-        .expect("server start task")
-        .expect("start ZooKeeper (run scripts/install-zookeeper.sh)");
+    let timeout_secs = env_or("ZKWARDEN_SESSION_TIMEOUT_SECS", SESSION_TIMEOUT_SECS);
+    let timeout = Duration::from_secs(timeout_secs);
+    let server = tokio::task::spawn_blocking(move || {
+        let builder = ZkServer::builder();
+        // Past the suite's timeout the server's default bound (20 ticks) would clamp it.
+        if timeout_secs > SESSION_TIMEOUT_SECS {
+            builder.max_session_timeout(timeout).start()
+        } else {
+            builder.start()
+        }
+    })
+    .await
+    .expect("server start task")
+    .expect("start ZooKeeper (run scripts/install-zookeeper.sh)");
     let connect = server.connect_string();
     let delays = delays("0,50,100,200");
     let expiries = env_or("ZKWARDEN_EXPIRIES", 40usize);
@@ -63,12 +77,12 @@ async fn run() {
     let mut tallies: Vec<Tally> = delays.iter().map(|_| Tally::default()).collect();
     for _ in 0..passes {
         for (delay, tally) in delays.iter().zip(&mut tallies) {
-            pass(&connect, *delay, expiries, tally).await;
+            pass(&connect, timeout, *delay, expiries, tally).await;
         }
     }
     println!(
-        "{expiries} expiries x {passes} passes per delay; times from the start of the expiry \
-         (p50 / p99 / max, and how many within {TARGET:?})"
+        "{expiries} expiries x {passes} passes per delay, session timeout {timeout:?}; times from \
+         the start of the expiry (p50 / p99 / max, and how many within {TARGET:?})"
     );
     println!("| reconnect delay | new session | tree resync | not Suspended, Lost, Reconnected |");
     println!("|---|---|---|---|");
@@ -83,10 +97,16 @@ async fn run() {
     }
 }
 
-/// One pass: a fresh warden with `delay`, `expiries` expiries.
-async fn pass(connect: &str, delay: Duration, expiries: usize, tally: &mut Tally) {
+/// One pass: a fresh warden with `timeout` and `delay`, `expiries` expiries.
+async fn pass(
+    connect: &str,
+    timeout: Duration,
+    delay: Duration,
+    expiries: usize,
+    tally: &mut Tally,
+) {
     let warden = Warden::builder(connect)
-        .session_timeout(SESSION_TIMEOUT)
+        .session_timeout(timeout)
         .reconnect_delay(delay)
         .start()
         .await

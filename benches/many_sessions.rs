@@ -12,7 +12,14 @@
 //! ```text
 //! scripts/many-sessions.sh                        # 10,000 sessions per client, T = 30 s
 //! SESSIONS=2000 CLIENTS=zkwarden scripts/many-sessions.sh
+//! OUTAGE_SECS=10 CLIENTS="zkwarden zkwarden-spread" scripts/many-sessions.sh
 //! ```
+//!
+//! Clients: `zkwarden` (the defaults), `zkwarden-spread` (the settings docs/operations.md
+//! gives for spreading a full restart's attempts thinly: `reconnect_delay`
+//! `SPREAD_DELAY_MS`, default 6,000 ms, and round pauses from `SPREAD_BACKOFF_MS`, default
+//! 6,000 ms, held there), `kezhuw`. `OUTAGE_SECS` keeps the server down that long after the
+//! kill (default 0: restarted at once, which takes a second or two).
 //!
 //! Each client runs in a child process of its own (this binary with `--child CLIENT`), so its
 //! resident set is its own, against a fresh server (so one client's leftover sessions do not
@@ -39,6 +46,12 @@ const WINDOW: Duration = Duration::from_millis(100);
 struct Settings {
     sessions: usize,
     timeout: Duration,
+    /// How long the server stays down after the kill, before its restart begins.
+    outage: Duration,
+    /// `zkwarden-spread`'s `reconnect_delay`.
+    spread_delay: Duration,
+    /// `zkwarden-spread`'s first pause between rounds, and its cap.
+    spread_backoff: Duration,
 }
 
 impl Settings {
@@ -52,6 +65,9 @@ impl Settings {
         Settings {
             sessions: number("SESSIONS", 10_000) as usize,
             timeout: Duration::from_secs(number("SESSION_TIMEOUT_SECS", 30)),
+            outage: Duration::from_secs(number("OUTAGE_SECS", 0)),
+            spread_delay: Duration::from_millis(number("SPREAD_DELAY_MS", 6_000)),
+            spread_backoff: Duration::from_millis(number("SPREAD_BACKOFF_MS", 6_000)),
         }
     }
 }
@@ -270,6 +286,7 @@ fn measure(client: &str, settings: &Settings) -> Result<Figures, String> {
     let counter = OpenCounter::start();
     let killed = Instant::now();
     server.stop();
+    std::thread::sleep(settings.outage);
     server
         .restart()
         .map_err(|e| format!("restarting the server: {e}"))?;
@@ -318,11 +335,15 @@ fn parent() -> Result<(), String> {
     let t = settings.timeout.as_secs_f64();
     println!(
         "{} idle sessions per client against one ZooKeeper server on loopback, session timeout \
-         T = {t} s; the server is killed and restarted with its data (goals: RSS/session <= 10 \
-         KiB, all back within 2T = {} s, busiest 100 ms of attempts <= 5% = {})",
+         T = {t} s; the server is killed and restarted with its data after {:?} (goals: \
+         RSS/session <= 10 KiB, all back within 2T = {} s, busiest 100 ms of attempts <= 5% = \
+         {}); zkwarden-spread: reconnect_delay {:?}, reconnect_backoff {:?}",
         settings.sessions,
+        settings.outage,
         2.0 * t,
-        (0.05 * n).round()
+        (0.05 * n).round(),
+        settings.spread_delay,
+        settings.spread_backoff
     );
     println!();
     println!(
@@ -379,7 +400,9 @@ mod child {
 
     pub(super) fn run(client: Option<&str>, connect: Option<&String>) -> Result<(), String> {
         let (Some(client), Some(connect)) = (client, connect) else {
-            return Err("usage: many_sessions --child zkwarden|kezhuw HOST:PORT".into());
+            return Err(
+                "usage: many_sessions --child zkwarden|zkwarden-spread|kezhuw HOST:PORT".into(),
+            );
         };
         let settings = Settings::from_env();
         raise_fd_limit(settings.sessions as u64 + 500)?;
@@ -390,7 +413,8 @@ mod child {
             .map_err(|e| format!("runtime: {e}"))?;
         runtime.block_on(async {
             match client {
-                "zkwarden" => ours(connect, &settings).await,
+                "zkwarden" => ours(connect, &settings, false).await,
+                "zkwarden-spread" => ours(connect, &settings, true).await,
                 "kezhuw" => kezhuw(connect, &settings).await,
                 other => Err(format!("unknown client {other}")),
             }
@@ -475,13 +499,20 @@ mod child {
         .await;
     }
 
-    async fn ours(connect: &str, settings: &Settings) -> Result<(), String> {
+    /// zkwarden's sessions; `spread`: with the settings for spreading a full restart.
+    async fn ours(connect: &str, settings: &Settings, spread: bool) -> Result<(), String> {
         let rss_before = rss_kib();
         let started = Instant::now();
         let clients = open_all(settings.sessions, || {
-            zkwarden::Client::builder(connect)
-                .session_timeout(settings.timeout)
-                .connect()
+            let builder = zkwarden::Client::builder(connect).session_timeout(settings.timeout);
+            let builder = if spread {
+                builder
+                    .reconnect_delay(settings.spread_delay)
+                    .reconnect_backoff(settings.spread_backoff, settings.spread_backoff)
+            } else {
+                builder
+            };
+            builder.connect()
         })
         .await?;
         let opened = started.elapsed();

@@ -143,6 +143,71 @@ fn default_reconnect_delay() -> Duration {
     crate::client::DEFAULT_RECONNECT_DELAY
 }
 
+/// The pauses between failed rounds of connection attempts (`reconnect_backoff` in a config
+/// file): see [`ClientBuilder::reconnect_backoff`](crate::ClientBuilder::reconnect_backoff)
+/// and [`ClientBuilder::reconnect_backoff_patience`](crate::ClientBuilder::reconnect_backoff_patience).
+/// Each field may be left out for its default.
+///
+/// ```
+/// let config: zkwarden::warden::WardenConfig = toml::from_str(r#"
+///     connect = "zk1:2181"
+///     reconnect_backoff = { min = "100ms", max = "2s", patience = 2, later_max = "8s" }
+/// "#).unwrap();
+/// config.validate().unwrap();
+/// assert_eq!(config.reconnect_backoff.patience, 2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconnectBackoff {
+    /// The first pause (default 50 ms); must be positive.
+    #[serde(with = "humantime_serde")]
+    pub min: Duration,
+    /// The cap of the first rounds' pauses (default 1 s); not below `min`.
+    #[serde(with = "humantime_serde")]
+    pub max: Duration,
+    /// After this many failed rounds in a row (default 4), the pauses go on doubling up to
+    /// `later_max`.
+    pub patience: u32,
+    /// The cap once the patience is spent (default 4 s); not below `max` (equal: the pauses
+    /// never grow past `max`).
+    #[serde(with = "humantime_serde")]
+    pub later_max: Duration,
+}
+
+impl Default for ReconnectBackoff {
+    fn default() -> ReconnectBackoff {
+        ReconnectBackoff {
+            min: crate::client::DEFAULT_MIN_BACKOFF,
+            max: crate::client::DEFAULT_MAX_BACKOFF,
+            patience: crate::client::DEFAULT_BACKOFF_PATIENCE,
+            later_max: crate::client::DEFAULT_LATER_MAX_BACKOFF,
+        }
+    }
+}
+
+impl ReconnectBackoff {
+    /// A zero first pause never grows (the rounds would follow each other at once against a
+    /// server that is down), and a cap below the pause it caps would be raised to it silently.
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.min.is_zero() {
+            return Err("reconnect_backoff.min must be positive".into());
+        }
+        if self.max < self.min {
+            return Err(format!(
+                "reconnect_backoff.max ({:?}) must not be below min ({:?})",
+                self.max, self.min
+            ));
+        }
+        if self.later_max < self.max {
+            return Err(format!(
+                "reconnect_backoff.later_max ({:?}) must not be below max ({:?})",
+                self.later_max, self.max
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn default_follow_ensemble() -> bool {
     true
 }
@@ -214,6 +279,11 @@ pub struct WardenConfig {
     /// this (default 100 ms; see [`ClientBuilder::reconnect_delay`](crate::ClientBuilder::reconnect_delay)).
     #[serde(with = "humantime_serde", default = "default_reconnect_delay")]
     pub reconnect_delay: Duration,
+    /// The pauses between failed rounds of connection attempts, and how they grow through a
+    /// long outage (`reconnect_backoff = { min = "50ms", max = "1s", patience = 4,
+    /// later_max = "4s" }`, the defaults).
+    #[serde(default)]
+    pub reconnect_backoff: ReconnectBackoff,
     /// How lock holders treat a lost connection.
     #[serde(default)]
     pub lock_safety: LockSafety,
@@ -248,6 +318,7 @@ impl fmt::Debug for WardenConfig {
             .field("read_only", &self.read_only)
             .field("max_frame_len", &self.max_frame_len)
             .field("reconnect_delay", &self.reconnect_delay)
+            .field("reconnect_backoff", &self.reconnect_backoff)
             .field("lock_safety", &self.lock_safety)
             .field("follow_ensemble", &self.follow_ensemble);
         #[cfg(feature = "tls")]
@@ -271,6 +342,7 @@ impl WardenConfig {
             read_only: false,
             max_frame_len: default_max_frame_len(),
             reconnect_delay: default_reconnect_delay(),
+            reconnect_backoff: ReconnectBackoff::default(),
             lock_safety: LockSafety::default(),
             follow_ensemble: default_follow_ensemble(),
             #[cfg(feature = "tls")]
@@ -335,6 +407,9 @@ impl WardenConfig {
                 self.max_frame_len
             ));
         }
+        self.reconnect_backoff
+            .validate()
+            .map_err(Error::InvalidArgument)?;
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             if tls.cert_file.is_some() != tls.key_file.is_some() {
@@ -455,6 +530,24 @@ impl WardenBuilder {
         self
     }
 
+    /// The first pause after a failed round of connection attempts and its cap (see
+    /// [`WardenConfig::reconnect_backoff`] and
+    /// [`ClientBuilder::reconnect_backoff`](crate::ClientBuilder::reconnect_backoff)).
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.config.reconnect_backoff.min = min;
+        self.config.reconnect_backoff.max = max;
+        self
+    }
+
+    /// After `rounds` failed rounds in a row, the pauses go on doubling up to `later_max` (see
+    /// [`WardenConfig::reconnect_backoff`] and
+    /// [`ClientBuilder::reconnect_backoff_patience`](crate::ClientBuilder::reconnect_backoff_patience)).
+    pub fn reconnect_backoff_patience(mut self, rounds: u32, later_max: Duration) -> Self {
+        self.config.reconnect_backoff.patience = rounds;
+        self.config.reconnect_backoff.later_max = later_max;
+        self
+    }
+
     /// See [`WardenConfig::lock_safety`].
     pub fn lock_safety(mut self, safety: LockSafety) -> Self {
         self.config.lock_safety = safety;
@@ -540,6 +633,73 @@ mod tests {
                 .build()
                 .unwrap()
                 .follow_ensemble
+        );
+    }
+
+    #[test]
+    fn reconnect_backoff_reads_from_toml_json_and_the_builder_alike() {
+        let config: WardenConfig = toml::from_str(
+            "connect = \"a:1\"\nreconnect_backoff = { min = \"2s\", max = \"4s\", patience = 0, later_max = \"8s\" }",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let set = ReconnectBackoff {
+            min: Duration::from_secs(2),
+            max: Duration::from_secs(4),
+            patience: 0,
+            later_max: Duration::from_secs(8),
+        };
+        assert_eq!(config.reconnect_backoff, set);
+        let built = WardenBuilder::new("a:1")
+            .reconnect_backoff(set.min, set.max)
+            .reconnect_backoff_patience(set.patience, set.later_max)
+            .build()
+            .unwrap();
+        assert_eq!(built, config);
+        // Left out, a field keeps its default.
+        let partial: WardenConfig =
+            serde_json::from_str(r#"{"connect":"a:1","reconnect_backoff":{"patience":9}}"#)
+                .unwrap();
+        assert_eq!(
+            partial.reconnect_backoff,
+            ReconnectBackoff {
+                patience: 9,
+                ..ReconnectBackoff::default()
+            }
+        );
+        assert_eq!(
+            WardenConfig::new("a:1").reconnect_backoff.later_max,
+            crate::client::DEFAULT_LATER_MAX_BACKOFF
+        );
+    }
+
+    #[test]
+    fn a_reconnect_backoff_that_cannot_grow_or_caps_below_itself_is_refused() {
+        let ms = Duration::from_millis;
+        for (builder, needle) in [
+            (
+                WardenBuilder::new("a:1").reconnect_backoff(Duration::ZERO, ms(100)),
+                "reconnect_backoff.min",
+            ),
+            (
+                WardenBuilder::new("a:1").reconnect_backoff(ms(500), ms(100)),
+                "reconnect_backoff.max",
+            ),
+            (
+                WardenBuilder::new("a:1").reconnect_backoff_patience(3, ms(100)),
+                "reconnect_backoff.later_max",
+            ),
+        ] {
+            match builder.build() {
+                Err(Error::InvalidArgument(m)) => assert!(m.contains(needle), "{m}"),
+                other => panic!("{needle}: {other:?}"),
+            }
+        }
+        assert!(
+            toml::from_str::<WardenConfig>(
+                "connect = \"a:1\"\nreconnect_backoff = { min = \"1s\", patiense = 2 }"
+            )
+            .is_err()
         );
     }
 

@@ -165,6 +165,10 @@ mod tests {
             ("sesion_timeout = \"8s\"", "sesion_timeout"),
             ("session_timeout = \"soon\"", "test config"),
             ("session_timeout = \"0s\"", "session_timeout"),
+            (
+                "reconnect_backoff = { min = \"0s\" }",
+                "reconnect_backoff.min",
+            ),
         ] {
             match toml(text, Some("h:1")) {
                 Err(Error::InvalidArgument(m)) => assert!(m.contains(needle), "{text}: {m}"),

@@ -113,12 +113,15 @@ impl Inner {
             Some(namespace) => format!("{}{}", connect.trim_end(), namespace),
             None => connect,
         };
+        let backoff = self.config.reconnect_backoff;
         let mut builder = ClientBuilder::new(connect)
             .session_timeout(self.config.session_timeout)
             .connect_timeout(self.config.connection_timeout)
             .read_only(self.config.read_only)
             .max_frame_len(self.config.max_frame_len)
-            .reconnect_delay(self.config.reconnect_delay);
+            .reconnect_delay(self.config.reconnect_delay)
+            .reconnect_backoff(backoff.min, backoff.max)
+            .reconnect_backoff_patience(backoff.patience, backoff.later_max);
         builder = self.secured(builder);
         for (scheme, auth) in self.credentials() {
             builder = builder.auth(scheme, auth);

@@ -36,7 +36,7 @@ mod write;
 
 #[cfg(feature = "tls")]
 pub use config::TlsFiles;
-pub use config::{AuthConfig, LockSafety, WardenBuilder, WardenConfig};
+pub use config::{AuthConfig, LockSafety, ReconnectBackoff, WardenBuilder, WardenConfig};
 pub use config_file::CONNECT_ENV;
 pub use create::{CreateBuilder, PROTECTED_PREFIX, ParentMode};
 pub use fence::{Fence, fenced};
