@@ -533,6 +533,10 @@ async fn other_invalid_settings_are_refused_at_build_time() {
             Client::builder(addr).connect_timeout(Duration::ZERO),
         ),
         (
+            "zero reconnect backoff minimum",
+            Client::builder(addr).reconnect_backoff(Duration::ZERO, Duration::from_secs(1)),
+        ),
+        (
             "frame limit under 1 KiB",
             Client::builder(addr).max_frame_len(1023),
         ),

@@ -206,6 +206,7 @@ impl ClientBuilder {
     /// [`DEFAULT_MIN_BACKOFF`], 50 ms, and [`DEFAULT_MAX_BACKOFF`], 1 s). Pauses happen only
     /// between rounds, never before reporting a lost connection. See
     /// [`reconnect_backoff_patience`](Self::reconnect_backoff_patience) for longer outages.
+    /// A zero `min` is refused when the client is built (`InvalidArgument`).
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_backoff = min;
         self.max_backoff = max.max(min);
@@ -354,6 +355,13 @@ impl ClientBuilder {
         if self.connect_timeout.is_zero() {
             return Err(Error::InvalidArgument(
                 "connect timeout must be positive".into(),
+            ));
+        }
+        // A zero first pause never grows: the rounds would follow each other at once
+        // against a server that is down, until the session times out.
+        if self.min_backoff.is_zero() {
+            return Err(Error::InvalidArgument(
+                "reconnect backoff minimum must be positive".into(),
             ));
         }
         if self.max_frame_len < 1024 || self.max_frame_len > i32::MAX as usize {
