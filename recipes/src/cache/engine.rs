@@ -179,6 +179,7 @@ impl Engine {
         loop {
             report_size(&root, self.shared.lock().len());
             tokio::select! {
+                biased;
                 event = watch.next() => {
                     let Some(event) = event else {
                         debug!("tree watch ended; cache stops");

@@ -1,0 +1,80 @@
+//! Follows one warden's connection events: they must come in the documented order, none
+//! dropped, and `Lost` no later than the session timeout after the last contact with a
+//! server.
+
+use std::time::Duration;
+
+use zkwarden::ConnectionState;
+use zkwarden::warden::ConnectionUpdate;
+
+use super::Ctx;
+use crate::check_recipes::{self, Seen};
+
+/// Slack on "`Lost` within the session timeout": the warden's timer fires at its deadline on
+/// the paused clock; this only absorbs the instant a reply is being processed.
+const LOST_SLACK: Duration = Duration::from_millis(100);
+
+/// Runs until the warden closes, then checks the order of what it reported.
+pub(super) async fn follow(ctx: Ctx) {
+    let mut events = ctx.warden.events();
+    let first = ctx.warden.connection();
+    let mut seen = vec![Seen {
+        state: first.state,
+        generation: first.generation,
+        at: ctx.rec.now(),
+    }];
+    // The contact a deadline was already checked for (no second check of the same one).
+    let mut checked = None;
+    loop {
+        let state = seen.last().map(|s| s.state);
+        let heard = ctx.warden.last_heard();
+        let due = match (state, heard) {
+            (Some(ConnectionState::Suspended), Some(heard)) if checked != Some(heard) => {
+                Some(heard + ctx.session_timeout + LOST_SLACK)
+            }
+            _ => None,
+        };
+        let timer = async {
+            match due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            update = events.next_update() => match update {
+                Some(ConnectionUpdate::Event(e)) => {
+                    ctx.trace.log(format_args!(
+                        "warden {}: {:?} (generation {}, session {})",
+                        ctx.id, e.state, e.generation, e.session_id
+                    ));
+                    seen.push(Seen { state: e.state, generation: e.generation, at: ctx.rec.now() });
+                }
+                Some(ConnectionUpdate::Lagged { missed }) => {
+                    ctx.rec.violate(format!(
+                        "at {}: warden {}: {missed} connection events dropped",
+                        ctx.trace.time(), ctx.id
+                    ));
+                }
+                None => break,
+            },
+            () = timer => {
+                checked = heard;
+                if ctx.warden.connection().state == ConnectionState::Suspended
+                    && ctx.warden.last_heard() == heard
+                {
+                    ctx.rec.violate(format!(
+                        "at {}: warden {}: still Suspended {:?} after the last contact with a \
+                         server (session timeout {:?}): Lost not reported in time",
+                        ctx.trace.time(), ctx.id, ctx.session_timeout + LOST_SLACK,
+                        ctx.session_timeout
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    if let Err(e) = check_recipes::warden_states(ctx.id, &seen) {
+        ctx.rec.violate(e);
+    }
+}
