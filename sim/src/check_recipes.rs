@@ -162,7 +162,12 @@ pub fn fenced_writes(what: &str, writes: &[FencedWrite]) -> Result<(), String> {
 ///
 /// # Errors
 /// The figures that disagree.
-pub fn counter(final_value: i64, applied: usize, acked: usize, doubtful: usize) -> Result<(), String> {
+pub fn counter(
+    final_value: i64,
+    applied: usize,
+    acked: usize,
+    doubtful: usize,
+) -> Result<(), String> {
     if final_value != applied as i64 {
         return Err(format!(
             "counter: the value is {final_value} but the server applied {applied} increments \
@@ -232,7 +237,15 @@ mod tests {
         assert!(holders("mutex", 1, &[h(0, None), h(10, Some(20))], end).is_err());
         assert!(holders("lease", 2, &[h(0, None), h(10, Some(20))], end).is_ok());
         // Told it lost at the instant it was granted: it held nothing.
-        assert!(holders("mutex", 1, &[h(10, Some(10)), h(10, Some(10)), h(0, None)], end).is_ok());
+        assert!(
+            holders(
+                "mutex",
+                1,
+                &[h(10, Some(10)), h(10, Some(10)), h(0, None)],
+                end
+            )
+            .is_ok()
+        );
     }
 
     #[test]

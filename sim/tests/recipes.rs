@@ -59,13 +59,12 @@ fn a_recipe_seed_replays_exactly() {
 }
 
 #[test]
-#[ignore = "diagnostic: counts the seeds whose two runs differ"]
-fn count_replay_divergence() {
-    let n = env_u64("ZKSIM_SEEDS").unwrap_or(40);
-    let diverged: Vec<u64> = (0..n)
-        .filter(|&seed| {
-            zkwarden_sim::run_recipes_traced(seed, true) != zkwarden_sim::run_recipes_traced(seed, true)
-        })
-        .collect();
-    println!("{} of {n} seeds diverged: {diverged:?}", diverged.len());
+fn regression_seeds() {
+    // 0 and 1: a leader latch's term outlived its node when the warden closed (`Closed` was
+    // reported after the session was gone), so two leaders overlapped.
+    for seed in [0, 1] {
+        if let Err(failure) = zkwarden_sim::run_recipe_seed(seed, true) {
+            panic!("{failure}");
+        }
+    }
 }

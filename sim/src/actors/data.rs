@@ -77,13 +77,8 @@ pub(super) async fn writer(ctx: Ctx, seed: u64) {
                 ctx.trace
                     .log(format_args!("warden {}: {what} -> {result:?}", ctx.id));
                 let result = result.map(|_| ());
-                let call = WriteCall::new(
-                    ctx.id,
-                    what,
-                    Bytes::from(tag),
-                    &result,
-                    ctx.trace.time(),
-                );
+                let call =
+                    WriteCall::new(ctx.id, what, Bytes::from(tag), &result, ctx.trace.time());
                 ctx.rec.with(|r| r.writes.push(call));
             }
             2 => {
@@ -93,7 +88,10 @@ pub(super) async fn writer(ctx: Ctx, seed: u64) {
             }
             3 => {
                 let _ = ctx
-                    .bounded("set", w.set_data(&child, tag.as_bytes(), None).into_future())
+                    .bounded(
+                        "set",
+                        w.set_data(&child, tag.as_bytes(), None).into_future(),
+                    )
                     .await;
             }
             4 => {
@@ -103,7 +101,10 @@ pub(super) async fn writer(ctx: Ctx, seed: u64) {
             }
             _ => {
                 let set = ctx
-                    .bounded("set", w.set_data(WATCHED, tag.as_bytes(), None).into_future())
+                    .bounded(
+                        "set",
+                        w.set_data(WATCHED, tag.as_bytes(), None).into_future(),
+                    )
                     .await;
                 if matches!(set, Some(Err(Error::NoNode))) {
                     let _ = ctx
@@ -125,8 +126,11 @@ pub(super) async fn counter(ctx: Ctx, seed: u64) {
         let Some(result) = ctx.bounded("increment", counter.increment()).await else {
             return;
         };
-        ctx.trace
-            .log(format_args!("warden {}: increment -> {:?}", ctx.id, result.as_ref().map(|v| (v.succeeded, v.post))));
+        ctx.trace.log(format_args!(
+            "warden {}: increment -> {:?}",
+            ctx.id,
+            result.as_ref().map(|v| (v.succeeded, v.post))
+        ));
         match result {
             Ok(v) if v.succeeded => ctx.rec.with(|r| r.increments.0 += 1),
             Ok(_) => {}
@@ -185,8 +189,11 @@ pub(super) async fn settle(ctx: Ctx, model: Shared, observers: Observers) {
                     ctx.bound
                 )
             };
-            ctx.rec
-                .violate(format!("at {}: warden {}: {message}", ctx.trace.time(), ctx.id));
+            ctx.rec.violate(format!(
+                "at {}: warden {}: {message}",
+                ctx.trace.time(),
+                ctx.id
+            ));
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -76,14 +76,16 @@ async fn pause(rng: &mut fastrand::Rng, max_ms: u64) {
 
 /// One fenced write of `token` by `who` to `path`; a stale holder's must be refused.
 async fn fenced_write(ctx: &Ctx, fence: &(impl Fence + Sync), path: &str, token: i64, who: &str) {
-    let tx = ctx
-        .warden
-        .transaction()
-        .fenced_by(fence)
-        .set_data(path, fenced_data(token, who).to_vec(), None);
+    let tx = ctx.warden.transaction().fenced_by(fence).set_data(
+        path,
+        fenced_data(token, who).to_vec(),
+        None,
+    );
     if let Some(result) = ctx.bounded("a fenced write", tx.commit()).await {
-        ctx.trace
-            .log(format_args!("{who}: fenced write (token {token}): {:?}", result.map(|_| ())));
+        ctx.trace.log(format_args!(
+            "{who}: fenced write (token {token}): {:?}",
+            result.map(|_| ())
+        ));
     }
 }
 
@@ -107,7 +109,13 @@ pub(super) async fn mutex(ctx: Ctx, seed: u64) {
         n += 1;
         let who = format!("warden {} mutex holder {n}", ctx.id);
         let token = guard.fencing_token();
-        let index = hold(&ctx, Kind::Mutex, who.clone(), guard.session_id(), guard.lost());
+        let index = hold(
+            &ctx,
+            Kind::Mutex,
+            who.clone(),
+            guard.session_id(),
+            guard.lost(),
+        );
         for _ in 0..rng.usize(1..=3) {
             // A holder told it lost sometimes writes anyway, as a stale one would: the
             // fence must refuse it once another holds the lock.
@@ -183,7 +191,13 @@ pub(super) async fn latch(ctx: Ctx, seed: u64) {
             let Ok(leadership) = got else { break };
             n += 1;
             let who = format!("warden {} leader {n}", ctx.id);
-            let index = hold(&ctx, Kind::Leader, who.clone(), leadership.session_id(), leadership.lost());
+            let index = hold(
+                &ctx,
+                Kind::Leader,
+                who.clone(),
+                leadership.session_id(),
+                leadership.lost(),
+            );
             current = Some(index);
             fenced_write(&ctx, &leadership, LED, leadership.fencing_token(), &who).await;
             tokio::select! {

@@ -23,7 +23,7 @@ use crate::check_recipes::{self, FencedWrite, Holding};
 use crate::model::Model;
 use crate::model::conn::{Shared, lock as lock_model};
 use crate::net::{FaultRates, Plan, SimNet};
-use crate::scenario::{TICK, Stats, lock_plan, ticker};
+use crate::scenario::{Stats, TICK, lock_plan, ticker};
 use crate::trace::Trace;
 
 /// The recipes' root in the model's tree.
@@ -207,7 +207,11 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let mut settled = Vec::new();
     let mut closing = Vec::new();
     for (ctx, observers) in ctxs {
-        settled.push(tokio::spawn(data::settle(ctx.clone(), model.clone(), observers)));
+        settled.push(tokio::spawn(data::settle(
+            ctx.clone(),
+            model.clone(),
+            observers,
+        )));
         closing.push(ctx);
     }
     for handle in settled {
@@ -220,7 +224,9 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
         let _ = ctx.bounded("close", ctx.warden.close()).await;
     }
     for handle in handles {
-        handle.await.map_err(|e| format!("an actor panicked: {e}"))?;
+        handle
+            .await
+            .map_err(|e| format!("an actor panicked: {e}"))?;
     }
     ticker.abort();
     verdict(&rec, &model, end)

@@ -76,9 +76,12 @@ pub async fn serve(model: Shared, stream: DuplexStream, faults: ConnFaults, trac
     ));
     let mut rng = fastrand::Rng::with_seed(faults.seed);
     let mut n = 0usize;
+    // A stall happens once (the outbox may be served while `n` stays at the stall's request).
+    let mut stalled = false;
     loop {
         if let Some((at, pause)) = faults.stall {
-            if at == n {
+            if at == n && !stalled {
+                stalled = true;
                 trace.log(format_args!("server: conn {conn} stalls {pause:?}"));
                 tokio::time::sleep(pause).await;
             }
