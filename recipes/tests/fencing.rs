@@ -189,7 +189,7 @@ async fn closing_the_warden_ends_a_guard_before_its_node_goes() {
     let server = start_server().await;
     let holder = warden(&server.connect_string()).await;
     let observer = warden(&server.connect_string()).await;
-    let path = unique_path("/close-order");
+    let path = unique_path("close-order");
     let guard = within("lock", Mutex::new(&holder, &path).lock())
         .await
         .expect("lock");
