@@ -51,6 +51,9 @@ struct Record {
     increments: (usize, usize),
     /// The first violation an actor saw while running (a hang, a state out of order).
     violation: Option<String>,
+    /// Every warden's connection changes other than `Connected`/`Reconnected`: the session
+    /// they name and when they were reported.
+    doubts: Vec<(i64, Duration)>,
 }
 
 /// The record, shared by every task of a run.
@@ -237,7 +240,8 @@ fn verdict(rec: &Rec, model: &Shared, end: Duration) -> Result<Stats, String> {
     let model = lock_model(model);
     // A forced expiry ends a session the server still hears from: no client can know
     // before the server tells it, so the holder's right ends at that instant (its writes
-    // after it are the fence's to refuse, which the fenced-write check covers).
+    // after it are the fence's to refuse, which the fenced-write check covers), provided
+    // the holder stopped by the time its warden heard of it.
     let forced: Vec<(i64, Duration)> = model
         .ended
         .iter()
@@ -248,10 +252,19 @@ fn verdict(rec: &Rec, model: &Shared, end: Duration) -> Result<Stats, String> {
         if let Some(v) = &r.violation {
             return Err(v.clone());
         }
-        for held in [&mut r.mutex, &mut r.leases, &mut r.leaders] {
-            for h in held.iter_mut() {
-                for &(session, at) in &forced {
-                    if h.session == session && h.from <= at {
+        for &(session, at) in &forced {
+            // When the victim's warden heard of it (the connection closed under it).
+            let told = r
+                .doubts
+                .iter()
+                .filter(|d| d.0 == session && d.1 >= at)
+                .map(|d| d.1)
+                .min()
+                .unwrap_or(end);
+            for held in [&mut r.mutex, &mut r.leases, &mut r.leaders] {
+                for h in held.iter_mut() {
+                    // Only a holder that stopped when its warden heard is excused.
+                    if h.session == session && h.from <= at && h.until.is_some_and(|u| u <= told) {
                         h.until = Some(h.until.map_or(at, |u| u.min(at)));
                     }
                 }

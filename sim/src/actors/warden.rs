@@ -48,7 +48,11 @@ pub(super) async fn follow(ctx: Ctx) {
                         "warden {}: {:?} (generation {}, session {})",
                         ctx.id, e.state, e.generation, e.session_id
                     ));
-                    seen.push(Seen { state: e.state, generation: e.generation, at: ctx.rec.now() });
+                    let at = ctx.rec.now();
+                    if !matches!(e.state, ConnectionState::Connected | ConnectionState::Reconnected) {
+                        ctx.rec.with(|r| r.doubts.push((e.session_id.0, at)));
+                    }
+                    seen.push(Seen { state: e.state, generation: e.generation, at });
                 }
                 Some(ConnectionUpdate::Lagged { missed }) => {
                     ctx.rec.violate(format!(
