@@ -1,6 +1,6 @@
 //! Follows one warden's connection events: they must come in the documented order, none
-//! dropped, and `Lost` no later than the session timeout after the last contact with a
-//! server.
+//! dropped, `Suspended` no later than the read timeout and `Lost` no later than the session
+//! timeout after the last contact with a server.
 
 use std::time::Duration;
 
@@ -28,9 +28,17 @@ pub(super) async fn follow(ctx: Ctx) {
     loop {
         let state = seen.last().map(|s| s.state);
         let heard = ctx.warden.last_heard();
+        // Suspended: `Lost` is due a session timeout after the last contact. Connected:
+        // the connection must be given up (`Suspended`) a read timeout (two thirds of the
+        // session timeout) after the last contact.
         let due = match (state, heard) {
             (Some(ConnectionState::Suspended), Some(heard)) if checked != Some(heard) => {
                 Some(heard + ctx.session_timeout + LOST_SLACK)
+            }
+            (Some(ConnectionState::Connected | ConnectionState::Reconnected), Some(heard))
+                if checked != Some(heard) =>
+            {
+                Some(heard + ctx.session_timeout * 2 / 3 + LOST_SLACK)
             }
             _ => None,
         };
@@ -64,9 +72,18 @@ pub(super) async fn follow(ctx: Ctx) {
             },
             () = timer => {
                 checked = heard;
-                if ctx.warden.connection().state == ConnectionState::Suspended
-                    && ctx.warden.last_heard() == heard
-                {
+                let now = ctx.warden.connection().state;
+                let silent = ctx.warden.last_heard() == heard;
+                if silent && state == Some(now) && now != ConnectionState::Suspended {
+                    ctx.rec.violate(format!(
+                        "at {}: warden {}: still {now:?} {:?} after the last contact with a \
+                         server (read timeout {:?})",
+                        ctx.trace.time(), ctx.id, ctx.session_timeout * 2 / 3 + LOST_SLACK,
+                        ctx.session_timeout * 2 / 3
+                    ));
+                    break;
+                }
+                if now == ConnectionState::Suspended && silent {
                     ctx.rec.violate(format!(
                         "at {}: warden {}: still Suspended {:?} after the last contact with a \
                          server (session timeout {:?}): Lost not reported in time",
