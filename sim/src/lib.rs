@@ -58,13 +58,7 @@ const SIMULATED_LIMIT: Duration = Duration::from_secs(600);
 /// # Errors
 /// The [`Failure`] when an invariant broke.
 pub fn run_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
-    let (result, trace) = run_traced(seed, traced);
-    result.map_err(|message| Failure {
-        seed,
-        message,
-        trace,
-        suite: "seeds",
-    })
+    failure_of(seed, "seeds", run_traced(seed, traced))
 }
 
 /// Runs seed `seed` of the recipe scenario (the warden and the recipes, [`actors`]) on a
@@ -73,12 +67,20 @@ pub fn run_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
 /// # Errors
 /// The [`Failure`] when an invariant broke.
 pub fn run_recipe_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
-    let (result, trace) = run_recipes_traced(seed, traced);
+    failure_of(seed, "recipes", run_recipes_traced(seed, traced))
+}
+
+/// A run's verdict and trace as a [`Failure`] of `suite` (the test target that replays it).
+fn failure_of(
+    seed: u64,
+    suite: &'static str,
+    (result, trace): (Result<Stats, String>, Vec<String>),
+) -> Result<Stats, Failure> {
     result.map_err(|message| Failure {
         seed,
         message,
         trace,
-        suite: "recipes",
+        suite,
     })
 }
 

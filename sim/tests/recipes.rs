@@ -49,6 +49,10 @@ fn replay() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tokio_unstable),
+    ignore = "exact replays of the warden and recipes need RUSTFLAGS=\"--cfg tokio_unstable\""
+)]
 fn a_recipe_seed_replays_exactly() {
     for seed in 0..10 {
         let a = zkwarden_sim::run_recipes_traced(seed, true);

@@ -3,7 +3,7 @@
 //! `zkwarden-recipes`, unchanged: a mutex whose holders make fenced writes, a semaphore, a
 //! leader latch, a tree cache, a resilient data watch, an exactly-once counter and
 //! sequential creates. Then the network heals and every invariant of
-//! [`check_recipes`](crate::check_recipes) and [`check::writes`] is checked.
+//! [`crate::check_recipes`] and [`check::writes`] is checked.
 
 mod data;
 mod lock;
