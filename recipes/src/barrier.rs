@@ -6,30 +6,19 @@
 //! Waits are driven by watches and always re-read the nodes when woken, so a watch firing
 //! for a connection change, a reconnection or a new session never lets anyone through early.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 use zkwarden::warden::ParentMode;
 use zkwarden::{CreateMode, Error, OneshotWatcher, Result, Warden};
 
 /// A random (version 4) UUID in its usual text form, as Java's `UUID.randomUUID()` prints.
+/// Drawn from `fastrand`'s thread-local generator (seeded from the OS per thread, and by a
+/// simulation from its seed, so that a run replays), as the warden's protected names are.
 pub(crate) fn random_uuid() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
     let mut bytes = [0u8; 16];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        // Each `RandomState` has fresh random keys; mix in time and a counter besides.
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        hasher.write_u128(nanos);
-        hasher.write_usize(i);
-        chunk.copy_from_slice(&hasher.finish().to_be_bytes());
+    for b in &mut bytes {
+        *b = fastrand::u8(..);
     }
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;

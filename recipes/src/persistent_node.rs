@@ -476,6 +476,7 @@ async fn follow(
     let mut watch = shared.warden.watch_data(path);
     loop {
         tokio::select! {
+            biased;
             event = watch.next() => match event {
                 None => return false,
                 Some(DataEvent::Resync { node: None, .. }) | Some(DataEvent::Deleted) => {

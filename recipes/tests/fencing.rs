@@ -178,3 +178,41 @@ impl Fence for Checks {
         self.0.clone()
     }
 }
+
+/// Closing a warden tells its lock guards they lost before the server deletes their nodes:
+/// by the time another session hears that the lock node is gone, the guard already says
+/// `Closed`. (The simulation found `Closed` reported only once the session was gone, so a
+/// holder still believed in a lock another process could take; its regression seeds are
+/// in `sim/tests/recipes.rs`.)
+#[tokio::test]
+async fn closing_the_warden_ends_a_guard_before_its_node_goes() {
+    let server = start_server().await;
+    let holder = warden(&server.connect_string()).await;
+    let observer = warden(&server.connect_string()).await;
+    let path = unique_path("close-order");
+    let guard = within("lock", Mutex::new(&holder, &path).lock())
+        .await
+        .expect("lock");
+    let (stat, watcher) = observer
+        .exists_and_watch(guard.node_path())
+        .await
+        .expect("watch the lock node");
+    assert!(stat.is_some(), "the lock node exists while held");
+    let closing = tokio::spawn({
+        let holder = holder.clone();
+        async move { holder.close().await }
+    });
+    let event = within("the lock node deleted", watcher)
+        .await
+        .expect("a watch event");
+    assert_eq!(event.event_type, zkwarden::EventType::NodeDeleted);
+    assert_eq!(
+        guard.lost_reason(),
+        Some(zkwarden_recipes::lock::LostReason::Closed),
+        "the guard must have been told before its node went"
+    );
+    within("close", closing)
+        .await
+        .expect("join")
+        .expect("close");
+}

@@ -7,7 +7,9 @@
 //! See docs/simulation.md for how it works, how to replay a seed and what the model leaves
 //! out.
 
+pub mod actors;
 pub mod check;
+pub mod check_recipes;
 pub mod model;
 pub mod net;
 pub mod scenario;
@@ -27,6 +29,8 @@ pub struct Failure {
     pub message: String,
     /// The run's trace (empty unless traced).
     pub trace: Vec<String>,
+    /// The test target that replays it (`seeds` or `recipes`).
+    pub suite: &'static str,
 }
 
 impl std::fmt::Display for Failure {
@@ -34,8 +38,9 @@ impl std::fmt::Display for Failure {
         writeln!(f, "seed {}: {}", self.seed, self.message)?;
         writeln!(
             f,
-            "replay: ZKSIM_SEED={} cargo test -p zkwarden-sim --test seeds replay -- --nocapture",
-            self.seed
+            "replay: RUSTFLAGS=\"--cfg tokio_unstable\" ZKSIM_SEED={} cargo test -p zkwarden-sim \
+             --test {} replay -- --nocapture",
+            self.seed, self.suite
         )?;
         for line in &self.trace {
             writeln!(f, "  {line}")?;
@@ -53,30 +58,67 @@ const SIMULATED_LIMIT: Duration = Duration::from_secs(600);
 /// # Errors
 /// The [`Failure`] when an invariant broke.
 pub fn run_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
-    let (result, trace) = run_traced(seed, traced);
+    failure_of(seed, "seeds", run_traced(seed, traced))
+}
+
+/// Runs seed `seed` of the recipe scenario (the warden and the recipes, [`actors`]) on a
+/// fresh paused-clock runtime on this thread; with `traced`, keeps the trace.
+///
+/// # Errors
+/// The [`Failure`] when an invariant broke.
+pub fn run_recipe_seed(seed: u64, traced: bool) -> Result<Stats, Failure> {
+    failure_of(seed, "recipes", run_recipes_traced(seed, traced))
+}
+
+/// A run's verdict and trace as a [`Failure`] of `suite` (the test target that replays it).
+fn failure_of(
+    seed: u64,
+    suite: &'static str,
+    (result, trace): (Result<Stats, String>, Vec<String>),
+) -> Result<Stats, Failure> {
     result.map_err(|message| Failure {
         seed,
         message,
         trace,
+        suite,
     })
+}
+
+/// As [`run_traced`], for the recipe scenario.
+pub fn run_recipes_traced(seed: u64, traced: bool) -> (Result<Stats, String>, Vec<String>) {
+    on_runtime(seed, traced, actors::run)
 }
 
 /// Runs seed `seed`; returns the verdict (a violation's message) and the trace (empty unless
 /// `traced`). Two runs of one seed give the same trace, line for line.
 pub fn run_traced(seed: u64, traced: bool) -> (Result<Stats, String>, Vec<String>) {
+    on_runtime(seed, traced, scenario::run)
+}
+
+/// Runs `scenario` for `seed` on a fresh paused-clock runtime on this thread.
+fn on_runtime<F, Fut>(seed: u64, traced: bool, scenario: F) -> (Result<Stats, String>, Vec<String>)
+where
+    F: FnOnce(u64, Trace) -> Fut,
+    Fut: std::future::Future<Output = Result<Stats, String>>,
+{
     // The client's jitter and host order come from this thread's generator.
     fastrand::seed(seed);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_time().start_paused(true);
+    // tokio's own generator (which branch of an unbiased `select!` goes first, which of a
+    // watch channel's wakers a receiver waits on, hence the order tasks wake in) is seeded
+    // from the seed too; that needs `--cfg tokio_unstable` (`Builder::rng_seed`). Without
+    // it, the plain client's runs still replay exactly (its `select!`s are biased and it
+    // waits on no watch channel from several tasks); the warden's and recipes' may not.
+    #[cfg(tokio_unstable)]
+    builder.rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()));
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => return (Err(format!("cannot build a runtime: {e}")), vec![]),
     };
     runtime.block_on(async {
         let trace = Trace::new(traced);
-        let result = tokio::time::timeout(SIMULATED_LIMIT, scenario::run(seed, trace.clone()))
+        let result = tokio::time::timeout(SIMULATED_LIMIT, scenario(seed, trace.clone()))
             .await
             .unwrap_or_else(|_| {
                 Err(format!(
@@ -91,6 +133,21 @@ pub fn run_traced(seed: u64, traced: bool) -> (Result<Stats, String>, Vec<String
 /// Runs seeds `first..first + count` on `threads` threads; returns the failures (each
 /// replayed with its trace) and the summed figures.
 pub fn sweep(first: u64, count: u64, threads: usize) -> (Vec<Failure>, Stats) {
+    sweep_with(first, count, threads, run_seed)
+}
+
+/// As [`sweep`], for the recipe scenario.
+pub fn sweep_recipes(first: u64, count: u64, threads: usize) -> (Vec<Failure>, Stats) {
+    sweep_with(first, count, threads, run_recipe_seed)
+}
+
+/// Runs seeds `first..first + count` of one scenario (`run`) on `threads` threads.
+fn sweep_with(
+    first: u64,
+    count: u64,
+    threads: usize,
+    run: fn(u64, bool) -> Result<Stats, Failure>,
+) -> (Vec<Failure>, Stats) {
     let threads = threads.max(1) as u64;
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -99,7 +156,7 @@ pub fn sweep(first: u64, count: u64, threads: usize) -> (Vec<Failure>, Stats) {
                 let mut stats = Stats::default();
                 let mut seed = first + t;
                 while seed < first + count {
-                    match run_seed(seed, false) {
+                    match run(seed, false) {
                         Ok(s) => {
                             stats.calls += s.calls;
                             stats.connection_losses += s.connection_losses;
@@ -108,12 +165,13 @@ pub fn sweep(first: u64, count: u64, threads: usize) -> (Vec<Failure>, Stats) {
                         }
                         // Replayed with the trace on: the seed decides everything.
                         Err(_) => failures.push(
-                            run_seed(seed, true).err().unwrap_or(Failure {
+                            run(seed, true).err().unwrap_or(Failure {
                                 seed,
                                 message: "failed, then passed when replayed: the run is not \
                                       deterministic"
                                     .into(),
                                 trace: vec![],
+                                suite: "seeds",
                             }),
                         ),
                     }
@@ -138,6 +196,7 @@ pub fn sweep(first: u64, count: u64, threads: usize) -> (Vec<Failure>, Stats) {
                 seed: first,
                 message: "a sweep thread panicked".into(),
                 trace: vec![],
+                suite: "seeds",
             }),
         }
     }

@@ -21,7 +21,7 @@ use crate::trace::Trace;
 /// The paths the actors fight over.
 const NODES: [&str; 3] = ["/s/a", "/s/b", "/s/c"];
 /// The server's tick (sessions get 2 to 20 ticks).
-const TICK: Duration = Duration::from_millis(200);
+pub(crate) const TICK: Duration = Duration::from_millis(200);
 
 /// Figures of one run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -341,12 +341,12 @@ async fn liveness(
     }
 }
 
-fn lock_plan(plan: &Mutex<Plan>) -> std::sync::MutexGuard<'_, Plan> {
+pub(crate) fn lock_plan(plan: &Mutex<Plan>) -> std::sync::MutexGuard<'_, Plan> {
     plan.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `/s`, the actors' playground.
-fn seed_tree(model: &Shared) {
+pub(crate) fn seed_tree(model: &Shared) {
     let mut m = lock(model);
     m.tree.zxid += 1;
     let zxid = m.tree.zxid;
@@ -363,7 +363,7 @@ fn seed_tree(model: &Shared) {
 
 /// Expires silent sessions every tick; once, at `forced`, expires a live session whatever
 /// it did (a server-side expiry).
-async fn ticker(model: Shared, forced: Option<Duration>, seed: u64, trace: Trace) {
+pub(crate) async fn ticker(model: Shared, forced: Option<Duration>, seed: u64, trace: Trace) {
     let start = Instant::now();
     let mut forced = forced;
     let mut rng = fastrand::Rng::with_seed(seed);

@@ -384,7 +384,11 @@ impl WatchRegistry {
             &mut self.persistent,
             &mut self.recursive,
         ] {
-            for (_, entries) in map.drain() {
+            // In path order: the order the watchers wake in must not depend on the map's
+            // hash keys (a simulation replays a seed exactly).
+            let mut all: Vec<(String, Vec<Entry>)> = map.drain().collect();
+            all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (_, entries) in all {
                 for entry in entries {
                     if let WatchSink::Oneshot(tx) = entry.sink {
                         let _ = tx.send(Err(cause.clone()));
@@ -406,7 +410,12 @@ impl WatchRegistry {
 
     /// The paths to re-register with SetWatches2, per kind.
     pub(crate) fn paths(&self) -> WatchPaths {
-        let keys = |m: &HashMap<String, Vec<Entry>>| m.keys().cloned().collect::<Vec<_>>();
+        // Sorted: the order reaches the server, and a simulation must replay it exactly.
+        let keys = |m: &HashMap<String, Vec<Entry>>| {
+            let mut keys = m.keys().cloned().collect::<Vec<_>>();
+            keys.sort_unstable();
+            keys
+        };
         WatchPaths {
             data: keys(&self.data),
             exist: keys(&self.exist),

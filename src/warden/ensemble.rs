@@ -59,6 +59,7 @@ pub(crate) async fn follow(inner: Arc<Inner>) {
                 Err(e) => {
                     debug!(error = %e, "reading the ensemble's configuration failed");
                     tokio::select! {
+                        biased;
                         () = tokio::time::sleep(pause.next_pause()) => {}
                         _ = shutdown.changed() => {}
                     }
@@ -71,6 +72,7 @@ pub(crate) async fn follow(inner: Arc<Inner>) {
                 pause.reset();
                 apply(&inner, &client, &config);
                 tokio::select! {
+                    biased;
                     // Fired, or failed because the session ended: read again either way.
                     _ = watcher => {}
                     () = replaced(&mut slot, generation) => {}
@@ -80,6 +82,7 @@ pub(crate) async fn follow(inner: Arc<Inner>) {
             Err(e) => {
                 debug!(error = %e, "reading the ensemble's configuration failed");
                 tokio::select! {
+                    biased;
                     () = tokio::time::sleep(pause.next_pause()) => {}
                     _ = shutdown.changed() => {}
                 }
@@ -124,6 +127,7 @@ async fn connected(
             }
         }
         tokio::select! {
+            biased;
             changed = slot.changed() => {
                 if changed.is_err() {
                     return None;

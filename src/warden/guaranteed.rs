@@ -208,6 +208,7 @@ async fn pursue(warden: Warden, path: String) {
             }
         }
         tokio::select! {
+            biased;
             () = tokio::time::sleep(pause.next_pause()) => {}
             _ = shutdown.changed() => {}
         }

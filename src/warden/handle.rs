@@ -473,10 +473,14 @@ impl Warden {
     pub async fn close(&self) -> Result<()> {
         self.inner.shutdown.send_replace(true);
         let mut slot = self.inner.slot.subscribe();
-        // The supervisor closes the session and reports Closed.
+        // The supervisor reports Closed, then closes the session and lets the client go.
         let _ = tokio::time::timeout(self.inner.config.connection_timeout, async {
             loop {
-                if slot.borrow_and_update().state == ConnectionState::Closed {
+                let done = {
+                    let slot = slot.borrow_and_update();
+                    slot.state == ConnectionState::Closed && slot.client.is_none()
+                };
+                if done {
                     return;
                 }
                 if slot.changed().await.is_err() {
@@ -517,6 +521,7 @@ impl Warden {
                 }
             }
             tokio::select! {
+                biased;
                 changed = slot.changed() => {
                     if changed.is_err() {
                         return Err(Error::Closed);

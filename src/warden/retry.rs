@@ -52,7 +52,9 @@ impl RetryPolicy for ExponentialBackoffRetry {
         let backoff = backoff::ExponentialBackoff {
             current_interval: self.base,
             initial_interval: self.base,
-            randomization_factor: 0.5,
+            // The jitter is drawn below from `fastrand` (which a simulation seeds): the
+            // crate's own would draw from a generator nobody can seed.
+            randomization_factor: 0.0,
             multiplier: 1.5,
             max_interval: self.max_sleep,
             // Elapsed time is the caller's business (deadlines, UntilElapsed).
@@ -71,7 +73,10 @@ impl RetrySchedule for ExponentialSchedule {
         if retries >= self.max_retries {
             return None;
         }
-        self.backoff.next_backoff()
+        // Half to one and a half of the step, as a randomization factor of 0.5 gives.
+        self.backoff
+            .next_backoff()
+            .map(|step| step.mul_f64(0.5 + fastrand::f64()))
     }
 }
 

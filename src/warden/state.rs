@@ -35,7 +35,8 @@ pub enum ConnectionState {
     /// [`Warden::set_auth`](super::Warden::set_auth)); then it reports `Lost` again while it
     /// tries with them, and `Reconnected` with the next generation once they work.
     AuthFailed,
-    /// The warden was closed.
+    /// The warden was closed. Reported before the session is closed on the server, so that
+    /// a lock or a leadership that depends on the session ends before its nodes go.
     Closed,
 }
 

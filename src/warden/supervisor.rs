@@ -76,9 +76,12 @@ pub(crate) async fn supervise(
             }
         }
     }
+    // Closed is reported before the server is asked to close the session: whatever
+    // depends on the session (a lock guard, a leadership) must stop believing in it before
+    // its ephemeral nodes go and another process may take over (found by the simulation).
+    inner.emit(ConnectionState::Closed, client.session_id(), generation);
     let _ = client.close().await;
     inner.slot.send_modify(|slot| slot.client = None);
-    inner.emit(ConnectionState::Closed, client.session_id(), generation);
 }
 
 /// Reports the states of one client until its session ends or the warden closes.
@@ -162,6 +165,7 @@ async fn follow(
             }
         }
         tokio::select! {
+            biased;
             changed = states.changed() => {
                 if changed.is_err() {
                     return Followed::Ended;
@@ -229,6 +233,7 @@ async fn rebuild(
             warn!("the servers refused the credentials; waiting for new ones");
             inner.emit(ConnectionState::AuthFailed, lost_id, generation);
             tokio::select! {
+                biased;
                 changed = credentials.changed() => {
                     if changed.is_err() {
                         return None;
@@ -248,6 +253,7 @@ async fn rebuild(
         }
         let sleep = tokio::time::sleep(pause.next_pause());
         tokio::select! {
+            biased;
             () = sleep => {}
             _ = shutdown.changed() => {}
         }

@@ -197,6 +197,7 @@ impl Engine {
             let event = match held.take() {
                 Some(event) => event,
                 None => tokio::select! {
+                    biased;
                     event = watch.next() => {
                         let Some(event) = event else {
                             debug!("tree watch ended; cache stops");

@@ -69,6 +69,7 @@ impl Contender {
         let create = self.create();
         tokio::pin!(create);
         tokio::select! {
+            biased;
             created = &mut create => Some(created),
             () = shutdown.cancelled() => tokio::time::timeout(CREATE_GRACE, create).await.ok(),
         }
@@ -230,6 +231,7 @@ impl Pauser {
 /// Sleeps for the next pause of `pause`, or until `shutdown` is cancelled.
 pub(crate) async fn pause_until(pause: &mut Pauser, shutdown: &CancellationToken) {
     tokio::select! {
+        biased;
         () = pause.pause() => {}
         () = shutdown.cancelled() => {}
     }

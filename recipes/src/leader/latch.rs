@@ -219,6 +219,7 @@ impl LeaderLatch {
             }
         };
         tokio::select! {
+            biased;
             result = wait => result,
             () = self.done.cancelled() => Err(Error::Closed),
             () = expiry => Err(Error::Timeout),
@@ -330,6 +331,7 @@ impl Shared {
             if let Some(old) = stale.take() {
                 // Never queue twice: the old node goes (or is seen gone) first.
                 tokio::select! {
+                    biased;
                     () = c.remove(&old) => self.set_node(None),
                     () = shutdown.cancelled() => return,
                 }
@@ -349,6 +351,7 @@ impl Shared {
             pause.reset();
             self.set_node(Some(own.path.clone()));
             let next = tokio::select! {
+                biased;
                 next = self.hold(&own) => next,
                 () = shutdown.cancelled() => return,
             };

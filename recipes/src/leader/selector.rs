@@ -404,6 +404,7 @@ impl Shared {
             self.set_node(Some(own.path.clone()));
             loop {
                 let waited = tokio::select! {
+                    biased;
                     waited = c.wait_first(&own) => waited,
                     () = shutdown.cancelled() => return None,
                 };
@@ -419,6 +420,7 @@ impl Shared {
             }
             // Gone, or left from an earlier session: make sure it is gone, then queue anew.
             tokio::select! {
+                biased;
                 () = c.remove(&own.path) => self.set_node(None),
                 () = shutdown.cancelled() => return None,
             }
@@ -451,6 +453,7 @@ impl Shared {
         let (canceller, ender, closing) = (token.clone(), leadership.clone(), shutdown.clone());
         let watcher = tokio::spawn(async move {
             tokio::select! {
+                biased;
                 _ = lost => {}
                 () = closing.cancelled() => ender.end(),
                 () = canceller.cancelled() => {}
@@ -497,6 +500,7 @@ where
         // Give up the node before queueing again, and be sure it is gone (closing meanwhile
         // leaves it to the guaranteed delete below).
         tokio::select! {
+            biased;
             () = c.remove(&own.path) => shared.set_node(None),
             () = shutdown.cancelled() => break,
         }

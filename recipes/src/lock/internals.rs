@@ -169,6 +169,7 @@ pub(crate) async fn wait_until<F: std::future::Future>(
 ) -> Result<()> {
     match deadline {
         Some(at) => tokio::select! {
+            biased;
             _ = fired => Ok(()),
             () = tokio::time::sleep_until(at) => Err(Error::Timeout),
         },

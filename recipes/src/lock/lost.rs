@@ -151,6 +151,7 @@ async fn follow(
             }
         };
         tokio::select! {
+            biased;
             update = events.next_update() => {
                 let event = match update {
                     None => return LostReason::Closed,

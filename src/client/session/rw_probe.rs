@@ -253,6 +253,7 @@ mod tests {
         // Nothing answers rw: the probe keeps going, each pause twice the last.
         let mut arrivals = Vec::new();
         tokio::select! {
+            biased;
             _ = seeker.found() => panic!("a read-only server was taken for read-write"),
             () = async {
                 for _ in 0..5 {

@@ -360,6 +360,7 @@ pub(super) async fn follow(warden: Warden, root: String, feed: Feed<TreeEvent>) 
         let mut status_open = true;
         loop {
             tokio::select! {
+                biased;
                 fired = tree.watches.join_next(), if !tree.watches.is_empty() => {
                     let Some(Ok(fired)) = fired else {
                         continue;

@@ -147,6 +147,7 @@ where
     runtime.spawn(
         async move {
             tokio::select! {
+                biased;
                 () = task => {}
                 () = closed.closed() => debug!("stream dropped; removing the watch"),
                 () = warden_closed(shutdown) => debug!("warden closed; ending the stream"),

@@ -222,6 +222,7 @@ impl Tree {
             }
             loop {
                 tokio::select! {
+                    biased;
                     event = watcher.next() => {
                         // The stream ends with the session, or when the watch was removed.
                         let Some(event) = event else {
