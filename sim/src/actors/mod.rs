@@ -241,7 +241,10 @@ fn verdict(rec: &Rec, model: &Shared, end: Duration) -> Result<Stats, String> {
     // A forced expiry ends a session the server still hears from: no client can know
     // before the server tells it, so the holder's right ends at that instant (its writes
     // after it are the fence's to refuse, which the fenced-write check covers), provided
-    // the holder stopped by the time its warden heard of it.
+    // the holder stopped by the time its warden heard of it. A holding granted after the
+    // expiry but before the warden heard of it came from a reply the server sent before
+    // the expiry (the model answers no request of an ended session) that was still on its
+    // way: it held nothing.
     let forced: Vec<(i64, Duration)> = model
         .ended
         .iter()
@@ -264,8 +267,8 @@ fn verdict(rec: &Rec, model: &Shared, end: Duration) -> Result<Stats, String> {
             for held in [&mut r.mutex, &mut r.leases, &mut r.leaders] {
                 for h in held.iter_mut() {
                     // Only a holder that stopped when its warden heard is excused.
-                    if h.session == session && h.from <= at && h.until.is_some_and(|u| u <= told) {
-                        h.until = Some(h.until.map_or(at, |u| u.min(at)));
+                    if h.session == session && h.from < told && h.until.is_some_and(|u| u <= told) {
+                        h.until = Some(h.until.map_or(at, |u| u.min(at.max(h.from))));
                     }
                 }
             }
