@@ -13,6 +13,7 @@ pub mod check_recipes;
 pub mod model;
 pub mod net;
 pub mod scenario;
+mod setup;
 pub mod trace;
 
 use std::time::Duration;

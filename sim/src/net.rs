@@ -113,6 +113,18 @@ impl Links {
             .max()
     }
 
+    /// Waits out a pause of client `client`'s process: its own code starts no work
+    /// meanwhile (`who` names it in the trace).
+    pub async fn wait_out_pause(&self, client: usize, who: &str, trace: &Trace) {
+        while let Some(until) = self.paused_until(client, Instant::now()) {
+            trace.log(format_args!(
+                "{who} {client}: process paused until {:?} from now",
+                until - Instant::now()
+            ));
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
     /// When client `client`'s pause ends, if it is paused at `now`.
     pub fn paused_until(&self, client: usize, now: Instant) -> Option<Instant> {
         self.windows()

@@ -13,9 +13,9 @@ use zkwarden::proto::{CreateMode, Stat};
 use zkwarden::{Client, Error, OneshotWatcher, Op, SessionState};
 
 use crate::check::{self, WriteCall};
-use crate::model::Model;
 use crate::model::conn::{Shared, lock};
-use crate::net::{EnsembleFaults, FaultRates, Links, Plan, SimNet};
+use crate::net::{Links, Plan};
+use crate::setup::Setup;
 use crate::trace::Trace;
 
 /// The paths the actors fight over.
@@ -118,78 +118,9 @@ struct CallInfo {
 /// Runs the scenario of `seed`; `Err` is a violation (message without the seed).
 pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let session_timeout = Duration::from_millis(rng.u64(6..=20) * TICK.as_millis() as u64);
-    let rough = rng.bool();
-    let rates = if rough {
-        FaultRates {
-            refuse: 0.05,
-            drop: 0.2,
-            lose_reply: 0.2,
-            stall: 0.1,
-            latency: 0.5,
-        }
-    } else {
-        FaultRates {
-            refuse: 0.0,
-            drop: 0.05,
-            lose_reply: 0.05,
-            stall: 0.02,
-            latency: 0.3,
-        }
-    };
-    let members = [1, 1, 3, 3, 3, 5][rng.usize(..6)];
-    let start = Instant::now();
-    let model: Shared = Arc::new(Mutex::new(Model::with_members(TICK, start, members)));
-    seed_tree(&model);
-    let plan = Arc::new(Mutex::new(Plan::new(rng.u64(..), rates, session_timeout)));
-    let links = lock_plan(&plan).links.clone();
-    let net = SimNet {
-        model: model.clone(),
-        plan: plan.clone(),
-        trace: trace.clone(),
-    };
-    trace.log(format_args!(
-        "run: seed {seed}, session timeout {session_timeout:?}, faults {rates:?}"
-    ));
-    let forced_expiry = rng
-        .bool()
-        .then(|| Duration::from_millis(rng.u64(500..15_000)));
-    let ticker = tokio::spawn(ticker(
-        model.clone(),
-        forced_expiry,
-        rng.u64(..),
-        trace.clone(),
-    ));
-
-    let actors = rng.usize(2..=3);
-    let mut ensemble_rng = fastrand::Rng::with_seed(rng.u64(..));
-    let ensemble = EnsembleFaults::draw(
-        &mut ensemble_rng,
-        members,
-        actors,
-        session_timeout,
-        start,
-        rough,
-    );
-    trace.log(format_args!(
-        "run: {members} member(s), lags {:?}, member faults {:?}, windows {:?}",
-        ensemble.lags,
-        ensemble.events,
-        ensemble
-            .windows
-            .iter()
-            .map(|w| format!(
-                "client {} member {:?} dir {:?} {:?}+{:?}",
-                w.client,
-                w.member,
-                w.dir,
-                w.from - start,
-                w.until - w.from
-            ))
-            .collect::<Vec<_>>()
-    ));
-    ensemble.install(&model, &links);
-    let player = tokio::spawn(ensemble.play(model.clone(), plan.clone(), start, trace.clone()));
+    let setup = Setup::draw(&mut rng, seed, "", &trace, seed_tree);
+    let (session_timeout, actors) = (setup.session_timeout, setup.clients);
+    let (model, links, net) = (setup.model.clone(), setup.links.clone(), setup.net.clone());
     let writes = Arc::new(Mutex::new(Vec::new()));
     // A barrier whose release order is fixed (tokio's Barrier wakes through a watch
     // channel, whose wake order is random): each actor reports its steps done, then the
@@ -198,7 +129,7 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let mut releases = Vec::new();
     let mut handles = Vec::new();
     for id in 0..actors {
-        let builder = Client::builder(crate::net::connect_string(members, id))
+        let builder = Client::builder(setup.connect_string(id))
             .session_timeout(session_timeout)
             .connect_timeout(session_timeout * 3)
             .dialer(net.clone());
@@ -269,10 +200,7 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
             break;
         }
     }
-    lock_plan(&plan).heal();
-    player.abort();
-    lock(&model).restart_all(Instant::now());
-    trace.log(format_args!("run: the network heals"));
+    setup.heal(&trace);
     for release in releases {
         let _ = release.send(());
     }
@@ -285,7 +213,7 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
         stats.connection_losses += s.connection_losses;
         stats.events += s.events;
     }
-    ticker.abort();
+    setup.stop();
     let model = lock(&model);
     stats.expirations = model.ended.iter().filter(|e| e.2 != "closed").count();
     let writes = writes.lock().unwrap_or_else(|e| e.into_inner());
@@ -401,14 +329,9 @@ impl Actor {
     /// One batch of calls made back to back, then a pause.
     async fn step(&mut self) -> Result<(), String> {
         // A paused process makes no calls: the actor waits out its pause.
-        while let Some(until) = self.links.paused_until(self.id, Instant::now()) {
-            self.trace.log(format_args!(
-                "actor {}: process paused until {:?} from now",
-                self.id,
-                until - Instant::now()
-            ));
-            tokio::time::sleep_until(until).await;
-        }
+        self.links
+            .wait_out_pause(self.id, "actor", &self.trace)
+            .await;
         if matches!(
             self.client.session_state(),
             SessionState::Expired | SessionState::Closed | SessionState::AuthFailed

@@ -184,7 +184,8 @@ impl<N: AtomicNumber> DistributedAtomicNumber<N> {
     /// `InvalidArgument` for a node holding neither 0 bytes nor the number's size; `NoAuth`;
     /// connection errors once the change's retry budget is spent (the change may then have
     /// been applied); `Server(DataInconsistency)` when another client changed this handle's
-    /// ticket so the outcome cannot be known; `Closed`.
+    /// ticket so the outcome cannot be known; `Closed` when the warden was closed meanwhile
+    /// (a send whose reply was lost may then have been applied).
     pub async fn add(&self, delta: N) -> Result<AtomicValue<N>> {
         let path = self.path();
         let change =

@@ -94,7 +94,7 @@ pub(super) async fn mutex(ctx: Ctx, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mutex = Mutex::new(&ctx.warden, MUTEX);
     let mut n = 0;
-    while ctx.running() {
+    while ctx.next_round().await {
         let deadline = Instant::now() + Duration::from_millis(rng.u64(500..5_000));
         let Some(got) = ctx.bounded("mutex lock", mutex.lock_until(deadline)).await else {
             return;
@@ -136,7 +136,7 @@ pub(super) async fn semaphore(ctx: Ctx, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let semaphore = Semaphore::new(&ctx.warden, SEMAPHORE, LEASES);
     let mut n = 0;
-    while ctx.running() {
+    while ctx.next_round().await {
         let deadline = Instant::now() + Duration::from_millis(rng.u64(500..5_000));
         let Some(got) = ctx
             .bounded("semaphore acquire", semaphore.acquire_until(deadline))
@@ -166,7 +166,7 @@ pub(super) async fn semaphore(ctx: Ctx, seed: u64) {
 pub(super) async fn latch(ctx: Ctx, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut n = 0;
-    while ctx.running() {
+    while ctx.next_round().await {
         let Some(Ok(latch)) = ctx
             .bounded(
                 "latch start",

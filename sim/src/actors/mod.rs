@@ -20,10 +20,10 @@ use zkwarden::proto::CreateMode;
 
 use crate::check::{self, WriteCall};
 use crate::check_recipes::{self, FencedWrite, Holding};
-use crate::model::Model;
 use crate::model::conn::{Shared, lock as lock_model};
-use crate::net::{FaultRates, Plan, SimNet};
-use crate::scenario::{Stats, TICK, lock_plan, ticker};
+use crate::net::Links;
+use crate::scenario::Stats;
+use crate::setup::Setup;
 use crate::trace::Trace;
 
 /// The recipes' root in the model's tree.
@@ -92,6 +92,8 @@ struct Ctx {
     /// How long any one call may take before it counts as a hang.
     bound: Duration,
     session_timeout: Duration,
+    /// The network's windows, a pause of this warden's process among them.
+    links: Links,
 }
 
 impl Ctx {
@@ -114,51 +116,28 @@ impl Ctx {
     fn running(&self) -> bool {
         Instant::now() < self.until
     }
+
+    /// Waits out a pause of this warden's process (it starts no work meanwhile), then says
+    /// whether the run goes on.
+    async fn next_round(&self) -> bool {
+        self.links
+            .wait_out_pause(self.id, "warden", &self.trace)
+            .await;
+        self.running()
+    }
 }
 
 /// Runs the recipe scenario of `seed`; `Err` is a violation (message without the seed).
 pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let session_timeout = Duration::from_millis(rng.u64(6..=20) * TICK.as_millis() as u64);
-    let rates = if rng.bool() {
-        FaultRates {
-            refuse: 0.05,
-            drop: 0.15,
-            lose_reply: 0.15,
-            stall: 0.08,
-            latency: 0.5,
+    let setup = Setup::draw(&mut rng, seed, "recipes, ", &trace, |model| {
+        for path in [ROOT, TREE, FENCED, LED] {
+            make_node(model, path);
         }
-    } else {
-        FaultRates {
-            refuse: 0.0,
-            drop: 0.04,
-            lose_reply: 0.04,
-            stall: 0.02,
-            latency: 0.3,
-        }
-    };
-    let model: Shared = Arc::new(Mutex::new(Model::new(TICK, Instant::now())));
-    for path in [ROOT, TREE, FENCED, LED] {
-        make_node(&model, path);
-    }
-    let plan = Arc::new(Mutex::new(Plan::new(rng.u64(..), rates, session_timeout)));
-    let net = SimNet {
-        model: model.clone(),
-        plan: plan.clone(),
-        trace: trace.clone(),
-    };
-    trace.log(format_args!(
-        "run: recipes, seed {seed}, session timeout {session_timeout:?}, faults {rates:?}"
-    ));
-    let forced_expiry = rng
-        .bool()
-        .then(|| Duration::from_millis(rng.u64(500..15_000)));
-    let ticker = tokio::spawn(ticker(
-        model.clone(),
-        forced_expiry,
-        rng.u64(..),
-        trace.clone(),
-    ));
+        lock_model(model).commit(Instant::now());
+    });
+    let session_timeout = setup.session_timeout;
+    let model = setup.model.clone();
     let rec = Rec {
         inner: Arc::default(),
         start: Instant::now(),
@@ -167,16 +146,15 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     let operation_timeout = session_timeout * 3;
     let bound = operation_timeout + session_timeout * 4 + Duration::from_secs(10);
 
-    let wardens = rng.usize(2..=3);
     let mut handles = Vec::new();
     let mut ctxs = Vec::new();
-    for id in 0..wardens {
-        let started = Warden::builder("10.0.0.1:2181")
+    for id in 0..setup.clients {
+        let started = Warden::builder(setup.connect_string(id))
             .session_timeout(session_timeout)
             .connection_timeout(session_timeout * 3)
             .operation_timeout(operation_timeout)
             .follow_ensemble(false)
-            .dialer(net.clone())
+            .dialer(setup.net.clone())
             .start()
             .await;
         let warden = match started {
@@ -195,6 +173,7 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
             until,
             bound,
             session_timeout,
+            links: setup.links.clone(),
         };
         handles.push(tokio::spawn(warden::follow(ctx.clone())));
         let observers = data::observe(&ctx.warden).await;
@@ -205,8 +184,7 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     // Work until the end of the rough phase, then heal: the rough phase's actors finish
     // what they had started, and the caches and watches must catch up.
     tokio::time::sleep_until(until).await;
-    lock_plan(&plan).heal();
-    trace.log(format_args!("run: the network heals"));
+    setup.heal(&trace);
     let mut settled = Vec::new();
     let mut closing = Vec::new();
     for (ctx, observers) in ctxs {
@@ -224,6 +202,7 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
     }
     let end = rec.now();
     for ctx in &closing {
+        trace.log(format_args!("run: closing warden {}", ctx.id));
         let _ = ctx.bounded("close", ctx.warden.close()).await;
     }
     for handle in handles {
@@ -231,7 +210,7 @@ pub async fn run(seed: u64, trace: Trace) -> Result<Stats, String> {
             .await
             .map_err(|e| format!("an actor panicked: {e}"))?;
     }
-    ticker.abort();
+    setup.stop();
     verdict(&rec, &model, end)
 }
 
