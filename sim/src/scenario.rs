@@ -243,12 +243,7 @@ async fn liveness(
             (true, Some(heard)) => Some(heard + read + READ_SLACK),
             _ => None,
         };
-        let timer = async {
-            match due {
-                Some(due) => tokio::time::sleep_until(due).await,
-                None => std::future::pending().await,
-            }
-        };
+        let timer = crate::scenario::sleep_until_due(due);
         tokio::select! {
             biased;
             changed = status.changed() => if changed.is_err() { return },
@@ -266,6 +261,14 @@ async fn liveness(
                 }
             }
         }
+    }
+}
+
+/// Sleeps until `due`, or forever when nothing is due (a deadline check that is off).
+pub(crate) async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
     }
 }
 

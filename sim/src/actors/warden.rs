@@ -42,12 +42,7 @@ pub(super) async fn follow(ctx: Ctx) {
             }
             _ => None,
         };
-        let timer = async {
-            match due {
-                Some(due) => tokio::time::sleep_until(due).await,
-                None => std::future::pending().await,
-            }
-        };
+        let timer = crate::scenario::sleep_until_due(due);
         tokio::select! {
             biased;
             update = events.next_update() => match update {
