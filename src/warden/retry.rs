@@ -73,10 +73,13 @@ impl RetrySchedule for ExponentialSchedule {
         if retries >= self.max_retries {
             return None;
         }
-        // Half to one and a half of the step, as a randomization factor of 0.5 gives.
-        self.backoff
-            .next_backoff()
-            .map(|step| step.mul_f64(0.5 + fastrand::f64()))
+        // Half to one and a half of the step, as a randomization factor of 0.5 gives, and
+        // never past the cap (a step near a huge cap must not overflow, either).
+        let cap = self.backoff.max_interval;
+        self.backoff.next_backoff().map(|step| {
+            Duration::try_from_secs_f64(step.as_secs_f64() * (0.5 + fastrand::f64()))
+                .map_or(cap, |pause| pause.min(cap))
+        })
     }
 }
 
@@ -353,6 +356,22 @@ mod tests {
                 *d <= Duration::from_millis(600),
                 "{d:?} beyond max_sleep plus jitter"
             );
+        }
+    }
+
+    #[test]
+    fn exponential_jitter_never_passes_the_cap_even_a_huge_one() {
+        for max_sleep in [Duration::from_millis(150), Duration::MAX] {
+            let policy = ExponentialBackoffRetry {
+                base: Duration::from_millis(100),
+                max_retries: 50,
+                max_sleep,
+            };
+            let mut schedule = policy.schedule();
+            for retry in 0..50 {
+                let pause = schedule.next_delay(retry, Duration::ZERO);
+                assert!(pause.is_some_and(|p| p <= max_sleep), "{retry}: {pause:?}");
+            }
         }
     }
 

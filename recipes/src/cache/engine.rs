@@ -213,23 +213,13 @@ impl Engine {
                     }
                 },
             };
-            match event {
-                TreeEvent::Created { path } | TreeEvent::Changed { path } => {
-                    let (paths, next) = self.gather(&mut watch, path);
-                    tracing::trace!(count = paths.len(), "changed nodes to read");
-                    if !paths.is_empty() {
-                        self.refresh(paths).await;
-                    }
-                    match next {
-                        Gathered::All => {}
-                        Gathered::Held(event) => held = Some(event),
-                        Gathered::Ended => {
-                            debug!("tree watch ended; cache stops");
-                            return;
-                        }
-                    }
+            match self.handle(event, &mut watch).await {
+                Gathered::All => {}
+                Gathered::Held(event) => held = Some(event),
+                Gathered::Ended => {
+                    debug!("tree watch ended; cache stops");
+                    return;
                 }
-                event => self.handle(event).await,
             }
         }
     }
@@ -263,7 +253,9 @@ impl Engine {
         (paths.into_iter().collect(), next)
     }
 
-    async fn handle(&mut self, event: TreeEvent) {
+    /// Applies `event`; a change is read together with the changes already waiting behind
+    /// it, and what ended that gathering is returned.
+    async fn handle(&mut self, event: TreeEvent, watch: &mut TreeWatch) -> Gathered {
         tracing::trace!(?event, "tree event");
         match event {
             // Only a tree watch in its one-shot fallback (servers before 3.6) lists; an
@@ -273,9 +265,12 @@ impl Engine {
             }
             TreeEvent::Resync { generation, .. } => self.resync(generation).await,
             TreeEvent::Created { path } | TreeEvent::Changed { path } => {
-                if self.filter.accepts(&path) {
-                    self.refresh(vec![path]).await;
+                let (paths, next) = self.gather(watch, path);
+                tracing::trace!(count = paths.len(), "changed nodes to read");
+                if !paths.is_empty() {
+                    self.refresh(paths).await;
                 }
+                return next;
             }
             TreeEvent::Deleted { path } => {
                 self.pending.remove(&path);
@@ -283,6 +278,7 @@ impl Engine {
                 remove(&mut nodes, &self.events, &path);
             }
         }
+        Gathered::All
     }
 
     /// Rebuilds the cache from a walk of the subtree: reports what changed and what is gone,
